@@ -1,0 +1,401 @@
+#include "agent/config.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <variant>
+#include <cstring>
+#include <toml++/toml.h>
+
+#include "agent/errors.hpp"
+#include "agent/identity.hpp"
+#include "agent/units.hpp"
+
+extern char** environ;
+
+namespace replagent::agent {
+namespace {
+
+// A key's value as the config output shows it.
+using Rendered = std::variant<std::string, std::int64_t, bool, std::vector<std::string>>;
+
+// One settable key. `set` parses a textual value (from TOML, env or a flag) or throws a
+// std::invalid_argument whose text says what was expected; the caller adds where it came from.
+struct Key {
+  std::string name;  // "section.key"
+  std::function<void(Config&, const std::string&)> set;
+  std::function<Rendered(const Config&)> render;  // empty: not rendered
+  bool secret = false;  // env only, never in a file, never rendered
+};
+
+[[noreturn]] void bad(const std::string& expected) { throw std::invalid_argument(expected); }
+
+std::string text(const std::string& v) { return v; }
+
+int to_int(const std::string& v, int lo, int hi) {
+  int out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size() || out < lo || out > hi)
+    bad(fmt::format("an integer from {} to {}", lo, hi));
+  return out;
+}
+
+bool to_bool(const std::string& v) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  bad("true or false");
+}
+
+std::chrono::milliseconds to_duration(const std::string& v) {
+  auto d = parse_duration(v);
+  if (!d) bad("a duration such as 200ms, 10s, 5m or 1h");
+  return *d;
+}
+
+std::uint64_t to_size(const std::string& v) {
+  auto s = parse_size(v);
+  if (!s) bad("a size such as 16MB, 512kB or 1GiB");
+  return *s;
+}
+
+std::string one_of(const std::string& v, std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed)
+    if (v == a) return v;
+  std::string list;
+  for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+  bad("one of " + list);
+}
+
+std::vector<std::string> to_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+Rendered str_node(const std::string& v) { return Rendered(v); }
+
+#define REPLAGENT_STR_KEY(NAME, FIELD) \
+  Key{NAME, [](Config& c, const std::string& v) { c.FIELD = text(v); }, \
+      [](const Config& c) { return str_node(c.FIELD); }}
+#define REPLAGENT_DURATION_KEY(NAME, FIELD) \
+  Key{NAME, [](Config& c, const std::string& v) { c.FIELD = to_duration(v); }, \
+      [](const Config& c) { return str_node(format_duration(c.FIELD)); }}
+
+const std::vector<Key>& keys() {
+  static const std::vector<Key> kKeys = {
+      REPLAGENT_STR_KEY("pod.name", pod.name),
+      REPLAGENT_STR_KEY("pod.namespace", pod.namespace_),
+      REPLAGENT_STR_KEY("pod.service", pod.service),
+      REPLAGENT_STR_KEY("pod.cluster_domain", pod.cluster_domain),
+      Key{"pod.primary_ordinal",
+          [](Config& c, const std::string& v) { c.pod.primary_ordinal = to_int(v, 0, 1 << 30); },
+          [](const Config& c) { return Rendered(std::int64_t{c.pod.primary_ordinal}); }},
+      REPLAGENT_STR_KEY("postgres.data_dir", postgres.data_dir),
+      REPLAGENT_STR_KEY("postgres.bin_dir", postgres.bin_dir),
+      REPLAGENT_STR_KEY("postgres.host", postgres.host),
+      Key{"postgres.port",
+          [](Config& c, const std::string& v) {
+            c.postgres.port = static_cast<std::uint16_t>(to_int(v, 1, 65535));
+          },
+          [](const Config& c) { return Rendered(std::int64_t{c.postgres.port}); }},
+      REPLAGENT_STR_KEY("postgres.listen_addresses", postgres.listen_addresses),
+      REPLAGENT_STR_KEY("postgres.superuser", postgres.superuser),
+      REPLAGENT_STR_KEY("postgres.superuser_password_file", postgres.superuser_password_file),
+      REPLAGENT_STR_KEY("postgres.replication_user", postgres.replication_user),
+      REPLAGENT_STR_KEY("postgres.replication_password_file",
+                        postgres.replication_password_file),
+      Key{"postgres.superuser_password",
+          [](Config& c, const std::string& v) { c.postgres.superuser_password = Secret(v); },
+          nullptr, true},
+      Key{"postgres.replication_password",
+          [](Config& c, const std::string& v) { c.postgres.replication_password = Secret(v); },
+          nullptr, true},
+      Key{"dns.servers", [](Config& c, const std::string& v) { c.dns.servers = to_list(v); },
+          [](const Config& c) { return Rendered(c.dns.servers); }},
+      REPLAGENT_DURATION_KEY("dns.timeout", dns.timeout),
+      REPLAGENT_DURATION_KEY("init.wait_timeout", init.wait_timeout),
+      REPLAGENT_DURATION_KEY("init.backoff_initial", init.backoff_initial),
+      REPLAGENT_DURATION_KEY("init.backoff_max", init.backoff_max),
+      Key{"init.max_rate",
+          [](Config& c, const std::string& v) {
+            if (v.empty()) {
+              c.init.max_rate.reset();
+              return;
+            }
+            c.init.max_rate = to_size(v);
+            // pg_basebackup accepts 32 kB/s to 1 GB/s.
+            if (*c.init.max_rate < 32 * 1024 || *c.init.max_rate > 1024ULL * 1024 * 1024)
+              bad("a rate between 32KiB and 1GiB (bytes per second), or empty for unlimited");
+          },
+          [](const Config& c) {
+            return str_node(c.init.max_rate ? format_size(*c.init.max_rate) : "");
+          }},
+      Key{"init.verify", [](Config& c, const std::string& v) { c.init.verify = to_bool(v); },
+          [](const Config& c) { return Rendered(bool{c.init.verify}); }},
+      Key{"init.on_foreign_data",
+          [](Config& c, const std::string& v) {
+            c.init.on_foreign_data = one_of(v, {"refuse", "reclone"});
+          },
+          [](const Config& c) { return str_node(c.init.on_foreign_data); }},
+      Key{"init.allow_empty_primary",
+          [](Config& c, const std::string& v) { c.init.allow_empty_primary = to_bool(v); },
+          [](const Config& c) { return Rendered(bool{c.init.allow_empty_primary}); }},
+      REPLAGENT_STR_KEY("init.termination_log", init.termination_log),
+      REPLAGENT_STR_KEY("sidecar.listen", sidecar.listen),
+      REPLAGENT_DURATION_KEY("sidecar.poll_interval", sidecar.poll_interval),
+      Key{"sidecar.max_lag", [](Config& c, const std::string& v) { c.sidecar.max_lag = to_size(v); },
+          [](const Config& c) { return str_node(format_size(c.sidecar.max_lag)); }},
+      REPLAGENT_STR_KEY("backup.dir", backup.dir),
+      Key{"backup.keep",
+          [](Config& c, const std::string& v) { c.backup.keep = to_int(v, 1, 100000); },
+          [](const Config& c) { return Rendered(std::int64_t{c.backup.keep}); }},
+      REPLAGENT_STR_KEY("backup.source", backup.source),
+      Key{"log.format",
+          [](Config& c, const std::string& v) { c.log.format = one_of(v, {"text", "json"}); },
+          [](const Config& c) { return str_node(c.log.format); }},
+      Key{"log.level",
+          [](Config& c, const std::string& v) {
+            c.log.level = one_of(v, {"trace", "debug", "info", "warn", "error"});
+          },
+          [](const Config& c) { return str_node(c.log.level); }},
+  };
+  return kKeys;
+}
+
+#undef REPLAGENT_STR_KEY
+#undef REPLAGENT_DURATION_KEY
+
+const Key* find_key(const std::string& name) {
+  for (const auto& k : keys())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+std::string env_name(const std::string& key) {
+  std::string out = "REPLAGENT_";
+  for (char c : key) out += c == '.' ? '_' : static_cast<char>(std::toupper(c));
+  return out;
+}
+
+void apply(Config& c, const Key& key, const std::string& value, const std::string& origin) {
+  try {
+    key.set(c, value);
+  } catch (const std::invalid_argument& e) {
+    throw usage_error(fmt::format("{}: invalid value '{}' for {}: expected {}", origin,
+                                  key.secret ? "[redacted]" : value, key.name, e.what()));
+  }
+}
+
+std::string suggest(const std::string& section) {
+  std::string list;
+  for (const auto& k : keys()) {
+    if (k.name.rfind(section + ".", 0) == 0) list += (list.empty() ? "" : ", ") + k.name;
+  }
+  return list.empty() ? "" : " (known keys in [" + section + "]: " + list + ")";
+}
+
+void apply_file(Config& c, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    throw usage_error(fmt::format("config file {}:{}:{}: {}", path, src.begin.line,
+                                  src.begin.column, e.description()));
+  }
+  for (auto&& [section, section_node] : root) {
+    const std::string section_name(section.str());
+    const auto* table = section_node.as_table();
+    if (!table) {
+      throw usage_error(fmt::format("config file {}: '{}' must be a [section] table (e.g. [{}])",
+                                    path, section_name, section_name));
+    }
+    for (auto&& [key, value] : *table) {
+      const std::string name = section_name + "." + std::string(key.str());
+      const auto line = value.source().begin.line;
+      const std::string where = fmt::format("config file {}:{}", path, line);
+      const Key* k = find_key(name);
+      if (!k) throw usage_error(fmt::format("{}: unknown key '{}'{}", where, name, suggest(section_name)));
+      if (k->secret) {
+        throw usage_error(fmt::format(
+            "{}: '{}' must not be written in a config file; use {}_file (a mounted Secret) or "
+            "the environment variable {}",
+            where, name, name, env_name(name)));
+      }
+      std::string text_value;
+      if (auto s = value.value<std::string>(); s && value.is_string()) {
+        text_value = *s;
+      } else if (value.is_integer()) {
+        text_value = std::to_string(*value.value<int64_t>());
+      } else if (value.is_boolean()) {
+        text_value = *value.value<bool>() ? "true" : "false";
+      } else if (const auto* arr = value.as_array()) {
+        for (auto&& item : *arr) {
+          auto s2 = item.value<std::string>();
+          if (!item.is_string() || !s2)
+            throw usage_error(fmt::format("{}: {} must be a list of strings", where, name));
+          text_value += (text_value.empty() ? "" : ",") + *s2;
+        }
+      } else {
+        throw usage_error(fmt::format("{}: {} has an unsupported type (use a string, integer, "
+                                      "boolean or list of strings)", where, name));
+      }
+      apply(c, *k, text_value, where);
+    }
+  }
+}
+
+Secret read_secret_file(const std::string& path, const std::string& key) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw usage_error(fmt::format("cannot read {} '{}': {} (mount the Secret there or fix the path)",
+                                  key, path, std::strerror(errno)));
+  }
+  std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Secrets created with `echo` end in a newline that is not part of the password.
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  if (value.empty()) throw usage_error(fmt::format("{} '{}' is empty", key, path));
+  return Secret(std::move(value));
+}
+
+}  // namespace
+
+Config load_config(const ConfigInputs& in) {
+  Config c;
+  const auto env = [&](const std::string& name) -> std::optional<std::string> {
+    auto it = in.env.find(name);
+    if (it == in.env.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+
+  // 1. Defaults that come from the pod's conventions (lowest precedence after built-ins).
+  c.pod.name = in.hostname;
+  if (auto v = env("HOSTNAME")) c.pod.name = *v;
+
+  // 2. The TOML file.
+  if (in.file) {
+    if (!std::filesystem::exists(*in.file))
+      throw usage_error(fmt::format("--config {}: no such file", *in.file));
+    apply_file(c, *in.file);
+  } else if (std::filesystem::exists(in.default_file)) {
+    apply_file(c, in.default_file);
+  }
+
+  // 3. The environment: Kubernetes/PostgreSQL conventions, then REPLAGENT_* (more specific).
+  if (auto v = env("POD_NAME")) c.pod.name = *v;
+  if (auto v = env("POD_NAMESPACE")) c.pod.namespace_ = *v;
+  if (auto v = env("PGDATA")) c.postgres.data_dir = *v;
+  if (auto v = env("POSTGRES_PASSWORD")) c.postgres.superuser_password = Secret(*v);
+  std::vector<std::string> sections;
+  for (const auto& k : keys()) {
+    auto s = k.name.substr(0, k.name.find('.'));
+    if (std::find(sections.begin(), sections.end(), s) == sections.end()) sections.push_back(s);
+  }
+  for (const auto& [name, value] : in.env) {
+    if (name.rfind("REPLAGENT_", 0) != 0) continue;
+    const Key* match = nullptr;
+    for (const auto& k : keys())
+      if (env_name(k.name) == name) match = &k;
+    if (match) {
+      apply(c, *match, value, "environment variable " + name);
+      continue;
+    }
+    // REPLAGENT_<SECTION>_<TYPO> is an error; other REPLAGENT_* names are not ours to judge.
+    for (const auto& s : sections) {
+      std::string prefix = env_name(s) + "_";
+      if (name.rfind(prefix, 0) == 0) {
+        throw usage_error(fmt::format("environment variable {}: unknown key{}", name, suggest(s)));
+      }
+    }
+  }
+
+  // 4. Flags.
+  for (const auto& [name, value] : in.flags) {
+    const Key* k = find_key(name);
+    if (!k) throw usage_error(fmt::format("--set {}: unknown key (see `replagent config --help`)", name));
+    apply(c, *k, value, "flag --set " + name);
+  }
+
+  // Derived defaults and cross-key checks.
+  if (!c.postgres.superuser_password_file.empty())
+    c.postgres.superuser_password =
+        read_secret_file(c.postgres.superuser_password_file, "postgres.superuser_password_file");
+  if (!c.postgres.replication_password_file.empty())
+    c.postgres.replication_password = read_secret_file(c.postgres.replication_password_file,
+                                                       "postgres.replication_password_file");
+  if (c.pod.service.empty()) {
+    if (auto id = parse_pod_name(c.pod.name)) c.pod.service = id->set;
+  }
+  if (c.init.backoff_initial.count() <= 0 || c.init.backoff_initial > c.init.backoff_max) {
+    throw usage_error(fmt::format("init.backoff_initial ({}) must be above 0 and at most "
+                                  "init.backoff_max ({})",
+                                  format_duration(c.init.backoff_initial),
+                                  format_duration(c.init.backoff_max)));
+  }
+  if (c.dns.timeout.count() <= 0) throw usage_error("dns.timeout must be above 0");
+  if (c.sidecar.poll_interval.count() <= 0) throw usage_error("sidecar.poll_interval must be above 0");
+  return c;
+}
+
+std::string render_config(const Config& c) {
+  toml::table root;
+  for (const auto& k : keys()) {
+    if (k.secret || !k.render) continue;
+    const auto dot = k.name.find('.');
+    const std::string section = k.name.substr(0, dot);
+    if (!root.contains(section)) root.insert(section, toml::table{});
+    auto* table = root[section].as_table();
+    const std::string key = k.name.substr(dot + 1);
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            toml::array arr;
+            for (const auto& item : v) arr.push_back(item);
+            table->insert(key, std::move(arr));
+          } else {
+            table->insert(key, v);
+          }
+        },
+        k.render(c));
+  }
+  auto* pg = root["postgres"].as_table();
+  pg->insert("superuser_password",
+             c.postgres.superuser_password.empty() ? "(not set)" : "[redacted]");
+  pg->insert("replication_password",
+             c.postgres.replication_password.empty() ? "(not set)" : "[redacted]");
+  std::ostringstream out;
+  out << root << "\n";
+  return out.str();
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> out;
+  for (const auto& k : keys()) out.push_back(k.name);
+  return out;
+}
+
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry(*e);
+    auto eq = entry.find('=');
+    if (eq != std::string::npos) out[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return out;
+}
+
+}  // namespace replagent::agent

@@ -1,0 +1,93 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agent/secret.hpp"
+
+namespace replagent::agent {
+
+// The effective settings (DESIGN.md "Settings"). Built by load_config from, in rising
+// precedence: defaults, the TOML file, the environment, flags.
+struct Config {
+  struct Pod {
+    std::string name;       // <set>-<ordinal>
+    std::string namespace_ = "default";
+    std::string service;    // default: the set's name
+    std::string cluster_domain = "cluster.local";
+    int primary_ordinal = 0;
+  } pod;
+  struct Postgres {
+    std::string data_dir;
+    std::string bin_dir;
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 5432;
+    std::string listen_addresses = "*";
+    std::string superuser = "postgres";
+    std::string superuser_password_file;
+    std::string replication_user = "replicator";
+    std::string replication_password_file;
+    // Resolved from the files above, else from the environment; never printed.
+    Secret superuser_password;
+    Secret replication_password;
+  } postgres;
+  struct Dns {
+    std::vector<std::string> servers;  // empty: /etc/resolv.conf
+    std::chrono::milliseconds timeout{2000};
+  } dns;
+  struct Init {
+    std::chrono::milliseconds wait_timeout{10 * 60 * 1000};
+    std::chrono::milliseconds backoff_initial{200};
+    std::chrono::milliseconds backoff_max{5000};
+    std::optional<std::uint64_t> max_rate;  // bytes/s for pg_basebackup --max-rate
+    bool verify = true;
+    std::string on_foreign_data = "refuse";  // or "reclone"
+    bool allow_empty_primary = false;
+    std::string termination_log = "/dev/termination-log";
+  } init;
+  struct Sidecar {
+    std::string listen = "0.0.0.0:9187";
+    std::chrono::milliseconds poll_interval{2000};
+    std::uint64_t max_lag = 16ULL * 1000 * 1000;
+  } sidecar;
+  struct Backup {
+    std::string dir = "/backup";
+    int keep = 7;
+    std::string source = "replica";
+  } backup;
+  struct Log {
+    std::string format = "text";  // or "json"
+    std::string level = "info";
+  } log;
+};
+
+struct ConfigInputs {
+  // --config FILE; when absent, /etc/replagent/replagent.toml is read if it exists.
+  std::optional<std::string> file;
+  std::string default_file = "/etc/replagent/replagent.toml";
+  std::map<std::string, std::string> env;  // the process environment
+  // Flag settings in command-line order: {"init.wait_timeout", "30s"}.
+  std::vector<std::pair<std::string, std::string>> flags;
+  // The hostname, the last fallback for pod.name.
+  std::string hostname;
+};
+
+// Throws AgentError(kUsage) naming the file, variable or flag and the key for any unknown key,
+// bad value or unreadable password file.
+Config load_config(const ConfigInputs& inputs);
+
+// The effective config as TOML; passwords show as "[redacted]" (or are absent).
+std::string render_config(const Config& config);
+
+// Every key load_config accepts, "section.key", for --help and error hints.
+std::vector<std::string> config_keys();
+
+// The environment of this process as a map.
+std::map<std::string, std::string> current_environment();
+
+}  // namespace replagent::agent

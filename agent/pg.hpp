@@ -1,0 +1,91 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/secret.hpp"
+
+namespace replagent::agent {
+
+// How to reach a server. Always numeric (`hostaddr`) or a unix socket directory, and always an
+// explicit user: a static binary in a scratch image cannot look up names or the OS user.
+struct ConnParams {
+  std::string host;      // a name for messages and TLS (may be empty), or a socket directory
+  std::string hostaddr;  // numeric IPv4; empty when host is a socket directory
+  std::uint16_t port = 5432;
+  std::string user;
+  Secret password;
+  std::string dbname = "postgres";
+  std::string application_name = "replagent";
+  std::chrono::seconds connect_timeout{2};
+  bool replication = false;  // physical replication connection (replication=true)
+  std::string options;       // e.g. "-c wal_sender_timeout=0"
+
+  // "replicator@todo-db-0.todo-db.default.svc.cluster.local:5432" for messages.
+  std::string describe() const;
+};
+
+enum class PingStatus { kOk, kRejected, kNoResponse, kNoAttempt };
+const char* to_string(PingStatus s);
+
+// A failed operation: what the server (or libpq) said.
+struct PgError {
+  std::string sqlstate;  // "28P01" for a bad password, empty when not from the server
+  std::string message;   // libpq's message, first line, no trailing newline
+  bool auth_failed() const;  // 28P01 / 28000
+};
+
+struct SystemInfo {
+  std::uint64_t system_identifier = 0;
+  int timeline = 0;
+  std::uint64_t wal_position = 0;  // the server's current flush LSN as a byte position
+};
+
+// Result of a query: rows of nullable text values.
+struct QueryResult {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::optional<std::string>>> rows;
+};
+
+// One open connection. Single-threaded; the destructor closes it.
+class PgSession {
+ public:
+  virtual ~PgSession() = default;
+  // Runs one statement (no parameters); nullopt error on success.
+  virtual std::optional<PgError> exec(const std::string& sql, QueryResult* out = nullptr) = 0;
+  // Runs `sql` with text parameters $1..$n.
+  virtual std::optional<PgError> exec_params(const std::string& sql,
+                                             const std::vector<std::string>& params,
+                                             QueryResult* out = nullptr) = 0;
+  // The SCRAM verifier for a password, computed client side (PQencryptPasswordConn), so
+  // CREATE/ALTER ROLE never sends the password itself.
+  virtual std::string encrypt_password(const std::string& user, const Secret& password) = 0;
+};
+
+// libpq as an effect, so the init flows can be unit-tested with a fake server.
+class PgClient {
+ public:
+  virtual ~PgClient() = default;
+  virtual PingStatus ping(const ConnParams& params) = 0;
+  // Opens a session; on failure returns nullptr and fills *error.
+  virtual std::unique_ptr<PgSession> connect(const ConnParams& params, PgError* error) = 0;
+  // IDENTIFY_SYSTEM over a replication connection (params.replication is forced on).
+  virtual std::optional<SystemInfo> identify_system(const ConnParams& params, PgError* error) = 0;
+  // CREATE_REPLICATION_SLOT <name> PHYSICAL RESERVE_WAL; an existing slot of that name is
+  // success (*created = false).
+  virtual std::optional<PgError> ensure_physical_slot(const ConnParams& params,
+                                                      const std::string& slot,
+                                                      bool* created) = 0;
+};
+
+std::unique_ptr<PgClient> make_libpq_client();
+
+// "16/B374D848" -> byte position; nullopt when malformed.
+std::optional<std::uint64_t> parse_lsn(const std::string& text);
+std::string format_lsn(std::uint64_t lsn);
+
+}  // namespace replagent::agent

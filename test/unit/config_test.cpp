@@ -1,0 +1,215 @@
+#include "agent/config.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "agent/errors.hpp"
+
+namespace replagent::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/replagent-config-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    inputs_.default_file = dir_ / "absent.toml";
+    inputs_.hostname = "host-7";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path write(const std::string& name, const std::string& text) {
+    auto p = dir_ / name;
+    std::ofstream(p) << text;
+    return p;
+  }
+
+  // The message of the AgentError load_config throws; fails the test if it does not throw.
+  std::string error_of(const ConfigInputs& in) {
+    try {
+      load_config(in);
+    } catch (const AgentError& e) {
+      EXPECT_EQ(e.code(), ExitCode::kUsage);
+      return e.what();
+    }
+    ADD_FAILURE() << "load_config did not throw";
+    return "";
+  }
+
+  fs::path dir_;
+  ConfigInputs inputs_;
+};
+
+TEST_F(ConfigTest, DefaultsMatchTheDesign) {
+  Config c = load_config(inputs_);
+  EXPECT_EQ(c.pod.name, "host-7");
+  EXPECT_EQ(c.pod.service, "host");
+  EXPECT_EQ(c.pod.namespace_, "default");
+  EXPECT_EQ(c.postgres.port, 5432);
+  EXPECT_EQ(c.init.wait_timeout, std::chrono::minutes(10));
+  EXPECT_EQ(c.init.backoff_initial, std::chrono::milliseconds(200));
+  EXPECT_EQ(c.sidecar.max_lag, 16'000'000u);
+  EXPECT_EQ(c.sidecar.listen, "0.0.0.0:9187");
+  EXPECT_EQ(c.backup.keep, 7);
+  EXPECT_FALSE(c.init.max_rate.has_value());
+}
+
+TEST_F(ConfigTest, PrecedenceDefaultsFileEnvFlags) {
+  inputs_.file = write("a.toml",
+                       "[postgres]\nport = 6000\nhost = \"10.0.0.1\"\n"
+                       "[init]\nwait_timeout = \"1m\"\nverify = false\n"
+                       "[dns]\nservers = [\"127.0.0.53:5353\", \"127.0.0.54\"]\n");
+  inputs_.env = {{"REPLAGENT_POSTGRES_PORT", "6001"}, {"POD_NAME", "todo-db-2"},
+                 {"HOSTNAME", "ignored-3"}, {"PGDATA", "/data/pgdata"}};
+  inputs_.flags = {{"postgres.port", "6002"}};
+  Config c = load_config(inputs_);
+  EXPECT_EQ(c.postgres.port, 6002);               // flag beats env beats file
+  EXPECT_EQ(c.postgres.host, "10.0.0.1");         // file beats default
+  EXPECT_EQ(c.init.wait_timeout, std::chrono::minutes(1));
+  EXPECT_FALSE(c.init.verify);
+  EXPECT_EQ(c.pod.name, "todo-db-2");             // POD_NAME beats HOSTNAME
+  EXPECT_EQ(c.pod.service, "todo-db");
+  EXPECT_EQ(c.postgres.data_dir, "/data/pgdata");
+  ASSERT_EQ(c.dns.servers.size(), 2u);
+  EXPECT_EQ(c.dns.servers[0], "127.0.0.53:5353");
+
+  inputs_.flags.clear();
+  EXPECT_EQ(load_config(inputs_).postgres.port, 6001);
+  inputs_.env.erase("REPLAGENT_POSTGRES_PORT");
+  EXPECT_EQ(load_config(inputs_).postgres.port, 6000);
+}
+
+TEST_F(ConfigTest, ReplagentEnvBeatsConvention) {
+  inputs_.env = {{"POD_NAME", "todo-db-2"}, {"REPLAGENT_POD_NAME", "other-5"}};
+  EXPECT_EQ(load_config(inputs_).pod.name, "other-5");
+}
+
+TEST_F(ConfigTest, DefaultFileIsReadWhenPresent) {
+  inputs_.default_file = write("default.toml", "[backup]\nkeep = 3\n");
+  EXPECT_EQ(load_config(inputs_).backup.keep, 3);
+}
+
+TEST_F(ConfigTest, UnknownKeyInFileNamesFileLineAndKey) {
+  inputs_.file = write("bad.toml", "[init]\nverify = true\nwait_timout = \"1s\"\n");
+  auto msg = error_of(inputs_);
+  EXPECT_NE(msg.find("bad.toml:3"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace replagent::agent
+
+namespace replagent::agent {
+namespace {
+
+TEST_F(ConfigTest, UnknownKeyMessageNamesKey) {
+  inputs_.file = write("bad.toml", "[init]\nwait_timout = \"1s\"\n");
+  auto msg = error_of(inputs_);
+  EXPECT_NE(msg.find("init.wait_timout"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("init.wait_timeout"), std::string::npos) << "suggests known keys: " << msg;
+}
+
+TEST_F(ConfigTest, UnknownSectionKeyInEnvIsAnError) {
+  inputs_.env = {{"REPLAGENT_INIT_NO_SUCH", "1"}};
+  auto msg = error_of(inputs_);
+  EXPECT_NE(msg.find("REPLAGENT_INIT_NO_SUCH"), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, ForeignReplagentVariablesAreIgnored) {
+  inputs_.env = {{"REPLAGENT_DEPS", "/var/cache"}};
+  EXPECT_NO_THROW(load_config(inputs_));
+}
+
+TEST_F(ConfigTest, BadValuesSayWhatWasExpected) {
+  struct Case {
+    const char* var;
+    const char* value;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"REPLAGENT_POSTGRES_PORT", "0", "integer from 1 to 65535"},
+      {"REPLAGENT_POSTGRES_PORT", "abc", "integer"},
+      {"REPLAGENT_INIT_WAIT_TIMEOUT", "10", "duration"},
+      {"REPLAGENT_SIDECAR_MAX_LAG", "lots", "size"},
+      {"REPLAGENT_INIT_VERIFY", "maybe", "true or false"},
+      {"REPLAGENT_INIT_ON_FOREIGN_DATA", "delete", "refuse, reclone"},
+      {"REPLAGENT_LOG_FORMAT", "xml", "text, json"},
+      {"REPLAGENT_INIT_MAX_RATE", "1kB", "between"},
+  };
+  for (const auto& c : cases) {
+    inputs_.env = {{c.var, c.value}};
+    auto msg = error_of(inputs_);
+    EXPECT_NE(msg.find(c.var), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.expect), std::string::npos) << msg;
+  }
+}
+
+TEST_F(ConfigTest, BackoffOrderIsChecked) {
+  inputs_.env = {{"REPLAGENT_INIT_BACKOFF_INITIAL", "10s"}, {"REPLAGENT_INIT_BACKOFF_MAX", "1s"}};
+  EXPECT_NE(error_of(inputs_).find("init.backoff_max"), std::string::npos);
+}
+
+TEST_F(ConfigTest, TomlSyntaxErrorNamesFileAndLine) {
+  inputs_.file = write("syntax.toml", "[pod]\nname = \n");
+  auto msg = error_of(inputs_);
+  EXPECT_NE(msg.find("syntax.toml:2"), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, MissingConfigFileIsAnError) {
+  inputs_.file = (dir_ / "nope.toml").string();
+  EXPECT_NE(error_of(inputs_).find("nope.toml"), std::string::npos);
+}
+
+TEST_F(ConfigTest, PasswordsFromFilesAndEnvNeverRendered) {
+  auto file = write("repl-pass", "s3cret-repl\n");
+  inputs_.env = {{"POSTGRES_PASSWORD", "s3cret-super"},
+                 {"REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE", file.string()}};
+  Config c = load_config(inputs_);
+  EXPECT_EQ(c.postgres.superuser_password.reveal(), "s3cret-super");
+  EXPECT_EQ(c.postgres.replication_password.reveal(), "s3cret-repl");  // newline stripped
+  const std::string rendered = render_config(c);
+  EXPECT_EQ(rendered.find("s3cret"), std::string::npos) << rendered;
+  EXPECT_NE(rendered.find("[redacted]"), std::string::npos) << rendered;
+  EXPECT_EQ(fmt::format("{}", c.postgres.superuser_password), "[redacted]");
+}
+
+TEST_F(ConfigTest, PasswordInConfigFileIsRefused) {
+  inputs_.file = write("pw.toml", "[postgres]\nsuperuser_password = \"x\"\n");
+  auto msg = error_of(inputs_);
+  EXPECT_NE(msg.find("superuser_password_file"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("\"x\""), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, UnreadablePasswordFileNamesKeyAndPath) {
+  inputs_.env = {{"REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE", "/nonexistent/pw"}};
+  auto msg = error_of(inputs_);
+  EXPECT_NE(msg.find("postgres.superuser_password_file"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("/nonexistent/pw"), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, RenderedConfigParsesBackToTheSameValues) {
+  inputs_.env = {{"REPLAGENT_INIT_MAX_RATE", "20MB"}, {"REPLAGENT_DNS_SERVERS", "127.0.0.2:53"}};
+  Config c = load_config(inputs_);
+  auto file = write("rendered.toml", render_config(c));
+  // The rendered passwords are informative lines; drop them to re-read the file.
+  std::ifstream in(file);
+  std::string text, line;
+  while (std::getline(in, line))
+    if (line.find("_password ") == std::string::npos) text += line + "\n";
+  ConfigInputs again;
+  again.default_file = inputs_.default_file;
+  again.hostname = "host-7";
+  again.file = write("again.toml", text);
+  Config d = load_config(again);
+  EXPECT_EQ(d.init.max_rate, c.init.max_rate);
+  EXPECT_EQ(d.dns.servers, c.dns.servers);
+  EXPECT_EQ(render_config(d), render_config(c));
+}
+
+}  // namespace
+}  // namespace replagent::agent

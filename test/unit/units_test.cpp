@@ -1,0 +1,93 @@
+#include "agent/units.hpp"
+
+#include <gtest/gtest.h>
+
+namespace replagent::agent {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct SizeCase {
+  const char* text;
+  std::optional<std::uint64_t> want;
+};
+
+TEST(ParseSize, Table) {
+  const SizeCase cases[] = {
+      {"0", 0},
+      {"1048576", 1048576},
+      {"16MB", 16'000'000},
+      {"16mb", 16'000'000},
+      {"512kB", 512'000},
+      {"1GiB", 1ULL << 30},
+      {"1gib", 1ULL << 30},
+      {"3KiB", 3072},
+      {"2TiB", 2ULL << 40},
+      {"1k", 1000},
+      {"7B", 7},
+      {"", std::nullopt},
+      {"MB", std::nullopt},
+      {"-1MB", std::nullopt},
+      {"1.5MB", std::nullopt},
+      {"16 MB", std::nullopt},
+      {"16XB", std::nullopt},
+      {"18446744073709551615", 18446744073709551615ULL},
+      {"18446744073709551616", std::nullopt},
+      {"20000000TB", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(parse_size(c.text), c.want) << "input: '" << c.text << "'";
+  }
+}
+
+struct DurationCase {
+  const char* text;
+  std::optional<milliseconds> want;
+};
+
+TEST(ParseDuration, Table) {
+  const DurationCase cases[] = {
+      {"0", milliseconds{0}},
+      {"200ms", milliseconds{200}},
+      {"10s", milliseconds{10'000}},
+      {"5m", milliseconds{300'000}},
+      {"1h", milliseconds{3'600'000}},
+      {"1m30s", milliseconds{90'000}},
+      {"1h2m3s4ms", milliseconds{3'723'004}},
+      {"", std::nullopt},
+      {"10", std::nullopt},
+      {"s", std::nullopt},
+      {"-1s", std::nullopt},
+      {"1.5s", std::nullopt},
+      {"10 s", std::nullopt},
+      {"10sec", std::nullopt},
+      {"1d", std::nullopt},
+      {"99999999999999999999h", std::nullopt},
+      {"9999999999999999h", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(parse_duration(c.text), c.want) << "input: '" << c.text << "'";
+  }
+}
+
+TEST(FormatSize, RoundTripsExactValues) {
+  for (std::uint64_t v : {0ULL, 7ULL, 1000ULL, 16'000'000ULL, 1ULL << 30, 3072ULL}) {
+    EXPECT_EQ(parse_size(format_size(v)), v) << format_size(v);
+  }
+  EXPECT_EQ(format_size(16'000'000), "16MB");
+  EXPECT_EQ(format_size(1ULL << 30), "1GiB");
+  EXPECT_EQ(format_size(1'500'000'123), "1.4GiB");
+}
+
+TEST(FormatDuration, Table) {
+  EXPECT_EQ(format_duration(milliseconds{0}), "0s");
+  EXPECT_EQ(format_duration(milliseconds{200}), "200ms");
+  EXPECT_EQ(format_duration(milliseconds{90'000}), "1m30s");
+  EXPECT_EQ(format_duration(milliseconds{3'600'000}), "1h");
+  for (auto v : {0, 200, 1500, 90'000, 3'723'000}) {
+    EXPECT_EQ(parse_duration(format_duration(milliseconds{v})), milliseconds{v});
+  }
+}
+
+}  // namespace
+}  // namespace replagent::agent
