@@ -49,6 +49,10 @@ struct Config {
     std::string on_foreign_data = "refuse";  // or "reclone"
     bool allow_empty_primary = false;
     std::string termination_log = "/dev/termination-log";
+    // Write the primary's resolved address (hostaddr) into primary_conninfo as well as its
+    // name. Off in Kubernetes (pod 0 gets a new IP when recreated, the server re-resolves the
+    // name); on where PostgreSQL cannot use the cluster DNS (the loopback demo and tests).
+    bool pin_primary_address = false;
   } init;
   struct Sidecar {
     std::string listen = "0.0.0.0:9187";

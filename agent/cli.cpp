@@ -1,0 +1,205 @@
+#include "agent/cli.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+#include "agent/errors.hpp"
+
+namespace replagent::agent {
+namespace {
+
+struct FlagSpec {
+  const char* name;
+  bool takes_value;
+};
+
+struct CommandSpec {
+  const char* name;
+  int min_positional;
+  int max_positional;
+  std::vector<FlagSpec> flags;
+  const char* help;
+};
+
+const std::vector<CommandSpec>& commands() {
+  static const std::vector<CommandSpec> kCommands = {
+      {"init", 0, 0, {},
+       R"(replagent init — prepare this pod's PostgreSQL data directory, then exit (init container)
+
+The pod's ordinal comes from its name (POD_NAME, else the hostname): todo-db-1 -> 1.
+  primary (ordinal pod.primary_ordinal, default 0):
+    empty PGDATA    -> initdb (checksums on), replication settings in replagent.conf,
+                       pg_hba entries, the replication role, all in a temporary directory
+                       that is renamed into place when complete
+    existing PGDATA -> refresh replagent.conf and pg_hba entries only; data is never touched
+  replica (any other ordinal):
+    valid replica data of this cluster -> refresh primary_conninfo, no clone (well under 1 s)
+    empty PGDATA -> resolve <set>-<primary>.<service>.<namespace>.svc.<domain> (c-ares),
+                    wait until it accepts connections, pg_basebackup -X stream into a
+                    temporary directory beside PGDATA, pg_verifybackup, fsync, rename
+    other data (another cluster, a former primary) -> exit 5, nothing deleted
+                    (init.on_foreign_data = "reclone" allows a re-clone)
+
+Exit codes: 0 done, 2 config error, 3 timed out waiting for DNS or the primary,
+            4 clone failed, 5 refused to touch the data directory.
+
+Example (a replica, pod 1 of todo-db):
+  POD_NAME=todo-db-1 PGDATA=/var/lib/postgresql/data/pgdata \
+  REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE=/secrets/replication-password \
+  replagent init --log-format json
+)"},
+      {"sidecar", 0, 0, {},
+       R"(replagent sidecar — serve /metrics, /healthz, /readyz, /primary, /replica, /read-only and
+/status on sidecar.listen (default 0.0.0.0:9187) until SIGTERM.
+
+Example:
+  replagent sidecar --set sidecar.listen=0.0.0.0:9187
+)"},
+      {"probe", 1, 1, {{"max-lag", true}, {"timeout", true}},
+       R"(replagent probe ready|live|primary|replica [--max-lag SIZE] [--timeout DURATION]
+Exit 0 when the check passes, 1 when it does not, with one line saying why (kubelet exec probe).
+
+Example:
+  replagent probe ready --max-lag 16MB
+)"},
+      {"backup", 0, 0, {},
+       R"(replagent backup — take one pg_dump backup into backup.dir, then exit (Job/CronJob).
+
+Example:
+  replagent backup --set backup.dir=/backup --set backup.keep=7
+)"},
+      {"install", 1, 1, {},
+       R"(replagent install DIR — copy this executable to DIR/replagent (mode 0755), atomically:
+a temporary file in DIR renamed over the old one, so a running copy is never half-written.
+Used by the first init container to put the agent on a shared emptyDir volume.
+
+Example:
+  replagent install /replagent/bin
+)"},
+      {"config", 0, 0, {},
+       R"(replagent config — validate the settings and print the effective config as TOML,
+passwords redacted. Sources, lowest precedence first: built-in defaults, the TOML file
+(--config, default /etc/replagent/replagent.toml if present), the environment
+(REPLAGENT_<SECTION>_<KEY>, plus POD_NAME, POD_NAMESPACE, PGDATA, HOSTNAME, POSTGRES_PASSWORD),
+flags (--set section.key=value). Unknown keys are errors.
+
+Example:
+  REPLAGENT_INIT_WAIT_TIMEOUT=5m replagent config --set postgres.port=5433
+)"},
+      {"version", 0, 0, {}, "replagent version — print the version and exit.\n"},
+  };
+  return kCommands;
+}
+
+const CommandSpec* find_command(const std::string& name) {
+  for (const auto& c : commands())
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+constexpr const char* kOverview =
+    R"(replagent — PostgreSQL streaming replication for a Kubernetes StatefulSet, in one binary.
+
+Usage: replagent [global flags] COMMAND [flags]
+
+Commands:
+  init                  prepare this pod's data directory (primary: initdb; replica: clone)
+  sidecar               serve /metrics, health and read-only routing endpoints
+  probe KIND            readiness/liveness check for a kubelet exec probe
+  backup                one pg_dump backup for a Job/CronJob
+  install DIR           copy this binary into DIR (shared volume)
+  config                validate and print the effective config, secrets redacted
+  version               print the version
+
+Global flags:
+  --config FILE         TOML settings file (default /etc/replagent/replagent.toml if present)
+  --set KEY=VALUE       set one setting, e.g. --set init.wait_timeout=5m (repeatable)
+  --log-format FORMAT   text (default) or json
+  --log-level LEVEL     trace, debug, info (default), warn, error
+  -h, --help            help; `replagent COMMAND --help` for a command
+
+Example: POD_NAME=todo-db-1 PGDATA=/data/pgdata replagent init --log-format json
+)";
+
+}  // namespace
+
+CommandLine parse_command_line(const std::vector<std::string>& args) {
+  CommandLine cl;
+  const CommandSpec* spec = nullptr;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    std::optional<std::string> inline_value;
+    if (arg.rfind("--", 0) == 0) {
+      if (auto eq = arg.find('='); eq != std::string::npos) {
+        inline_value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+      }
+    }
+    auto value = [&](const char* what) -> std::string {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0)
+        throw usage_error(fmt::format("{} needs a value: {}", arg, what));
+      return args[++i];
+    };
+    if (arg == "-h" || arg == "--help") {
+      cl.help = true;
+    } else if (arg == "--config") {
+      cl.config_file = value("a TOML file path");
+    } else if (arg == "--log-format") {
+      cl.log_format = value("text or json");
+      if (*cl.log_format != "text" && *cl.log_format != "json")
+        throw usage_error(fmt::format("--log-format {}: expected text or json", *cl.log_format));
+    } else if (arg == "--log-level") {
+      cl.log_level = value("trace, debug, info, warn or error");
+      static const std::array<const char*, 5> kLevels{"trace", "debug", "info", "warn", "error"};
+      if (std::find(kLevels.begin(), kLevels.end(), *cl.log_level) == kLevels.end())
+        throw usage_error(fmt::format("--log-level {}: expected trace, debug, info, warn or error",
+                                      *cl.log_level));
+    } else if (arg == "--set") {
+      const std::string kv = value("KEY=VALUE, e.g. init.wait_timeout=5m");
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw usage_error(fmt::format("--set {}: expected KEY=VALUE, e.g. init.wait_timeout=5m", kv));
+      cl.sets.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    } else if (arg.rfind("-", 0) == 0 && arg.size() > 1) {
+      const FlagSpec* flag = nullptr;
+      if (spec) {
+        for (const auto& f : spec->flags)
+          if (arg == std::string("--") + f.name) flag = &f;
+      }
+      if (!flag) {
+        throw usage_error(fmt::format("unknown flag {}{} (see `replagent {}--help`)", arg,
+                                      spec ? fmt::format(" for '{}'", spec->name) : "",
+                                      spec ? std::string(spec->name) + " " : ""));
+      }
+      cl.options[flag->name] = flag->takes_value ? value("see --help") : "true";
+    } else if (!spec) {
+      spec = find_command(arg);
+      if (!spec) {
+        throw usage_error(fmt::format(
+            "unknown command '{}' (commands: init, sidecar, probe, backup, install, config, "
+            "version; see `replagent --help`)", arg));
+      }
+      cl.command = arg;
+    } else {
+      cl.positional.push_back(arg);
+    }
+  }
+  if (spec && !cl.help) {
+    const int n = static_cast<int>(cl.positional.size());
+    if (n < spec->min_positional || n > spec->max_positional) {
+      throw usage_error(fmt::format("'{}' takes {} argument(s), got {}; usage:\n{}", spec->name,
+                                    spec->min_positional, n, spec->help));
+    }
+  }
+  return cl;
+}
+
+std::string help_text(const std::string& command) {
+  if (const CommandSpec* spec = find_command(command)) return spec->help;
+  return kOverview;
+}
+
+}  // namespace replagent::agent

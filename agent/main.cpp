@@ -1,0 +1,84 @@
+// replagent: one binary, several roles. main only parses, loads the config and dispatches.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "agent/cli.hpp"
+#include "agent/config.hpp"
+#include "agent/errors.hpp"
+#include "agent/install.hpp"
+#include "agent/logging.hpp"
+#include "agent/signals.hpp"
+#include "roles/init.hpp"
+
+namespace {
+
+using namespace replagent;
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "";
+  return buf;
+}
+
+agent::Config load(const agent::CommandLine& cl) {
+  agent::ConfigInputs in;
+  in.file = cl.config_file;
+  in.env = agent::current_environment();
+  in.flags = cl.sets;
+  if (cl.log_format) in.flags.emplace_back("log.format", *cl.log_format);
+  if (cl.log_level) in.flags.emplace_back("log.level", *cl.log_level);
+  in.hostname = hostname();
+  return agent::load_config(in);
+}
+
+int run(const agent::CommandLine& cl) {
+  if (cl.help || cl.command.empty()) {
+    std::cout << agent::help_text(cl.command);
+    return cl.help ? 0 : static_cast<int>(agent::ExitCode::kUsage);
+  }
+  if (cl.command == "version") {
+    std::cout << "replagent " << REPLAGENT_VERSION << "\n";
+    return 0;
+  }
+  agent::Config config = load(cl);
+  agent::setup_logging(config.log.format, config.log.level);
+  agent::install_stop_handlers();
+  if (cl.command == "config") {
+    std::cout << agent::render_config(config);
+    return 0;
+  }
+  if (cl.command == "install") {
+    agent::install_self(cl.positional.at(0));
+    return 0;
+  }
+  if (cl.command == "init") return roles::init_command(config);
+  throw agent::AgentError(agent::ExitCode::kFailed,
+                          "'" + cl.command + "' is not part of this build yet");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Until the config says otherwise, log text at info level so early errors are readable.
+  agent::setup_logging("text", "info");
+  try {
+    const agent::CommandLine cl =
+        agent::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
+    if (cl.log_format) agent::setup_logging(*cl.log_format, cl.log_level.value_or("info"));
+    return run(cl);
+  } catch (const agent::AgentError& e) {
+    if (e.code() == agent::ExitCode::kUsage && std::string(e.what()).find("--help") == std::string::npos)
+      spdlog::error("{} (see `replagent --help`)", e.what());
+    else
+      spdlog::error("{}", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    spdlog::error("unexpected error: {}", e.what());
+    return static_cast<int>(agent::ExitCode::kFailed);
+  }
+}

@@ -1,0 +1,109 @@
+#include "roles/init.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "agent/fs.hpp"
+#include "roles/init_steps.hpp"
+
+namespace replagent::roles {
+namespace detail {
+
+Topology topology_of(const agent::Config& c) {
+  auto self = agent::parse_pod_name(c.pod.name);
+  if (!self) {
+    throw agent::usage_error(fmt::format(
+        "pod name '{}' has no ordinal: expected <statefulset>-<ordinal> such as todo-db-1 (set "
+        "POD_NAME from metadata.name, or pod.name)",
+        c.pod.name));
+  }
+  Topology t;
+  t.self = *self;
+  t.primary = agent::PodIdentity{self->set, c.pod.primary_ordinal};
+  const std::string service = c.pod.service.empty() ? self->set : c.pod.service;
+  t.primary_host = agent::pod_dns_name(t.primary, service, c.pod.namespace_, c.pod.cluster_domain);
+  t.service_host = fmt::format("{}.{}.svc.{}", service, c.pod.namespace_, c.pod.cluster_domain);
+  t.slot = agent::slot_name_for(c.pod.name);
+  return t;
+}
+
+agent::ConnParams replication_params(const agent::Config& c, const std::string& host,
+                                     const std::string& address) {
+  agent::ConnParams p;
+  p.host = host;
+  p.hostaddr = address;
+  p.port = c.postgres.port;
+  p.user = c.postgres.replication_user;
+  p.password = c.postgres.replication_password;
+  p.application_name = c.pod.name;
+  p.replication = true;
+  p.connect_timeout = std::chrono::seconds(5);
+  return p;
+}
+
+InitOutcome outcome(agent::ExitCode code, std::string message) {
+  return InitOutcome{code, std::move(message)};
+}
+
+}  // namespace detail
+
+InitOutcome run_init(const agent::Config& config, InitDeps deps) {
+  if (config.postgres.data_dir.empty()) {
+    throw agent::usage_error(
+        "postgres.data_dir is not set: set PGDATA (a subdirectory of the volume mount) or "
+        "REPLAGENT_POSTGRES_DATA_DIR");
+  }
+  const detail::Topology topo = detail::topology_of(config);
+  spdlog::info("init: pod {} (ordinal {}) is the {}; primary {}:{}; PGDATA {}", config.pod.name,
+               topo.self.ordinal, topo.is_primary() ? "primary" : "replica", topo.primary_host,
+               config.postgres.port, config.postgres.data_dir);
+  return topo.is_primary() ? detail::run_primary(config, deps, topo)
+                           : detail::run_replica(config, deps, topo);
+}
+
+namespace {
+
+// Kubernetes shows this file's content as the container's termination message. The default
+// path is written only when it exists (it does in a pod); a configured path is created.
+void write_termination_log(const agent::Config& config, const InitOutcome& out) {
+  const std::string& path = config.init.termination_log;
+  if (path.empty()) return;
+  const bool is_default = path == agent::Config{}.init.termination_log;
+  if (is_default && !std::filesystem::exists(path)) return;
+  agent::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) {
+    spdlog::warn("cannot write the termination message to {}: {}", path, std::strerror(errno));
+    return;
+  }
+  const std::string line =
+      fmt::format("{} (exit {})\n", out.message, static_cast<int>(out.code));
+  try {
+    agent::write_all(fd.get(), line.data(), line.size(), path);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}", e.what());
+  }
+}
+
+}  // namespace
+
+int init_command(const agent::Config& config) {
+  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
+  auto pg = agent::make_libpq_client();
+  auto runner = agent::make_boost_process_runner();
+  InitOutcome out;
+  try {
+    out = run_init(config, InitDeps{*resolver, *pg, *runner, agent::system_clock()});
+  } catch (const agent::AgentError& e) {
+    out = InitOutcome{e.code(), e.what()};
+  }
+  if (out.code == agent::ExitCode::kOk)
+    spdlog::info("init done: {}", out.message);
+  else
+    spdlog::error("init failed (exit {}): {}", static_cast<int>(out.code), out.message);
+  write_termination_log(config, out);
+  return static_cast<int>(out.code);
+}
+
+}  // namespace replagent::roles

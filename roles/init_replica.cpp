@@ -1,0 +1,291 @@
+// init for a replica: keep valid data of this cluster, otherwise clone the primary into a
+// staging directory and rename it into place only once it is complete and verified.
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "agent/fs.hpp"
+#include "roles/clone.hpp"
+#include "roles/data_dir.hpp"
+#include "roles/init_steps.hpp"
+#include "roles/pg_files.hpp"
+
+namespace replagent::roles::detail {
+namespace {
+
+namespace fs = std::filesystem;
+using agent::ExitCode;
+
+// What the primary told us, when we could reach it.
+struct PrimaryFacts {
+  std::string address;
+  std::uint64_t system_identifier = 0;
+};
+
+PrimaryConnInfo conninfo_for(const agent::Config& c, const Topology& t, const std::string& address) {
+  PrimaryConnInfo info;
+  info.host = t.primary_host;
+  info.hostaddr = c.init.pin_primary_address ? address : "";
+  info.port = c.postgres.port;
+  info.user = c.postgres.replication_user;
+  info.passfile = (fs::path(c.postgres.data_dir) / kPassFile).string();
+  info.application_name = c.pod.name;
+  return info;
+}
+
+std::string reclone_hint() {
+  return "set init.on_foreign_data=reclone (REPLAGENT_INIT_ON_FOREIGN_DATA=reclone) to move it "
+         "aside and clone the primary, or empty the volume yourself";
+}
+
+// A quick, single look at the primary for the no-clone path: a pod restart must not wait for
+// a primary that may itself be restarting. nullopt (with *why) when it cannot be reached.
+std::optional<PrimaryFacts> glance_at_primary(const agent::Config& c, InitDeps& deps,
+                                              const Topology& t, std::string* why) {
+  const auto answer = deps.resolver.resolve_ipv4(t.primary_host);
+  if (answer.status != agent::DnsStatus::kOk || answer.addresses.empty()) {
+    *why = fmt::format("{} does not resolve ({})", t.primary_host, agent::to_string(answer.status));
+    return std::nullopt;
+  }
+  agent::PgError err;
+  auto params = replication_params(c, t.primary_host, answer.addresses.front());
+  params.connect_timeout = std::chrono::seconds(2);
+  auto info = deps.pg.identify_system(params, &err);
+  if (!info) {
+    *why = fmt::format("{}: {}", params.describe(), err.message);
+    return std::nullopt;
+  }
+  return PrimaryFacts{answer.addresses.front(), info->system_identifier};
+}
+
+// The outcome for valid replica data, or nullopt when it must be re-cloned (another cluster's
+// data and init.on_foreign_data=reclone).
+std::optional<InitOutcome> keep_replica(const agent::Config& c, InitDeps& deps, const Topology& t,
+                                        const DataDirState& local) {
+  std::string why;
+  const auto primary = glance_at_primary(c, deps, t, &why);
+  if (primary && primary->system_identifier != local.system_identifier) {
+    if (c.init.on_foreign_data != "reclone") {
+      return outcome(ExitCode::kUnsafeData,
+                     fmt::format("{} holds a replica of another cluster (system identifier {}, "
+                                 "the primary's is {}); nothing was changed; {}",
+                                 c.postgres.data_dir, local.system_identifier,
+                                 primary->system_identifier, reclone_hint()));
+    }
+    return std::nullopt;
+  }
+  if (!primary) {
+    spdlog::warn("could not check the primary ({}); keeping the existing replica data "
+                 "(system identifier {}) unverified", why, local.system_identifier);
+  }
+  if (primary || !c.init.pin_primary_address) {
+    write_replica_files(c.postgres.data_dir, c,
+                        conninfo_for(c, t, primary ? primary->address : ""), t.slot);
+  } else {
+    write_primary_files(c.postgres.data_dir, c);  // keep the old pinned conninfo
+  }
+  return outcome(ExitCode::kOk,
+                 fmt::format("valid replica data (system identifier {}{}), no clone; "
+                             "primary_conninfo refreshed",
+                             local.system_identifier, primary ? ", matches the primary" : ""));
+}
+
+// Waits for DNS, then for the server to accept connections; fills `address`.
+std::optional<InitOutcome> wait_for_primary(const agent::Config& c, InitDeps& deps,
+                                            const Topology& t, std::string* address) {
+  const auto deadline = deps.clock.now() + c.init.wait_timeout;
+  std::string reason;
+  std::optional<std::string> resolved;
+  auto end = wait_for<std::string>(
+      deps, c, deadline, "DNS " + t.primary_host,
+      [&](std::string* why) -> std::optional<std::string> {
+        auto a = deps.resolver.resolve_ipv4(t.primary_host);
+        if (a.status == agent::DnsStatus::kOk && !a.addresses.empty()) return a.addresses.front();
+        *why = fmt::format("{}{}", agent::to_string(a.status),
+                           a.detail.empty() ? "" : " (" + a.detail + ")");
+        return std::nullopt;
+      },
+      &resolved, &reason);
+  if (end == WaitEnd::kStopped)
+    return outcome(ExitCode::kFailed, "stopped by signal while waiting for DNS");
+  if (end == WaitEnd::kTimedOut) {
+    return outcome(ExitCode::kTimedOut,
+                   fmt::format("{} did not resolve within init.wait_timeout ({}): {}; check that "
+                               "the headless Service '{}' exists and pod {} is created",
+                               t.primary_host, agent::format_duration(c.init.wait_timeout), reason,
+                               c.pod.service, t.primary.ordinal));
+  }
+  *address = *resolved;
+  spdlog::info("primary {} resolved to {}", t.primary_host, *address);
+
+  std::optional<bool> up;
+  auto params = replication_params(c, t.primary_host, *address);
+  end = wait_for<bool>(
+      deps, c, deadline, fmt::format("primary {}:{}", t.primary_host, c.postgres.port),
+      [&](std::string* why) -> std::optional<bool> {
+        const auto s = deps.pg.ping(params);
+        if (s == agent::PingStatus::kOk) return true;
+        if (s == agent::PingStatus::kNoAttempt)
+          throw agent::usage_error(fmt::format("invalid connection parameters for {}", params.describe()));
+        *why = s == agent::PingStatus::kRejected ? "server is rejecting connections (starting up?)"
+                                                 : "no response";
+        return std::nullopt;
+      },
+      &up, &reason);
+  if (end == WaitEnd::kStopped)
+    return outcome(ExitCode::kFailed, "stopped by signal while waiting for the primary");
+  if (end == WaitEnd::kTimedOut) {
+    return outcome(ExitCode::kTimedOut,
+                   fmt::format("primary {}:{} ({}) did not accept connections within "
+                               "init.wait_timeout ({}): {}",
+                               t.primary_host, c.postgres.port, *address,
+                               agent::format_duration(c.init.wait_timeout), reason));
+  }
+  return std::nullopt;
+}
+
+// Removes the staging and run directories whatever happens after it is created.
+struct StagingGuard {
+  std::string pgdata;
+  bool keep = false;
+  ~StagingGuard() {
+    if (keep) return;
+    std::error_code ec;
+    fs::remove_all(staging_dir_for(pgdata), ec);
+    fs::remove_all(run_dir_for(pgdata), ec);
+  }
+};
+
+std::string tail_of(const agent::ProcessResult& r) {
+  std::string s = r.output_tail;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  const auto nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
+                  const DataDirState& local) {
+  std::string address;
+  if (auto failed = wait_for_primary(c, deps, t, &address)) return *failed;
+
+  agent::PgError err;
+  const auto params = replication_params(c, t.primary_host, address);
+  const auto info = deps.pg.identify_system(params, &err);
+  if (!info) {
+    return outcome(ExitCode::kCloneFailed,
+                   fmt::format("cannot clone from {}: {}{}", params.describe(), err.message,
+                               err.auth_failed()
+                                   ? " (check the replication password: "
+                                     "postgres.replication_password_file or "
+                                     "REPLAGENT_POSTGRES_REPLICATION_PASSWORD)"
+                                   : ""));
+  }
+  bool created = false;
+  if (auto e = deps.pg.ensure_physical_slot(params, t.slot, &created)) {
+    return outcome(ExitCode::kCloneFailed, fmt::format("cannot create replication slot {} on {}: {}",
+                                                       t.slot, params.describe(), e->message));
+  }
+  spdlog::info("replication slot {} on the primary {}", t.slot, created ? "created" : "exists, reused");
+
+  const std::string pgdata = c.postgres.data_dir;
+  const std::string staging = staging_dir_for(pgdata);
+  const std::string run = run_dir_for(pgdata);
+  StagingGuard guard{pgdata};
+  fs::create_directories(fs::path(run));
+  ::chmod(run.c_str(), 0700);
+  const std::string passfile = (fs::path(run) / "pgpass").string();
+  agent::write_file_atomic(passfile, passfile_line(c.postgres.replication_user,
+                                                   c.postgres.replication_password), 0600);
+
+  CloneRequest req{staging, t.primary_host, address, c.postgres.port, c.postgres.replication_user,
+                   c.pod.name, t.slot, passfile, c.init.max_rate, c.postgres.bin_dir};
+  spdlog::info("cloning {} (system identifier {}) into {} with pg_basebackup{}", params.describe(),
+               info->system_identifier, staging,
+               c.init.max_rate ? " at most " + agent::format_size(*c.init.max_rate) + "/s" : "");
+  ProgressReporter progress(deps.clock, std::chrono::seconds(5));
+  const auto result = deps.runner.run(build_basebackup(req), [&](std::string_view line) {
+    if (auto p = parse_progress_line(line)) {
+      if (auto msg = progress.update(*p)) spdlog::info("{}", *msg);
+    } else {
+      spdlog::debug("pg_basebackup: {}", line);
+    }
+  });
+  if (!result.ok()) {
+    const bool stopped = result.end == agent::ProcessResult::End::kStopped;
+    return outcome(stopped ? ExitCode::kFailed : ExitCode::kCloneFailed,
+                   fmt::format("clone from {} {}: pg_basebackup {}: {}; the partial copy was "
+                               "removed, the next init starts over",
+                               params.describe(), stopped ? "interrupted" : "failed",
+                               result.describe(), tail_of(result)));
+  }
+  spdlog::info("pg_basebackup done: {}", progress.summary());
+
+  if (c.init.verify) {
+    const auto v = deps.runner.run(build_verifybackup(staging, c.postgres.bin_dir),
+                                   [](std::string_view line) { spdlog::debug("pg_verifybackup: {}", line); });
+    if (!v.ok()) {
+      return outcome(v.end == agent::ProcessResult::End::kStopped ? ExitCode::kFailed
+                                                                  : ExitCode::kCloneFailed,
+                     fmt::format("the clone failed verification: pg_verifybackup {}: {}; removed",
+                                 v.describe(), tail_of(v)));
+    }
+    spdlog::info("pg_verifybackup: the clone matches its manifest");
+  }
+  write_replica_files(staging, c, conninfo_for(c, t, address), t.slot);
+  const auto cloned = inspect_data_dir(staging);
+  if (cloned.kind != DataDirKind::kReplica || cloned.system_identifier != info->system_identifier) {
+    return outcome(ExitCode::kCloneFailed,
+                   fmt::format("the clone in {} is not a replica of system {} ({}); removed",
+                               staging, info->system_identifier, to_string(cloned.kind)));
+  }
+  if (agent::stop_requested()) return outcome(ExitCode::kFailed, "stopped by signal before the swap");
+
+  // Foreign data is moved aside only now, with a complete clone ready to take its place.
+  const std::string retired = retired_dir_for(pgdata);
+  const bool replacing = local.kind == DataDirKind::kReplica || local.kind == DataDirKind::kPrimary ||
+                         local.kind == DataDirKind::kUnknownContents;
+  if (replacing) {
+    fs::remove_all(retired);
+    fs::rename(pgdata, retired);
+    spdlog::warn("moved the previous contents of {} to {} (init.on_foreign_data=reclone)", pgdata,
+                 retired);
+  }
+  promote_staging(pgdata);
+  guard.keep = true;
+  fs::remove_all(run);
+  if (replacing) fs::remove_all(retired);
+  return outcome(ExitCode::kOk, fmt::format("cloned {} into {}: {}", params.describe(), pgdata,
+                                            progress.summary()));
+}
+
+}  // namespace
+
+InitOutcome run_replica(const agent::Config& c, InitDeps& deps, const Topology& t) {
+  remove_leftovers(c.postgres.data_dir);
+  const DataDirState local = inspect_data_dir(c.postgres.data_dir);
+  spdlog::info("data directory {}: {}", c.postgres.data_dir, to_string(local.kind));
+  switch (local.kind) {
+    case DataDirKind::kMissing:
+    case DataDirKind::kEmpty:
+      return clone(c, deps, t, local);
+    case DataDirKind::kReplica:
+      if (auto kept = keep_replica(c, deps, t, local)) return *kept;
+      return clone(c, deps, t, local);
+    case DataDirKind::kPrimary:
+      if (c.init.on_foreign_data == "reclone") return clone(c, deps, t, local);
+      return outcome(ExitCode::kUnsafeData,
+                     fmt::format("{} holds a primary's data (no standby.signal; system identifier "
+                                 "{}), maybe a former primary: this pod is a replica, so it would "
+                                 "diverge; nothing was changed; {}",
+                                 c.postgres.data_dir, local.system_identifier, reclone_hint()));
+    case DataDirKind::kUnknownContents:
+      if (c.init.on_foreign_data == "reclone") return clone(c, deps, t, local);
+      return outcome(ExitCode::kUnsafeData,
+                     fmt::format("{} is not empty and not a PostgreSQL data directory ({}); "
+                                 "nothing was changed; {}",
+                                 c.postgres.data_dir, local.detail, reclone_hint()));
+  }
+  return outcome(ExitCode::kFailed, "unreachable");
+}
+
+}  // namespace replagent::roles::detail

@@ -1,0 +1,63 @@
+#pragma once
+
+// Steps shared by the primary and replica init flows (internal to roles/).
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <string>
+
+#include "agent/backoff.hpp"
+#include "agent/identity.hpp"
+#include "agent/signals.hpp"
+#include "agent/units.hpp"
+#include "roles/init.hpp"
+
+namespace replagent::roles::detail {
+
+// Who we are and who the primary is, worked out once from the config.
+struct Topology {
+  agent::PodIdentity self;
+  agent::PodIdentity primary;
+  std::string primary_host;  // <set>-<primary>.<service>.<ns>.svc.<domain>
+  std::string service_host;  // <service>.<ns>.svc.<domain>: one A record per pod
+  std::string slot;          // todo_db_1
+  bool is_primary() const { return self.ordinal == primary.ordinal; }
+};
+Topology topology_of(const agent::Config& config);
+
+enum class WaitEnd { kDone, kTimedOut, kStopped };
+
+// Calls attempt(&reason) until it returns a value, the deadline passes or a stop is requested,
+// sleeping with capped exponential backoff between tries and logging why it waits.
+template <typename T, typename Attempt>
+WaitEnd wait_for(InitDeps& deps, const agent::Config& config, agent::Clock::time_point deadline,
+                 const std::string& what, Attempt attempt, std::optional<T>* out,
+                 std::string* last_reason) {
+  agent::Backoff backoff(config.init.backoff_initial, config.init.backoff_max);
+  for (int tries = 1;; ++tries) {
+    *out = attempt(last_reason);
+    if (*out) return WaitEnd::kDone;
+    if (agent::stop_requested()) return WaitEnd::kStopped;
+    const auto now = deps.clock.now();
+    if (now >= deadline) return WaitEnd::kTimedOut;
+    auto delay = backoff.next();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    if (delay > left) delay = left;
+    spdlog::info("waiting for {}: {} (try {}, next in {})", what, *last_reason, tries,
+                 agent::format_duration(delay));
+    if (!deps.clock.sleep_for(delay)) return WaitEnd::kStopped;
+  }
+}
+
+// Connection parameters for the replication role at `address`.
+agent::ConnParams replication_params(const agent::Config& config, const std::string& host,
+                                     const std::string& address);
+
+InitOutcome outcome(agent::ExitCode code, std::string message);
+
+InitOutcome run_primary(const agent::Config& config, InitDeps& deps, const Topology& topo);
+InitOutcome run_replica(const agent::Config& config, InitDeps& deps, const Topology& topo);
+
+}  // namespace replagent::roles::detail

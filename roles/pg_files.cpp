@@ -1,0 +1,173 @@
+#include "roles/pg_files.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "agent/errors.hpp"
+#include "agent/fs.hpp"
+
+namespace replagent::roles {
+namespace {
+
+constexpr const char* kHbaBegin = "# BEGIN replagent (managed by replagent init; rewritten on every start)";
+constexpr const char* kHbaEnd = "# END replagent";
+constexpr const char* kIncludeLine = "include_if_exists = 'replagent.conf'  # added by replagent";
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw agent::AgentError(agent::ExitCode::kFailed,
+                            fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A postgresql.conf string literal: 'value' with ' doubled.
+std::string conf_quote(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string with_trailing_newline(std::string text) {
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  return text;
+}
+
+}  // namespace
+
+std::string render_include(const agent::Config& config) {
+  return fmt::format(
+      "# Managed by replagent init and rewritten on every pod start: do not edit.\n"
+      "# Override with ALTER SYSTEM (postgresql.auto.conf wins over this file).\n"
+      "listen_addresses = {}\n"
+      "port = {}\n"
+      "wal_level = replica\n"
+      "max_wal_senders = 10\n"
+      "max_replication_slots = 10\n"
+      "hot_standby = on\n"
+      "# Replicas report replay positions often enough for lag in seconds to be meaningful.\n"
+      "wal_receiver_status_interval = 1s\n"
+      "hot_standby_feedback = on\n"
+      "# pg_rewind needs hint bits WAL-logged (checksums already imply it; explicit for clarity).\n"
+      "wal_log_hints = on\n",
+      conf_quote(config.postgres.listen_addresses), config.postgres.port);
+}
+
+std::string with_include_directive(const std::string& postgresql_conf) {
+  if (postgresql_conf.find(kIncludeLine) != std::string::npos) return postgresql_conf;
+  return with_trailing_newline(postgresql_conf) + kIncludeLine + "\n";
+}
+
+std::string with_hba_block(const std::string& pg_hba, const std::string& replication_user) {
+  std::string kept;
+  std::istringstream in(pg_hba);
+  std::string line;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line == kHbaBegin) inside = true;
+    if (!inside) kept += line + "\n";
+    if (line == kHbaEnd) inside = false;
+  }
+  const std::string user = "\"" + replication_user + "\"";
+  return kept + fmt::format(
+                    "{}\n"
+                    "host    replication     {:<15} 0.0.0.0/0               scram-sha-256\n"
+                    "host    replication     {:<15} ::/0                    scram-sha-256\n"
+                    "host    all             all             0.0.0.0/0               scram-sha-256\n"
+                    "host    all             all             ::/0                    scram-sha-256\n"
+                    "{}\n",
+                    kHbaBegin, user, user, kHbaEnd);
+}
+
+std::string passfile_line(const std::string& user, const agent::Secret& password) {
+  auto esc = [](const std::string& v) {
+    std::string out;
+    for (char c : v) {
+      if (c == ':' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out;
+  };
+  return fmt::format("*:*:*:{}:{}\n", esc(user), esc(password.reveal()));
+}
+
+std::string conninfo_quote(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string render_primary_conninfo(const PrimaryConnInfo& p) {
+  std::string out = fmt::format("host={}", conninfo_quote(p.host));
+  if (!p.hostaddr.empty()) out += fmt::format(" hostaddr={}", conninfo_quote(p.hostaddr));
+  out += fmt::format(" port={} user={} passfile={} application_name={}", p.port,
+                     conninfo_quote(p.user), conninfo_quote(p.passfile),
+                     conninfo_quote(p.application_name));
+  // The walreceiver must notice a vanished primary (pod deleted, node lost) and reconnect to
+  // the new address instead of waiting on a dead TCP connection for the kernel's timeout.
+  out += " connect_timeout=5 keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3";
+  return out;
+}
+
+std::string with_standby_settings(const std::string& auto_conf, const std::string& conninfo,
+                                  const std::string& slot) {
+  std::string kept;
+  std::istringstream in(auto_conf);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto start = line.find_first_not_of(" \t");
+    const std::string trimmed = start == std::string::npos ? "" : line.substr(start);
+    if (trimmed.rfind("primary_conninfo", 0) == 0 || trimmed.rfind("primary_slot_name", 0) == 0)
+      continue;
+    kept += line + "\n";
+  }
+  if (kept.empty()) kept = "# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n";
+  return kept + fmt::format("primary_conninfo = {}\nprimary_slot_name = {}\n", conf_quote(conninfo),
+                            conf_quote(slot));
+}
+
+void write_primary_files(const std::string& data_dir, const agent::Config& config) {
+  namespace fs = std::filesystem;
+  const fs::path dir(data_dir);
+  agent::write_file_atomic((dir / kIncludeFile).string(), render_include(config), 0600);
+  const auto conf = (dir / "postgresql.conf").string();
+  agent::write_file_atomic(conf, with_include_directive(read_text(conf)), 0600);
+  const auto hba = (dir / "pg_hba.conf").string();
+  agent::write_file_atomic(hba, with_hba_block(read_text(hba), config.postgres.replication_user),
+                           0600);
+}
+
+void write_replica_files(const std::string& data_dir, const agent::Config& config,
+                         const PrimaryConnInfo& primary, const std::string& slot) {
+  namespace fs = std::filesystem;
+  const fs::path dir(data_dir);
+  write_primary_files(data_dir, config);
+  // The passfile lives in the data directory (0600, like postgresql.auto.conf); the conninfo
+  // names its final path, which may differ from data_dir while we write into staging.
+  agent::write_file_atomic((dir / kPassFile).string(),
+                           passfile_line(config.postgres.replication_user,
+                                         config.postgres.replication_password),
+                           0600);
+  const auto auto_conf = (dir / "postgresql.auto.conf").string();
+  std::string current;
+  if (fs::exists(auto_conf)) current = read_text(auto_conf);
+  agent::write_file_atomic(auto_conf,
+                           with_standby_settings(current, render_primary_conninfo(primary), slot),
+                           0600);
+  const auto signal = (dir / "standby.signal").string();
+  if (!fs::exists(signal)) agent::write_file_atomic(signal, "", 0600);
+}
+
+}  // namespace replagent::roles
