@@ -88,7 +88,12 @@ flags (--set section.key=value). Unknown keys are errors.
 Example:
   REPLAGENT_INIT_WAIT_TIMEOUT=5m replagent config --set postgres.port=5433
 )"},
-      {"version", 0, 0, {}, "replagent version — print the version and exit.\n"},
+      {"version", 0, 0, {},
+       R"(replagent version — print the version and exit.
+
+Example:
+  replagent version
+)"},
   };
   return kCommands;
 }

@@ -13,6 +13,8 @@
 #include "agent/install.hpp"
 #include "agent/logging.hpp"
 #include "agent/signals.hpp"
+#include "probes/probe.hpp"
+#include "probes/sidecar.hpp"
 #include "roles/init.hpp"
 
 namespace {
@@ -57,6 +59,8 @@ int run(const agent::CommandLine& cl) {
     return 0;
   }
   if (cl.command == "init") return roles::init_command(config);
+  if (cl.command == "sidecar") return probes::sidecar_command(config);
+  if (cl.command == "probe") return probes::probe_command(config, cl.positional.at(0), cl.options);
   throw agent::AgentError(agent::ExitCode::kFailed,
                           "'" + cl.command + "' is not part of this build yet");
 }

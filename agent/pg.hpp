@@ -17,7 +17,7 @@ struct ConnParams {
   std::string host;      // a name for messages and TLS (may be empty), or a socket directory
   std::string hostaddr;  // numeric IPv4; empty when host is a socket directory
   std::uint16_t port = 5432;
-  std::string user;
+  std::string user;      // required: ping/connect throw AgentError(kUsage) when empty
   Secret password;
   std::string dbname = "postgres";
   std::string application_name = "replagent";

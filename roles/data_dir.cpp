@@ -104,7 +104,10 @@ void promote_staging(const std::string& pgdata) {
                                                     std::strerror(errno)));
   }
   ::chmod(pgdata.c_str(), 0700);
-  agent::fsync_dir(fs::path(pgdata).lexically_normal().parent_path().string());
+  // The parent holds the renamed entry; "/data/pgdata/" names /data/pgdata, not its parent.
+  fs::path dir = fs::path(pgdata).lexically_normal();
+  if (dir.filename().empty()) dir = dir.parent_path();
+  agent::fsync_dir(dir.parent_path().string());
 }
 
 }  // namespace replagent::roles

@@ -113,7 +113,8 @@ std::optional<InitOutcome> wait_for_primary(const agent::Config& c, InitDeps& de
                    fmt::format("{} did not resolve within init.wait_timeout ({}): {}; check that "
                                "the headless Service '{}' exists and pod {} is created",
                                t.primary_host, agent::format_duration(c.init.wait_timeout), reason,
-                               c.pod.service, t.primary.ordinal));
+                               c.pod.service.empty() ? t.self.set : c.pod.service,
+                               t.primary.ordinal));
   }
   *address = *resolved;
   spdlog::info("primary {} resolved to {}", t.primary_host, *address);

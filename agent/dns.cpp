@@ -1,0 +1,251 @@
+#include "agent/dns.hpp"
+
+#include <ares.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "agent/errors.hpp"
+#include "agent/signals.hpp"
+
+namespace replagent::agent {
+namespace {
+
+// DNS class IN and type A (RFC 1035); spelt out rather than taken from <arpa/nameser.h>,
+// whose ns_* enums differ between libcs.
+constexpr int kClassIn = 1;
+constexpr int kTypeA = 1;
+// An A answer for one pod name has one address; a headless Service one per pod.
+constexpr int kMaxAddresses = 256;
+
+struct ChannelDeleter {
+  void operator()(ares_channel ch) const { ares_destroy(ch); }
+};
+using ChannelPtr = std::unique_ptr<std::remove_pointer_t<ares_channel>, ChannelDeleter>;
+
+void init_library_once() {
+  static std::once_flag once;
+  static int status = ARES_SUCCESS;
+  std::call_once(once, [] { status = ares_library_init(ARES_LIB_INIT_ALL); });
+  if (status != ARES_SUCCESS) {
+    throw std::runtime_error(std::string("cannot initialise c-ares: ") + ares_strerror(status));
+  }
+}
+
+// "ip" or "ip:port" (also "[v6]:port" and bare IPv6, which c-ares accepts). Checked here, not
+// left to c-ares, so the error names the one bad entry and a port like 99999 cannot wrap.
+bool valid_server(const std::string& entry) {
+  auto valid_port = [](const std::string& p) {
+    if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+    const int port = std::stoi(p);
+    return port >= 1 && port <= 65535;
+  };
+  unsigned char buf[sizeof(in6_addr)];
+  if (!entry.empty() && entry.front() == '[') {
+    const auto close = entry.find(']');
+    if (close == std::string::npos) return false;
+    const std::string ip = entry.substr(1, close - 1);
+    const std::string rest = entry.substr(close + 1);
+    if (inet_pton(AF_INET6, ip.c_str(), buf) != 1) return false;
+    return rest.empty() || (rest.front() == ':' && valid_port(rest.substr(1)));
+  }
+  const auto colons = std::count(entry.begin(), entry.end(), ':');
+  if (colons > 1) return inet_pton(AF_INET6, entry.c_str(), buf) == 1;
+  const auto colon = entry.find(':');
+  const std::string ip = entry.substr(0, colon);
+  if (inet_pton(AF_INET, ip.c_str(), buf) != 1) return false;
+  return colon == std::string::npos || valid_port(entry.substr(colon + 1));
+}
+
+// c-ares 1.18 opens its sockets without O_CLOEXEC; a child started while a query is in
+// flight (another thread running pg_basebackup) must not inherit them.
+int set_cloexec(ares_socket_t fd, int /*type*/, void* /*data*/) {
+  const int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  return 0;
+}
+
+DnsStatus map_status(int status) {
+  switch (status) {
+    case ARES_SUCCESS:
+      return DnsStatus::kOk;
+    case ARES_ENOTFOUND:
+    case ARES_ENODATA:
+      return DnsStatus::kNotFound;
+    case ARES_ESERVFAIL:
+    case ARES_EREFUSED:
+      return DnsStatus::kServerFailure;
+    case ARES_ETIMEOUT:
+      return DnsStatus::kTimeout;
+    default:
+      return DnsStatus::kError;
+  }
+}
+
+struct Query {
+  bool done = false;
+  DnsAnswer answer;
+};
+
+void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
+  auto* q = static_cast<Query*>(arg);
+  q->done = true;
+  if (status != ARES_SUCCESS) {
+    q->answer.status = map_status(status);
+    q->answer.detail = ares_strerror(status);
+    return;
+  }
+  ares_addrttl ttls[kMaxAddresses];
+  int count = kMaxAddresses;
+  const int parsed = ares_parse_a_reply(abuf, alen, nullptr, ttls, &count);
+  if (parsed != ARES_SUCCESS) {
+    // ENODATA here: the name exists but has no A record (a CNAME to nothing, AAAA only).
+    q->answer.status = map_status(parsed) == DnsStatus::kNotFound ? DnsStatus::kNotFound
+                                                                   : DnsStatus::kError;
+    q->answer.detail = ares_strerror(parsed);
+    return;
+  }
+  for (int i = 0; i < count; ++i) {
+    char text[INET_ADDRSTRLEN];
+    if (inet_ntop(AF_INET, &ttls[i].ipaddr, text, sizeof text) != nullptr) {
+      q->answer.addresses.emplace_back(text);
+    }
+  }
+  q->answer.status = q->answer.addresses.empty() ? DnsStatus::kNotFound : DnsStatus::kOk;
+  q->answer.detail = q->answer.addresses.empty() ? "no A record" : "";
+}
+
+// One channel, used by one thread at a time (c-ares channels are not thread-safe).
+class CaresResolver final : public Resolver {
+ public:
+  explicit CaresResolver(ChannelPtr channel) : channel_(std::move(channel)) {}
+
+  DnsAnswer resolve_ipv4(const std::string& name) override {
+    Query q;
+    ares_query(channel_.get(), name.c_str(), kClassIn, kTypeA, on_answer, &q);
+    const int stop = stop_fd();
+    while (!q.done) {
+      ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+      const int mask = ares_getsock(channel_.get(), socks, ARES_GETSOCK_MAXNUM);
+      std::vector<pollfd> fds;
+      for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
+        short events = 0;
+        if (ARES_GETSOCK_READABLE(mask, i)) events |= POLLIN;
+        if (ARES_GETSOCK_WRITABLE(mask, i)) events |= POLLOUT;
+        if (events != 0) fds.push_back({socks[i], events, 0});
+      }
+      // The stop pipe too: SIGTERM ends a pending query at once (ARES_ECANCELLED).
+      fds.push_back({stop, POLLIN, 0});
+
+      timeval max{1, 0};
+      timeval tv{};
+      const timeval* next = ares_timeout(channel_.get(), &max, &tv);
+      const int wait_ms = static_cast<int>(next->tv_sec * 1000 + (next->tv_usec + 999) / 1000);
+      const int rc = ::poll(fds.data(), fds.size(), wait_ms);
+      if (rc < 0) {
+        if (errno == EINTR) continue;
+        ares_cancel(channel_.get());  // completes q with ARES_ECANCELLED
+        q.answer.detail = std::string("poll failed: ") + std::strerror(errno);
+        break;
+      }
+      if (fds.back().revents != 0) {
+        ares_cancel(channel_.get());
+        break;
+      }
+      bool any = false;
+      for (std::size_t i = 0; i + 1 < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        any = true;
+        const bool readable = (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0;
+        const bool writable = (fds[i].revents & POLLOUT) != 0;
+        ares_process_fd(channel_.get(), readable ? fds[i].fd : ARES_SOCKET_BAD,
+                        writable ? fds[i].fd : ARES_SOCKET_BAD);
+      }
+      if (!any) ares_process_fd(channel_.get(), ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
+    }
+    return q.answer;
+  }
+
+ private:
+  ChannelPtr channel_;
+};
+
+}  // namespace
+
+const char* to_string(DnsStatus s) {
+  switch (s) {
+    case DnsStatus::kOk:
+      return "ok";
+    case DnsStatus::kNotFound:
+      return "not found";
+    case DnsStatus::kServerFailure:
+      return "server failure";
+    case DnsStatus::kTimeout:
+      return "timeout";
+    case DnsStatus::kError:
+      return "error";
+  }
+  return "unknown";
+}
+
+std::unique_ptr<Resolver> make_cares_resolver(const std::vector<std::string>& servers,
+                                              std::chrono::milliseconds timeout) {
+  init_library_once();
+  std::string csv;
+  for (const auto& s : servers) {
+    if (!valid_server(s)) {
+      throw usage_error("dns.servers: '" + s +
+                        "' is not a DNS server address (expected ip or ip:port, e.g. "
+                        "10.96.0.10 or 127.0.0.1:5353)");
+    }
+    csv += (csv.empty() ? "" : ",") + s;
+  }
+
+  ares_options opts{};
+  // One try with our timeout: the caller's loop owns retries and backoff (and logs them).
+  opts.timeout = static_cast<int>(timeout.count());
+  opts.tries = 1;
+  // Names are absolute: no search domains, ndots 1, and never /etc/hosts ("b" = DNS only),
+  // so a stale hosts entry or the pod's own search path cannot answer for the primary.
+  opts.ndots = 1;
+  opts.domains = nullptr;
+  opts.ndomains = 0;
+  char lookups[] = "b";
+  opts.lookups = lookups;
+  // Hand SERVFAIL/REFUSED back as such: without this flag c-ares 1.18 drops the reply, moves
+  // on and finally reports ECONNREFUSED ("could not contact DNS servers"), which hides a
+  // broken cluster DNS behind a network error. Our caller retries anyway.
+  opts.flags = ARES_FLAG_NOCHECKRESP;
+  const int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_NDOTS |
+                   ARES_OPT_DOMAINS | ARES_OPT_LOOKUPS;
+
+  ares_channel raw = nullptr;
+  const int status = ares_init_options(&raw, &opts, mask);
+  if (status != ARES_SUCCESS) {
+    if (raw != nullptr) ares_destroy(raw);
+    throw std::runtime_error(std::string("cannot initialise the DNS resolver: ") +
+                             ares_strerror(status));
+  }
+  ChannelPtr channel(raw);
+  ares_set_socket_configure_callback(channel.get(), set_cloexec, nullptr);
+  if (!csv.empty()) {
+    const int rc = ares_set_servers_ports_csv(channel.get(), csv.c_str());
+    if (rc != ARES_SUCCESS) {
+      throw usage_error("dns.servers: c-ares rejected '" + csv + "': " + ares_strerror(rc));
+    }
+  }
+  return std::make_unique<CaresResolver>(std::move(channel));
+}
+
+}  // namespace replagent::agent

@@ -1,0 +1,68 @@
+#pragma once
+
+// The /metrics exposition (DESIGN.md "Metrics"): a prometheus-cpp registry brought in line
+// with the latest snapshot at scrape time, rendered in the text format. Series whose subject
+// disappeared (a replica that left, a slot that was dropped, primary-only series after a
+// role change) are removed, not left at their last value.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "probes/snapshot.hpp"
+
+namespace prometheus {
+class Registry;
+class Histogram;
+template <typename T>
+class Family;
+class Gauge;
+class Counter;
+}  // namespace prometheus
+
+namespace replagent::probes {
+
+class Metrics {
+ public:
+  Metrics(std::string version, std::chrono::milliseconds poll_interval);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // Updates the registry from `s` (nullptr: nothing polled yet) and renders it. Thread-safe.
+  std::string render(const Snapshot* s, std::chrono::steady_clock::time_point now);
+
+  // Records one poll's duration in the histogram. Called by the poller for every poll, not at
+  // scrape time, so polls between two scrapes are all counted. Thread-safe.
+  void observe_poll(const Snapshot& s);
+
+ private:
+  // One gauge family and the label sets set during the current update; the rest are removed
+  // when the update ends.
+  class Series {
+   public:
+    explicit Series(prometheus::Family<prometheus::Gauge>& family) : family_(&family) {}
+    void set(const std::map<std::string, std::string>& labels, double value);
+    void finish();
+
+   private:
+    prometheus::Family<prometheus::Gauge>* family_;
+    std::set<std::map<std::string, std::string>> live_, touched_;
+  };
+
+  void update(const Snapshot* s, bool fresh);
+
+  std::mutex mutex_;
+  std::string version_;
+  std::chrono::milliseconds poll_interval_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::map<std::string, Series> series_;
+  prometheus::Family<prometheus::Counter>* errors_ = nullptr;
+  prometheus::Histogram* poll_duration_ = nullptr;
+};
+
+}  // namespace replagent::probes

@@ -1,0 +1,278 @@
+#include "probes/poller.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "agent/identity.hpp"
+#include "agent/signals.hpp"
+#include "agent/units.hpp"
+#include "probes/queries.hpp"
+#include "roles/init_steps.hpp"
+
+namespace replagent::probes {
+namespace {
+
+bool is_ipv4(const std::string& text) {
+  in_addr addr{};
+  return inet_pton(AF_INET, text.c_str(), &addr) == 1;
+}
+
+// Each query is cut off server side well inside one poll interval, so a slow catalog read
+// delays one snapshot, not the poller.
+std::chrono::milliseconds statement_timeout(std::chrono::milliseconds interval) {
+  return std::clamp<std::chrono::milliseconds>(interval / 2, std::chrono::milliseconds(500),
+                                               std::chrono::milliseconds(5000));
+}
+
+std::string error_text(const agent::PgError& e) {
+  return e.sqlstate.empty() ? e.message : e.message + " (SQLSTATE " + e.sqlstate + ")";
+}
+
+}  // namespace
+
+agent::ConnParams local_conn_params(const agent::Config& c,
+                                    std::chrono::milliseconds query_budget) {
+  agent::ConnParams l;
+  // A static binary cannot resolve names through NSS: a numeric host goes to hostaddr, a
+  // path is a unix socket directory, "localhost" is loopback; any other name is left to
+  // libpq (works only in the dynamically linked build).
+  const std::string& host = c.postgres.host;
+  if (host == "localhost") {
+    l.host = "localhost";
+    l.hostaddr = "127.0.0.1";
+  } else if (is_ipv4(host)) {
+    l.hostaddr = host;
+  } else {
+    l.host = host;
+  }
+  l.port = c.postgres.port;
+  l.user = c.postgres.superuser;
+  l.password = c.postgres.superuser_password;
+  l.application_name = "replagent-sidecar";
+  l.connect_timeout = std::chrono::seconds(2);
+  l.options = fmt::format("-c statement_timeout={}", query_budget.count());
+  return l;
+}
+
+PollerTargets poller_targets(const agent::Config& c) {
+  PollerTargets t;
+  t.data_dir = c.postgres.data_dir;
+  t.local = local_conn_params(c, statement_timeout(c.sidecar.poll_interval));
+  try {
+    const auto topo = roles::detail::topology_of(c);
+    if (!topo.is_primary()) t.primary_host = topo.primary_host;
+  } catch (const std::exception& e) {
+    spdlog::warn("sidecar: cannot work out the primary ({}); replica lag is measured against "
+                 "the WAL receiver's view only", e.what());
+  }
+  auto& p = t.primary;
+  p.host = t.primary_host;
+  p.port = c.postgres.port;
+  p.user = c.postgres.replication_user;
+  p.password = c.postgres.replication_password;
+  // Not the pod name: the replica's own WAL receiver uses that, and the primary's
+  // pg_stat_replication query skips replagent-* senders.
+  p.application_name = "replagent-sidecar-" + c.pod.name;
+  p.connect_timeout = std::chrono::seconds(2);
+  p.replication = true;
+  return t;
+}
+
+std::optional<FilesystemStats> statvfs_stats(const std::string& path, std::string* why) {
+  struct statvfs st {};
+  if (::statvfs(path.c_str(), &st) != 0) {
+    *why = fmt::format("statvfs {}: {}", path, std::strerror(errno));
+    return std::nullopt;
+  }
+  return FilesystemStats{static_cast<std::uint64_t>(st.f_blocks) * st.f_frsize,
+                         static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize};
+}
+
+Poller::Poller(const agent::Config& config, PollerTargets targets, PollerDeps deps,
+               SnapshotStore& store)
+    : interval_(config.sidecar.poll_interval),
+      targets_(std::move(targets)),
+      deps_(std::move(deps)),
+      store_(store),
+      local_backoff_(std::chrono::milliseconds(500), std::chrono::milliseconds(5000)),
+      primary_backoff_(std::chrono::milliseconds(500), std::chrono::milliseconds(10000)) {}
+
+void Poller::fail(const std::string& reason) { ++errors_[reason]; }
+
+void Poller::poll_local(Snapshot& s) {
+  const auto now = deps_.clock.now();
+  if (!session_) {
+    if (now < next_local_attempt_) {
+      s.server_error = local_error_ + " (retrying)";
+      return;
+    }
+    agent::PgError err;
+    session_ = deps_.pg.connect(targets_.local, &err);
+    if (!session_) {
+      fail("connect");
+      local_error_ = fmt::format("cannot connect to {}: {}", targets_.local.describe(),
+                                 error_text(err));
+      next_local_attempt_ = now + local_backoff_.next();
+      s.server_error = local_error_;
+      if (was_up_) spdlog::warn("sidecar: local server went away: {}", local_error_);
+      was_up_ = false;
+      return;
+    }
+    local_backoff_.reset();
+  }
+  agent::QueryResult r;
+  if (auto e = session_->exec(kLocalStatusSql, &r)) {
+    fail("query");
+    s.server_error = "status query failed: " + error_text(*e);
+    session_.reset();  // a lost connection reconnects on the next poll
+    if (was_up_) spdlog::warn("sidecar: {}", s.server_error);
+    was_up_ = false;
+    return;
+  }
+  std::string why;
+  auto st = parse_local_status(r, &why);
+  if (!st) {
+    fail("query");
+    s.server_error = why;
+    return;
+  }
+  if (!was_up_) spdlog::info("sidecar: connected to {}", targets_.local.describe());
+  was_up_ = true;
+  s.server_up = true;
+  s.in_recovery = st->in_recovery;
+  s.role = st->in_recovery ? Role::kReplica : Role::kPrimary;
+  s.system_identifier = st->system_identifier;
+  s.timeline = st->timeline;
+  s.current_lsn = st->current_lsn;
+  s.receive_lsn = st->receive_lsn;
+  s.replay_lsn = st->replay_lsn;
+  s.latest_end_lsn = st->latest_end_lsn;
+  s.wal_receiver_status = st->wal_receiver_status;
+  if (s.role == Role::kPrimary) {
+    agent::QueryResult rows;
+    if (auto e = session_->exec(kReplicationSql, &rows)) {
+      fail("query");
+      spdlog::debug("sidecar: pg_stat_replication: {}", error_text(*e));
+    } else {
+      s.replicas = parse_replication(rows);
+    }
+    agent::QueryResult slots;
+    if (auto e = session_->exec(kSlotsSql, &slots)) {
+      fail("query");
+      spdlog::debug("sidecar: pg_replication_slots: {}", error_text(*e));
+    } else {
+      s.slots = parse_slots(slots);
+    }
+    return;
+  }
+  poll_primary(s);
+  s.replay_delay_seconds = replay_delay_seconds(s.receive_lsn, s.replay_lsn, s.primary_lsn,
+                                                st->last_replay_epoch, st->now_epoch);
+}
+
+// A fresh replication connection per poll rather than a held one: connect_timeout bounds the
+// whole exchange (a held session would block forever on a frozen primary), and a held
+// connection would take one of the primary's max_wal_senders for good.
+void Poller::poll_primary(Snapshot& s) {
+  if (targets_.primary_host.empty() || deps_.resolver == nullptr) {
+    s.primary_error = "primary unknown (pod name has no ordinal)";
+    return;
+  }
+  const auto now = deps_.clock.now();
+  if (now < next_primary_attempt_) {
+    s.primary_error = primary_error_ + " (retrying)";
+    return;
+  }
+  if (primary_address_.empty()) {
+    const auto answer = deps_.resolver->resolve_ipv4(targets_.primary_host);
+    if (answer.status != agent::DnsStatus::kOk || answer.addresses.empty()) {
+      fail("resolve");
+      primary_error_ = fmt::format("{} does not resolve ({})", targets_.primary_host,
+                                   agent::to_string(answer.status));
+      next_primary_attempt_ = now + primary_backoff_.next();
+      s.primary_error = primary_error_;
+      return;
+    }
+    primary_address_ = answer.addresses.front();
+  }
+  agent::ConnParams params = targets_.primary;
+  params.hostaddr = primary_address_;
+  agent::PgError err;
+  if (auto info = deps_.pg.identify_system(params, &err)) {
+    s.primary_lsn = info->wal_position;
+    primary_backoff_.reset();
+    primary_error_.clear();
+    return;
+  }
+  fail("primary");
+  const bool first = primary_error_.empty();
+  primary_error_ = fmt::format("IDENTIFY_SYSTEM on {} ({}): {}", params.describe(),
+                               primary_address_, error_text(err));
+  // The pod may have been recreated with a new address: resolve again next time.
+  primary_address_.clear();
+  next_primary_attempt_ = now + primary_backoff_.next();
+  s.primary_error = primary_error_;
+  if (first) spdlog::warn("sidecar: cannot reach the primary: {}", primary_error_);
+}
+
+Snapshot Poller::poll_once() {
+  const auto started = deps_.clock.now();
+  Snapshot s;
+  poll_local(s);
+  if (!targets_.data_dir.empty() && deps_.filesystem) {
+    std::string why;
+    s.filesystem = deps_.filesystem(targets_.data_dir, &why);
+    if (!s.filesystem) {
+      fail("statvfs");
+      spdlog::debug("sidecar: {}", why);
+    }
+  }
+  s.taken_at = deps_.clock.now();
+  s.taken_at_wall = deps_.wall_now();
+  s.poll_duration = s.taken_at - started;
+  s.sequence = ++sequence_;
+  s.error_counts = errors_;
+  return s;
+}
+
+void Poller::run() {
+  while (!stop_.load() && !agent::stop_requested()) {
+    const auto started = deps_.clock.now();
+    {
+      std::lock_guard lock(health_mutex_);
+      health_.poll_started = started;
+    }
+    try {
+      auto snapshot = std::make_shared<const Snapshot>(poll_once());
+      store_.publish(snapshot);
+      if (deps_.on_poll) deps_.on_poll(*snapshot);
+    } catch (const std::exception& e) {
+      // A bug or an unusable config; the thread ends and /healthz says why.
+      spdlog::error("sidecar: poller stopped: {}", e.what());
+      std::lock_guard lock(health_mutex_);
+      health_.running = false;
+      health_.stopped_reason = e.what();
+      health_.poll_started.reset();
+      return;
+    }
+    {
+      std::lock_guard lock(health_mutex_);
+      health_.poll_started.reset();
+    }
+    const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deps_.clock.now() - started);
+    if (spent < interval_ && !deps_.clock.sleep_for(interval_ - spent)) break;
+  }
+}
+
+PollerHealth Poller::health() const {
+  std::lock_guard lock(health_mutex_);
+  return health_;
+}
+
+}  // namespace replagent::probes

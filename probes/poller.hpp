@@ -1,0 +1,104 @@
+#pragma once
+
+// The sidecar's only PostgreSQL client. One thread polls every sidecar.poll_interval and
+// publishes an immutable Snapshot; the HTTP side never waits on a query.
+//
+// Bounds: connect_timeout on every connection, statement_timeout (a server option) on the
+// local session. A local connection failure backs off (capped exponential) instead of
+// retrying every poll, and a snapshot is published either way, saying why the server is not
+// up, so "not up" (503 on /readyz) is never confused with "poller stuck" (stale).
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "agent/backoff.hpp"
+#include "agent/clock.hpp"
+#include "agent/config.hpp"
+#include "agent/dns.hpp"
+#include "agent/pg.hpp"
+#include "probes/routes.hpp"
+#include "probes/snapshot.hpp"
+
+namespace replagent::probes {
+
+// Effects the poller uses; the real ones in sidecar.cpp, fakes in unit tests.
+struct PollerDeps {
+  agent::PgClient& pg;
+  agent::Clock& clock;
+  // Resolves the primary's DNS name; nullptr when the pod name gives no primary (then the
+  // replica's lag is measured against its WAL receiver's view only).
+  agent::Resolver* resolver = nullptr;
+  std::function<std::optional<FilesystemStats>(const std::string& path, std::string* why)>
+      filesystem;
+  // Called on the poller thread after each poll is published (metrics histogram).
+  std::function<void(const Snapshot&)> on_poll;
+  std::function<std::chrono::system_clock::time_point()> wall_now =
+      [] { return std::chrono::system_clock::now(); };
+};
+
+// Where the poller connects. Built from the config by poller_targets().
+struct PollerTargets {
+  agent::ConnParams local;
+  std::string primary_host;  // DNS name of the primary; empty: unknown
+  agent::ConnParams primary;  // replication connection; hostaddr filled per attempt
+  std::string data_dir;
+};
+PollerTargets poller_targets(const agent::Config& config);
+
+// The local server as the sidecar and the probe reach it: postgres.host/port as superuser,
+// with connect_timeout and a statement_timeout under `query_budget`.
+agent::ConnParams local_conn_params(const agent::Config& config,
+                                    std::chrono::milliseconds query_budget);
+
+class Poller {
+ public:
+  Poller(const agent::Config& config, PollerTargets targets, PollerDeps deps,
+         SnapshotStore& store);
+
+  // One poll: query the local server (and the primary on a replica), return what was seen.
+  Snapshot poll_once();
+  // Polls and publishes until a stop is requested (SIGTERM) or stop() is called.
+  void run();
+  void stop() { stop_.store(true); }
+
+  PollerHealth health() const;
+
+ private:
+  void poll_local(Snapshot& s);
+  void poll_primary(Snapshot& s);
+  void fail(const std::string& reason);
+
+  std::chrono::milliseconds interval_;
+  PollerTargets targets_;
+  PollerDeps deps_;
+  SnapshotStore& store_;
+  std::atomic<bool> stop_{false};
+
+  std::unique_ptr<agent::PgSession> session_;
+  agent::Backoff local_backoff_;
+  agent::Clock::time_point next_local_attempt_{};
+  std::string local_error_;  // last connect error while backing off
+  bool was_up_ = false;
+
+  std::string primary_address_;
+  agent::Backoff primary_backoff_;
+  agent::Clock::time_point next_primary_attempt_{};
+  std::string primary_error_;
+
+  std::uint64_t sequence_ = 0;
+  std::map<std::string, std::uint64_t> errors_;
+
+  mutable std::mutex health_mutex_;
+  PollerHealth health_;
+};
+
+// statvfs() of the data directory's filesystem.
+std::optional<FilesystemStats> statvfs_stats(const std::string& path, std::string* why);
+
+}  // namespace replagent::probes

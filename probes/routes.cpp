@@ -1,0 +1,242 @@
+#include "probes/routes.hpp"
+
+#include <fmt/format.h>
+
+#include "agent/units.hpp"
+
+namespace replagent::probes {
+namespace {
+
+Decision ok(std::string reason) { return Decision{200, std::move(reason)}; }
+Decision unavailable(std::string reason) { return Decision{503, std::move(reason)}; }
+
+double seconds_between(SteadyTime from, SteadyTime to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      const int hi = hex_value(in[i + 1]);
+      const int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+// The server must answer and be the role the route asks about; these come first everywhere.
+std::optional<Decision> require_up(const Snapshot* s, SteadyTime now, const RouteParams& p) {
+  if (auto stale = staleness(s, now, p)) return stale;
+  if (!s->server_up) {
+    return unavailable("postgres is not accepting connections: " +
+                       (s->server_error.empty() ? std::string("no answer") : s->server_error));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Target> parse_target(std::string_view target) {
+  if (target.empty() || target.front() != '/') return std::nullopt;
+  Target t;
+  const auto q = target.find('?');
+  auto path = percent_decode(target.substr(0, q));
+  if (!path) return std::nullopt;
+  t.path = std::move(*path);
+  if (q == std::string_view::npos) return t;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    auto key = percent_decode(pair.substr(0, eq));
+    auto value = percent_decode(eq == std::string_view::npos ? std::string_view()
+                                                             : pair.substr(eq + 1));
+    if (!key || !value) return std::nullopt;
+    // First occurrence wins, as Patroni reads path_query[key][0].
+    t.query.emplace(std::move(*key), std::move(*value));
+  }
+  return t;
+}
+
+LagLimit parse_lag(const std::map<std::string, std::string>& query, std::uint64_t fallback) {
+  const auto it = query.find("lag");
+  if (it == query.end()) return LagLimit{fallback, std::nullopt};
+  if (auto bytes = agent::parse_size(it->second)) return LagLimit{*bytes, std::nullopt};
+  return LagLimit{0, Decision{400, fmt::format("bad lag '{}': expected a size in bytes such as "
+                                               "1048576, 16MB or 1GiB",
+                                               it->second)}};
+}
+
+std::optional<Decision> staleness(const Snapshot* s, SteadyTime now, const RouteParams& p) {
+  if (s == nullptr || s->sequence == 0) return unavailable("no poll has completed yet");
+  const auto limit = p.poll_interval * kStaleIntervals;
+  if (now - s->taken_at > limit) {
+    return unavailable(fmt::format("stale snapshot: last poll {:.1f}s ago (limit {})",
+                                   seconds_between(s->taken_at, now),
+                                   agent::format_duration(limit)));
+  }
+  return std::nullopt;
+}
+
+Decision decide_healthz(const Snapshot* s, SteadyTime now, const RouteParams& p,
+                        const PollerHealth& health) {
+  if (!health.running) {
+    return unavailable("poller stopped" +
+                       (health.stopped_reason.empty() ? "" : ": " + health.stopped_reason));
+  }
+  // Deliberately not about PostgreSQL: a replica busy replaying WAL or a server still
+  // starting must not be restarted by the kubelet. Only a wedged poller fails liveness.
+  const auto wedged = std::max<std::chrono::milliseconds>(kWedgedPoll, p.poll_interval * kStaleIntervals);
+  if (health.poll_started && now - *health.poll_started > wedged) {
+    return unavailable(fmt::format("poller stuck: one poll running for {:.0f}s",
+                                   seconds_between(*health.poll_started, now)));
+  }
+  if (s == nullptr || s->sequence == 0) return ok("agent alive; first poll in progress");
+  return ok(fmt::format("agent alive; last poll {:.1f}s ago", seconds_between(s->taken_at, now)));
+}
+
+Decision decide_primary(const Snapshot* s, SteadyTime now, const RouteParams& p) {
+  if (auto d = require_up(s, now, p)) return *d;
+  if (s->role == Role::kPrimary) return ok("writable primary");
+  return unavailable(fmt::format("not a primary: server is {}", to_string(s->role)));
+}
+
+Decision decide_replica(const Snapshot* s, SteadyTime now, const RouteParams& p,
+                        std::uint64_t max_lag,
+                        const std::optional<std::string>& replication_state) {
+  if (auto d = require_up(s, now, p)) return *d;
+  if (s->role != Role::kReplica) {
+    return unavailable(fmt::format("not a replica: server is {}", to_string(s->role)));
+  }
+  const std::string& state = s->wal_receiver_status;
+  if (state != "streaming") {
+    return unavailable("replica is not streaming: WAL receiver " +
+                       (state.empty() ? std::string("not running") : state));
+  }
+  if (replication_state && *replication_state != state) {
+    return unavailable(fmt::format("replication state is {}, not {}", state, *replication_state));
+  }
+  const auto lag = replica_lag_bytes(*s, "replay");
+  if (!lag) {
+    // Patroni's rule too: without the primary's position there is nothing to lag behind.
+    return ok("replica streaming; lag unknown (no primary position yet)");
+  }
+  if (*lag > max_lag) {
+    return unavailable(fmt::format("replay lag {} bytes exceeds {} ({} bytes)", *lag,
+                                   agent::format_size(max_lag), max_lag));
+  }
+  return ok(fmt::format("replica streaming; replay lag {} bytes (limit {})", *lag,
+                        agent::format_size(max_lag)));
+}
+
+Decision decide_readyz(const Snapshot* s, SteadyTime now, const RouteParams& p,
+                       std::uint64_t max_lag) {
+  if (auto d = require_up(s, now, p)) return *d;
+  // The primary's readiness never depends on a replica: with OrderedReady, pod 1 is created
+  // only once pod 0 is ready, so waiting for replicas here would deadlock the set.
+  if (s->role == Role::kPrimary) return ok("primary accepts connections");
+  return decide_replica(s, now, p, max_lag);
+}
+
+Decision decide_read_only(const Snapshot* s, SteadyTime now, const RouteParams& p,
+                          std::uint64_t max_lag) {
+  const Decision primary = decide_primary(s, now, p);
+  if (primary.ok()) return primary;
+  return decide_replica(s, now, p, max_lag);
+}
+
+namespace {
+
+Response text(const Decision& d) {
+  Response r;
+  r.status = d.status;
+  r.body = d.reason + "\n";
+  return r;
+}
+
+// Patroni answers its health checks on several names; HAProxy configs use them all.
+bool is_primary_path(const std::string& path) {
+  return path == "/primary" || path == "/" || path == "/master" || path == "/read-write";
+}
+bool is_replica_path(const std::string& path) {
+  // Every replica here is asynchronous, so Patroni's /async is /replica.
+  return path == "/replica" || path == "/async" || path == "/asynchronous";
+}
+
+Response route(const Target& t, const RouteContext& ctx) {
+  const Snapshot* s = ctx.snapshot.get();
+  const auto& p = ctx.params;
+  if (t.path == "/metrics") {
+    Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = ctx.render_metrics ? ctx.render_metrics() : std::string();
+    return r;
+  }
+  if (t.path == "/status") {
+    Response r;
+    r.content_type = "application/json";
+    r.body = status_json(s, ctx.now, p);
+    return r;
+  }
+  if (t.path == "/healthz") return text(decide_healthz(s, ctx.now, p, ctx.health));
+  if (is_primary_path(t.path)) return text(decide_primary(s, ctx.now, p));
+  const bool ready = t.path == "/readyz";
+  const bool replica = is_replica_path(t.path);
+  const bool read_only = t.path == "/read-only";
+  if (!ready && !replica && !read_only) {
+    Response r = text(Decision{404, "no such endpoint " + t.path +
+                                        " (endpoints: /metrics /healthz /readyz /primary "
+                                        "/replica /read-only /status)"});
+    return r;
+  }
+  const LagLimit lag = parse_lag(t.query, p.max_lag);
+  if (lag.error) return text(*lag.error);
+  if (ready) return text(decide_readyz(s, ctx.now, p, lag.bytes));
+  if (read_only) return text(decide_read_only(s, ctx.now, p, lag.bytes));
+  std::optional<std::string> state;
+  if (auto it = t.query.find("replication_state"); it != t.query.end()) state = it->second;
+  return text(decide_replica(s, ctx.now, p, lag.bytes, state));
+}
+
+}  // namespace
+
+Response respond(const Request& request, const RouteContext& ctx) {
+  // OPTIONS too: Patroni-era HAProxy configs send `option httpchk OPTIONS /primary` and read
+  // only the status line.
+  if (request.method != "GET" && request.method != "HEAD" && request.method != "OPTIONS") {
+    Response r = text(Decision{405, "method " + request.method + " not allowed: use GET or HEAD"});
+    r.headers.emplace_back("Allow", "GET, HEAD, OPTIONS");
+    return r;
+  }
+  const auto target = parse_target(request.target);
+  if (!target) return text(Decision{400, "bad request target (expected /path?key=value)"});
+  Response r = route(*target, ctx);
+  if (r.status == 503 && target->path != "/healthz" &&
+      staleness(ctx.snapshot.get(), ctx.now, ctx.params)) {
+    r.headers.emplace_back(kStaleHeader, "1");
+  }
+  if (request.method == "OPTIONS") r.body.clear();
+  return r;
+}
+
+}  // namespace replagent::probes

@@ -1,0 +1,120 @@
+#pragma once
+
+// What each sidecar endpoint answers, decided from the latest snapshot. Pure functions: no
+// sockets, no clock reads, no libpq. The HTTP server maps a Decision to status + body.
+//
+// Routing endpoints keep Patroni's semantics (patroni/api.py, do_GET) so HAProxy
+// `option httpchk` configs written for Patroni work unchanged: /primary 200 only on a
+// writable primary; /replica 200 on a running replica within ?lag=; /read-only 200 when
+// /primary or /replica would be; 503 otherwise. Two deliberate differences: a malformed
+// ?lag= is 400 (Patroni silently ignores it, which turns a typo into "no lag limit"), and a
+// replica must be streaming (Patroni asks that only with ?replication_state=streaming).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "probes/snapshot.hpp"
+
+namespace replagent::probes {
+
+struct Decision {
+  int status = 503;    // 200, 503, or 400 for a bad request
+  std::string reason;  // one line, the response body; the probe command prints it
+  bool ok() const { return status == 200; }
+};
+
+struct RouteParams {
+  std::chrono::milliseconds poll_interval{2000};
+  std::uint64_t max_lag = 16ULL * 1000 * 1000;  // sidecar.max_lag
+  std::string pod_name;
+  std::optional<int> ordinal;
+};
+
+// The poller's liveness, as the HTTP thread sees it.
+struct PollerHealth {
+  bool running = true;
+  std::string stopped_reason;
+  // Set while a poll is in progress: when it started.
+  std::optional<std::chrono::steady_clock::time_point> poll_started;
+};
+
+// A snapshot older than this many poll intervals counts as unknown (DESIGN.md "sidecar").
+inline constexpr int kStaleIntervals = 3;
+// A single poll running longer than this means the poller is wedged (all its calls are
+// bounded by connect_timeout and statement_timeout, so only a stopped/frozen peer that
+// keeps the TCP connection open gets here). Restarting the sidecar is then the right cure.
+inline constexpr std::chrono::seconds kWedgedPoll{60};
+
+// "/replica?lag=1MB&x=%20y" -> {"/replica", {lag: 1MB, x: " y"}}; nullopt for a target that
+// is not origin-form or has a bad %-escape.
+struct Target {
+  std::string path;
+  std::map<std::string, std::string> query;
+};
+std::optional<Target> parse_target(std::string_view target);
+
+// The ?lag= limit: absent -> fallback; a size (agent::parse_size: 1048576, 16MB, 1GiB) ->
+// bytes; anything else -> a 400 Decision.
+struct LagLimit {
+  std::uint64_t bytes = 0;
+  std::optional<Decision> error;
+};
+LagLimit parse_lag(const std::map<std::string, std::string>& query, std::uint64_t fallback);
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// nullopt when the snapshot is fresh enough to decide from, else the 503.
+std::optional<Decision> staleness(const Snapshot* s, SteadyTime now, const RouteParams& p);
+
+Decision decide_healthz(const Snapshot* s, SteadyTime now, const RouteParams& p,
+                        const PollerHealth& health);
+Decision decide_readyz(const Snapshot* s, SteadyTime now, const RouteParams& p,
+                       std::uint64_t max_lag);
+Decision decide_primary(const Snapshot* s, SteadyTime now, const RouteParams& p);
+Decision decide_replica(const Snapshot* s, SteadyTime now, const RouteParams& p,
+                        std::uint64_t max_lag,
+                        const std::optional<std::string>& replication_state = std::nullopt);
+Decision decide_read_only(const Snapshot* s, SteadyTime now, const RouteParams& p,
+                          std::uint64_t max_lag);
+
+// The /status document (JSON). 64-bit values that JavaScript cannot hold exactly
+// (system_identifier) are strings; LSNs are PostgreSQL's "X/Y" text.
+std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p);
+
+// --- the whole HTTP surface, transport-free ---
+
+struct Request {
+  std::string method;  // "GET"
+  std::string target;  // "/replica?lag=1MB"
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct RouteContext {
+  std::shared_ptr<const Snapshot> snapshot;
+  SteadyTime now;
+  RouteParams params;
+  PollerHealth health;
+  std::function<std::string()> render_metrics;  // the /metrics body
+};
+
+// Header set on answers computed from a stale (or missing) snapshot: the probe command then
+// checks the server itself instead of trusting a poller that is behind.
+inline constexpr const char* kStaleHeader = "X-Replagent-Stale";
+
+Response respond(const Request& request, const RouteContext& ctx);
+
+}  // namespace replagent::probes

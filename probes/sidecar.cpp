@@ -1,0 +1,90 @@
+#include "probes/sidecar.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "agent/clock.hpp"
+#include "agent/dns.hpp"
+#include "agent/errors.hpp"
+#include "agent/identity.hpp"
+#include "agent/pg.hpp"
+#include "agent/units.hpp"
+#include "probes/http_server.hpp"
+#include "probes/metrics.hpp"
+#include "probes/poller.hpp"
+#include "probes/routes.hpp"
+
+namespace replagent::probes {
+namespace {
+
+ListenAddress listen_address(const agent::Config& config) {
+  auto listen = parse_listen(config.sidecar.listen);
+  if (!listen) {
+    throw agent::usage_error(fmt::format(
+        "sidecar.listen '{}': expected ADDRESS:PORT such as 0.0.0.0:9187", config.sidecar.listen));
+  }
+  return *listen;
+}
+
+RouteParams route_params(const agent::Config& config) {
+  RouteParams p;
+  p.poll_interval = config.sidecar.poll_interval;
+  p.max_lag = config.sidecar.max_lag;
+  p.pod_name = config.pod.name;
+  if (auto id = agent::parse_pod_name(config.pod.name)) p.ordinal = id->ordinal;
+  return p;
+}
+
+}  // namespace
+
+int sidecar_command(const agent::Config& config) {
+  // 1. Settings and effects.
+  const ListenAddress listen = listen_address(config);
+  if (config.sidecar.poll_interval.count() <= 0) {
+    throw agent::usage_error("sidecar.poll_interval must be positive, e.g. 2s");
+  }
+  const RouteParams params = route_params(config);
+  auto pg = agent::make_libpq_client();
+  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
+  SnapshotStore store;
+  Metrics metrics(REPLAGENT_VERSION, config.sidecar.poll_interval);
+  PollerTargets targets = poller_targets(config);
+  PollerDeps deps{
+      .pg = *pg,
+      .clock = agent::system_clock(),
+      .resolver = targets.primary_host.empty() ? nullptr : resolver.get(),
+      .filesystem = statvfs_stats,
+      .on_poll = [&metrics](const Snapshot& s) { metrics.observe_poll(s); },
+      .wall_now = [] { return std::chrono::system_clock::now(); }};
+  Poller poller(config, targets, std::move(deps), store);
+
+  // 2. Bind first: a taken port is a start-up error, before any thread exists.
+  HttpServer server(listen, [&](const Request& request) {
+    RouteContext ctx;
+    ctx.snapshot = store.load();
+    ctx.now = std::chrono::steady_clock::now();
+    ctx.params = params;
+    ctx.health = poller.health();
+    ctx.render_metrics = [&metrics, &ctx] { return metrics.render(ctx.snapshot.get(), ctx.now); };
+    return respond(request, ctx);
+  });
+  spdlog::info("sidecar: serving on {}:{}, polling {} every {} (max lag {}){}", listen.address,
+               server.port(), targets.local.describe(),
+               agent::format_duration(config.sidecar.poll_interval),
+               agent::format_size(config.sidecar.max_lag),
+               targets.primary_host.empty() ? "" : ", primary " + targets.primary_host);
+
+  // 3. Poll on one thread, serve on this one, until SIGTERM.
+  std::thread polling([&poller] { poller.run(); });
+  server.run();
+
+  // 4. Stop: the poller's sleep wakes on the same signal; a poll in progress is bounded.
+  poller.stop();
+  polling.join();
+  spdlog::info("sidecar: stopped");
+  return 0;
+}
+
+}  // namespace replagent::probes

@@ -1,0 +1,122 @@
+// probes/: the sidecar (poller, snapshot, metrics, HTTP routes and server) and the probe
+// command. Decisions are pure functions of a Snapshot; only the poller talks to PostgreSQL.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace replagent::probes {
+
+// The role the server itself reports (pg_is_in_recovery()), never the one the ordinal implies.
+enum class Role { kUnknown, kPrimary, kReplica };
+const char* to_string(Role role);
+
+// One row of pg_stat_replication on a primary: a replica's WAL sender.
+struct ReplicaRow {
+  std::string application_name;  // the replica's pod name (primary_conninfo sets it)
+  std::string state;             // streaming, catchup, backup, startup, stopping
+  // Bytes between the primary's current LSN and what the replica has been sent / written /
+  // flushed / replayed; nullopt while the sender has not reported that position yet.
+  std::optional<std::uint64_t> sent_lag_bytes, write_lag_bytes, flush_lag_bytes,
+      replay_lag_bytes;
+  // pg_stat_replication's *_lag intervals; see lag_seconds_or_zero for the NULL rule.
+  std::optional<double> write_lag_seconds, flush_lag_seconds, replay_lag_seconds;
+};
+
+// A replication slot and the WAL it keeps from being recycled.
+struct SlotRow {
+  std::string name;
+  bool active = false;
+  std::optional<std::uint64_t> retained_bytes;  // nullopt: the slot has no restart_lsn yet
+};
+
+struct FilesystemStats {
+  std::uint64_t size_bytes = 0;
+  std::uint64_t avail_bytes = 0;  // what an unprivileged writer (postgres) can still use
+};
+
+// What one poll saw. Immutable once published: HTTP handlers read it without locks and never
+// wait on PostgreSQL.
+struct Snapshot {
+  std::uint64_t sequence = 0;  // 1 for the first poll; 0 means "nothing polled yet"
+  std::chrono::steady_clock::time_point taken_at{};
+  std::chrono::system_clock::time_point taken_at_wall{};  // for /status only
+  std::chrono::duration<double> poll_duration{0};
+
+  bool server_up = false;    // the local server answered this poll's queries
+  std::string server_error;  // why not, for /readyz and /status
+  Role role = Role::kUnknown;
+  bool in_recovery = false;
+  std::uint64_t system_identifier = 0;
+  int timeline = 0;
+
+  // Primary.
+  std::optional<std::uint64_t> current_lsn;
+  std::vector<ReplicaRow> replicas;
+  std::vector<SlotRow> slots;
+
+  // Replica.
+  std::optional<std::uint64_t> receive_lsn;      // pg_last_wal_receive_lsn()
+  std::optional<std::uint64_t> replay_lsn;       // pg_last_wal_replay_lsn()
+  std::optional<std::uint64_t> latest_end_lsn;   // WAL receiver: primary's LSN last reported
+  std::optional<std::uint64_t> primary_lsn;      // IDENTIFY_SYSTEM on the primary, this poll
+  std::string primary_error;                     // why primary_lsn is missing
+  std::string wal_receiver_status;               // "streaming", ...; empty: no WAL receiver
+  std::optional<double> replay_delay_seconds;
+
+  std::optional<FilesystemStats> filesystem;  // the data directory's volume
+
+  // Cumulative since start, by reason ("connect", "query", "primary", "resolve", "statvfs").
+  std::map<std::string, std::uint64_t> error_counts;
+};
+
+// Publication point between the poller thread and the HTTP thread. Readers get a
+// shared_ptr that stays valid however long they hold it. GCC 12's libstdc++ has
+// std::atomic<std::shared_ptr> (not lock-free: a short internal spinlock, fine here).
+class SnapshotStore {
+ public:
+  std::shared_ptr<const Snapshot> load() const { return current_.load(); }
+  void publish(std::shared_ptr<const Snapshot> s) { current_.store(std::move(s)); }
+
+ private:
+  std::atomic<std::shared_ptr<const Snapshot>> current_;
+};
+
+// --- lag arithmetic (pure) ---
+
+// a - b for LSNs, 0 when b is ahead (a standby restarted mid-segment reports a receive
+// position behind its replay position until the WAL receiver catches up).
+std::uint64_t lsn_distance(std::uint64_t ahead, std::uint64_t behind);
+
+// The primary's position as far as this replica knows: the newer of what the primary said
+// this poll (IDENTIFY_SYSTEM) and what the WAL receiver last heard. Patroni uses the same
+// max(): either alone can be missing (primary unreachable, WAL receiver not started).
+std::optional<std::uint64_t> primary_position(const Snapshot& s);
+
+// Replica lag in bytes at a stage ("receive" or "replay") against primary_position();
+// nullopt when either side is unknown.
+std::optional<std::uint64_t> replica_lag_bytes(const Snapshot& s, const std::string& stage);
+
+// Seconds since the last replayed transaction, but 0 when the replica has replayed
+// everything it knows of: on an idle primary no new transactions arrive, so "now - last
+// replay timestamp" grows forever although nothing is behind (postgres_exporter's
+// pg_replication_lag has exactly this bug). nullopt when it cannot be said.
+std::optional<double> replay_delay_seconds(std::optional<std::uint64_t> receive_lsn,
+                                           std::optional<std::uint64_t> replay_lsn,
+                                           std::optional<std::uint64_t> primary_lsn,
+                                           std::optional<double> last_replay_epoch,
+                                           double now_epoch);
+
+// pg_stat_replication's *_lag columns turn NULL a moment after a replica has caught up
+// (PostgreSQL stops measuring when there is nothing to measure). NULL with zero byte lag is
+// therefore 0 s; NULL with bytes outstanding is unknown.
+std::optional<double> lag_seconds_or_zero(std::optional<double> seconds,
+                                          std::optional<std::uint64_t> lag_bytes);
+
+}  // namespace replagent::probes

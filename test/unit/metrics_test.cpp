@@ -1,0 +1,185 @@
+// Metric rendering: names and labels as DESIGN.md "Metrics", removal of vanished series, and
+// `promtool check metrics` on the result when promtool is installed.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "probes/metrics.hpp"
+
+namespace replagent::probes {
+namespace {
+
+using namespace std::chrono_literals;
+using Time = std::chrono::steady_clock::time_point;
+const Time kNow = Time() + 1000s;
+
+Snapshot primary_with(std::vector<std::string> replicas) {
+  Snapshot s;
+  s.sequence = 1;
+  s.taken_at = kNow - 1s;
+  s.poll_duration = 3ms;
+  s.server_up = true;
+  s.role = Role::kPrimary;
+  s.timeline = 2;
+  s.current_lsn = 0x3000000;
+  for (const auto& name : replicas) {
+    s.replicas.push_back(
+        ReplicaRow{name, "streaming", 100, 200, 300, 400, 0.1, std::nullopt, std::nullopt});
+    s.slots.push_back(SlotRow{name + "_slot", true, 8192});
+  }
+  s.filesystem = FilesystemStats{10'000'000'000ULL, 4'000'000'000ULL};
+  s.error_counts = {{"connect", 2}};
+  return s;
+}
+
+Snapshot replica_snapshot() {
+  Snapshot s;
+  s.sequence = 2;
+  s.taken_at = kNow - 1s;
+  s.server_up = true;
+  s.role = Role::kReplica;
+  s.in_recovery = true;
+  s.timeline = 2;
+  s.primary_lsn = 5000;
+  s.receive_lsn = 4500;
+  s.replay_lsn = 4000;
+  s.wal_receiver_status = "streaming";
+  s.replay_delay_seconds = 1.5;
+  return s;
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
+}
+
+bool mentions(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(Metrics, PrimarySeries) {
+  Metrics m("1.2.3", 2s);
+  const auto s = primary_with({"db-1", "db-2"});
+  const std::string text = m.render(&s, kNow);
+  for (const char* line : {
+           "replagent_up 1",
+           "pg_up 1",
+           "replagent_role{role=\"primary\"} 1",
+           "replagent_role{role=\"replica\"} 0",
+           "replagent_in_recovery 0",
+           "replagent_timeline 2",
+           "replagent_replication_lag_bytes{replica=\"db-1\",stage=\"sent\"} 100",
+           "replagent_replication_lag_bytes{replica=\"db-2\",stage=\"replay\"} 400",
+           "replagent_replication_lag_seconds{replica=\"db-1\",stage=\"write\"} 0.1",
+           "replagent_replicas_streaming 2",
+           "replagent_replication_slot_retained_bytes{active=\"true\",slot=\"db-1_slot\"} 8192",
+           "replagent_filesystem_size_bytes 10000000000",
+           "replagent_filesystem_avail_bytes 4000000000",
+           "replagent_poll_errors_total{reason=\"connect\"} 2",
+           "replagent_poll_errors_total{reason=\"primary\"} 0",
+           "replagent_build_info{version=\"1.2.3\"} 1",
+           "pg_replication_lag_seconds 0",
+       }) {
+    EXPECT_TRUE(has_line(text, line)) << line << "\n" << text;
+  }
+  // NULL *_lag with bytes outstanding is unknown: no sample rather than a made-up 0.
+  EXPECT_FALSE(mentions(text, "replagent_replication_lag_seconds{replica=\"db-1\",stage=\"flush\"}"));
+  EXPECT_FALSE(mentions(text, "replagent_replica_lag_bytes{"));
+  EXPECT_FALSE(mentions(text, "replagent_wal_receiver_streaming 1"));
+  EXPECT_TRUE(mentions(text, "# TYPE replagent_poll_duration_seconds histogram"));
+  EXPECT_TRUE(mentions(text, "# TYPE replagent_poll_errors_total counter"));
+}
+
+TEST(Metrics, VanishedReplicaSeriesAreRemoved) {
+  Metrics m("1", 2s);
+  auto two = primary_with({"db-1", "db-2"});
+  m.render(&two, kNow);
+  auto one = primary_with({"db-1"});
+  const std::string text = m.render(&one, kNow);
+  EXPECT_TRUE(mentions(text, "replica=\"db-1\""));
+  EXPECT_FALSE(mentions(text, "db-2")) << text;
+  EXPECT_TRUE(has_line(text, "replagent_replicas_streaming 1"));
+}
+
+TEST(Metrics, RoleChangeSwapsSeries) {
+  Metrics m("1", 2s);
+  auto p = primary_with({"db-1"});
+  m.render(&p, kNow);
+  const auto r = replica_snapshot();
+  const std::string text = m.render(&r, kNow);
+  EXPECT_FALSE(mentions(text, "replagent_replication_lag_bytes{")) << text;
+  EXPECT_FALSE(mentions(text, "replagent_replicas_streaming "));
+  EXPECT_TRUE(has_line(text, "replagent_role{role=\"replica\"} 1"));
+  EXPECT_TRUE(has_line(text, "replagent_in_recovery 1"));
+  EXPECT_TRUE(has_line(text, "replagent_replica_lag_bytes{stage=\"receive\"} 500"));
+  EXPECT_TRUE(has_line(text, "replagent_replica_lag_bytes{stage=\"replay\"} 1000"));
+  EXPECT_TRUE(has_line(text, "replagent_replica_replay_delay_seconds 1.5"));
+  EXPECT_TRUE(has_line(text, "pg_replication_lag_seconds 1.5"));
+  EXPECT_TRUE(has_line(text, "replagent_wal_receiver_streaming 1"));
+  // Counters never go down, even when a later snapshot carries no counts.
+  EXPECT_TRUE(has_line(text, "replagent_poll_errors_total{reason=\"connect\"} 2"));
+}
+
+TEST(Metrics, ServerDownAndStale) {
+  Metrics m("1", 2s);
+  auto down = primary_with({"db-1"});
+  down.server_up = false;
+  std::string text = m.render(&down, kNow);
+  EXPECT_TRUE(has_line(text, "replagent_up 0"));
+  EXPECT_TRUE(has_line(text, "pg_up 0"));
+  EXPECT_TRUE(has_line(text, "replagent_role{role=\"unknown\"} 1"));
+  EXPECT_FALSE(mentions(text, "replagent_timeline "));
+  EXPECT_FALSE(mentions(text, "replagent_replication_lag_bytes{"));
+
+  auto stale = primary_with({"db-1"});
+  stale.taken_at = kNow - 7s;
+  text = m.render(&stale, kNow);
+  EXPECT_TRUE(has_line(text, "replagent_up 0"));
+
+  text = m.render(nullptr, kNow);
+  EXPECT_TRUE(has_line(text, "replagent_up 0"));
+  EXPECT_TRUE(has_line(text, "replagent_build_info{version=\"1\"} 1"));
+}
+
+TEST(Metrics, EveryPollIsObservedOnce) {
+  Metrics m("1", 2s);
+  auto s = primary_with({});
+  m.observe_poll(s);
+  m.observe_poll(s);
+  const std::string text = m.render(&s, kNow);
+  EXPECT_TRUE(has_line(text, "replagent_poll_duration_seconds_count 2")) << text;
+  EXPECT_TRUE(has_line(text, "replagent_poll_duration_seconds_bucket{le=\"0.005\"} 2"));
+}
+
+TEST(Metrics, PromtoolAcceptsTheExposition) {
+  const char* promtool = "/usr/bin/promtool";
+  if (::access(promtool, X_OK) != 0) GTEST_SKIP() << "promtool not installed";
+  Metrics m("0.1.0", 2s);
+  auto p = primary_with({"db-1", "db-\"2\""});
+  m.observe_poll(p);
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("replagent-metrics-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (const auto& [name, text] :
+       {std::pair{std::string("primary"), m.render(&p, kNow)},
+        std::pair{std::string("replica"), [&] {
+                    const auto r = replica_snapshot();
+                    return m.render(&r, kNow);
+                  }()}}) {
+    const auto file = dir / (name + ".txt");
+    std::ofstream(file) << text;
+    const std::string cmd = std::string(promtool) + " check metrics < " + file.string() +
+                            " > " + (dir / (name + ".out")).string() + " 2>&1";
+    const int rc = std::system(cmd.c_str());
+    std::ifstream out(dir / (name + ".out"));
+    const std::string lint((std::istreambuf_iterator<char>(out)), {});
+    EXPECT_EQ(rc, 0) << name << ": " << lint << "\n" << text;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace replagent::probes

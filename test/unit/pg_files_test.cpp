@@ -1,0 +1,190 @@
+#include "roles/pg_files.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace replagent::roles {
+namespace {
+
+int count_of(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
+    ++n;
+  return n;
+}
+
+TEST(RenderInclude, HasPortAndReplicationSettings) {
+  agent::Config c;
+  c.postgres.port = 5433;
+  const std::string inc = render_include(c);
+  EXPECT_NE(inc.find("\nport = 5433\n"), std::string::npos) << inc;
+  EXPECT_NE(inc.find("\nlisten_addresses = '*'\n"), std::string::npos) << inc;
+  EXPECT_NE(inc.find("\nwal_level = replica\n"), std::string::npos);
+  EXPECT_NE(inc.find("\nhot_standby = on\n"), std::string::npos);
+  EXPECT_NE(inc.find("\nmax_wal_senders = 10\n"), std::string::npos);
+  EXPECT_NE(inc.find("\nmax_replication_slots = 10\n"), std::string::npos);
+}
+
+TEST(RenderInclude, QuotesListenAddresses) {
+  agent::Config c;
+  c.postgres.listen_addresses = "0.0.0.0, it's";
+  EXPECT_NE(render_include(c).find("\nlisten_addresses = '0.0.0.0, it''s'\n"), std::string::npos)
+      << render_include(c);
+}
+
+struct IncludeCase {
+  const char* name;
+  std::string before;
+  std::string after;
+};
+
+class IncludeDirective : public ::testing::TestWithParam<IncludeCase> {};
+
+TEST_P(IncludeDirective, IsAppendedOnce) {
+  const auto& c = GetParam();
+  const std::string once = with_include_directive(c.before);
+  EXPECT_EQ(once, c.after);
+  EXPECT_EQ(with_include_directive(once), once) << "idempotent";
+}
+
+const std::string kInclude = "include_if_exists = 'replagent.conf'  # added by replagent\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Files, IncludeDirective,
+    ::testing::Values(IncludeCase{"empty", "", kInclude},
+                      IncludeCase{"with_newline", "port = 5432\n", "port = 5432\n" + kInclude},
+                      IncludeCase{"without_newline", "port = 5432", "port = 5432\n" + kInclude},
+                      IncludeCase{"already_there", "a = 1\n" + kInclude + "b = 2\n",
+                                  "a = 1\n" + kInclude + "b = 2\n"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(HbaBlock, AppendedAfterForeignLines) {
+  const std::string original =
+      "# TYPE  DATABASE        USER            ADDRESS                 METHOD\n"
+      "local   all             all                                     trust\n";
+  const std::string hba = with_hba_block(original, "replicator");
+  EXPECT_EQ(hba.rfind(original, 0), 0u) << "foreign lines kept first";
+  EXPECT_EQ(count_of(hba, "# BEGIN replagent"), 1);
+  EXPECT_EQ(count_of(hba, "# END replagent"), 1);
+  EXPECT_NE(hba.find("host    replication     \"replicator\"    0.0.0.0/0"), std::string::npos)
+      << hba;
+  EXPECT_NE(hba.find("host    replication     \"replicator\"    ::/0"), std::string::npos);
+  EXPECT_EQ(count_of(hba, "scram-sha-256"), 4);
+}
+
+TEST(HbaBlock, ReplacedNotDuplicatedOnRerun) {
+  const std::string original = "local all all trust\n";
+  const std::string first = with_hba_block(original, "replicator");
+  EXPECT_EQ(with_hba_block(first, "replicator"), first) << "idempotent";
+
+  // A line the admin added after our block survives, and a new user replaces the old block.
+  const std::string edited = first + "host sales all 10.0.0.0/8 md5\n";
+  const std::string second = with_hba_block(edited, "streamer");
+  EXPECT_EQ(count_of(second, "# BEGIN replagent"), 1);
+  EXPECT_EQ(count_of(second, "\"replicator\""), 0) << second;
+  EXPECT_EQ(count_of(second, "\"streamer\""), 2);
+  EXPECT_NE(second.find("local all all trust\n"), std::string::npos);
+  EXPECT_NE(second.find("host sales all 10.0.0.0/8 md5\n"), std::string::npos);
+}
+
+struct PassfileCase {
+  const char* user;
+  const char* password;
+  const char* line;
+};
+
+class PassfileLine : public ::testing::TestWithParam<PassfileCase> {};
+
+TEST_P(PassfileLine, EscapesColonAndBackslash) {
+  const auto& c = GetParam();
+  EXPECT_EQ(passfile_line(c.user, agent::Secret(c.password)), c.line);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Lines, PassfileLine,
+    ::testing::Values(PassfileCase{"replicator", "s3cret", "*:*:*:replicator:s3cret\n"},
+                      PassfileCase{"rep:l", "a:b", "*:*:*:rep\\:l:a\\:b\n"},
+                      PassfileCase{"replicator", "back\\slash", "*:*:*:replicator:back\\\\slash\n"},
+                      PassfileCase{"replicator", "x\\:y", "*:*:*:replicator:x\\\\\\:y\n"},
+                      PassfileCase{"replicator", "it's \"q\"", "*:*:*:replicator:it's \"q\"\n"}));
+
+struct QuoteCase {
+  const char* value;
+  const char* quoted;
+};
+
+class ConninfoQuote : public ::testing::TestWithParam<QuoteCase> {};
+
+TEST_P(ConninfoQuote, QuotesAndEscapes) {
+  EXPECT_EQ(conninfo_quote(GetParam().value), GetParam().quoted);
+}
+
+INSTANTIATE_TEST_SUITE_P(Values, ConninfoQuote,
+                         ::testing::Values(QuoteCase{"", "''"}, QuoteCase{"a b", "'a b'"},
+                                           QuoteCase{"it's", "'it\\'s'"},
+                                           QuoteCase{"a\\b", "'a\\\\b'"},
+                                           QuoteCase{"todo-db-1", "'todo-db-1'"}));
+
+PrimaryConnInfo sample_info() {
+  PrimaryConnInfo info;
+  info.host = "todo-db-0.todo-db.default.svc.cluster.local";
+  info.port = 5432;
+  info.user = "replicator";
+  info.passfile = "/var/lib/postgresql/data/pgdata/replagent.pgpass";
+  info.application_name = "todo-db-1";
+  return info;
+}
+
+TEST(PrimaryConninfo, WithoutHostaddr) {
+  const std::string s = render_primary_conninfo(sample_info());
+  EXPECT_EQ(s.rfind("host='todo-db-0.todo-db.default.svc.cluster.local' port=5432 "
+                    "user='replicator' "
+                    "passfile='/var/lib/postgresql/data/pgdata/replagent.pgpass' "
+                    "application_name='todo-db-1'",
+                    0),
+            0u)
+      << s;
+  EXPECT_EQ(s.find("hostaddr"), std::string::npos) << s;
+  EXPECT_NE(s.find("keepalives=1"), std::string::npos);
+  EXPECT_NE(s.find("connect_timeout="), std::string::npos);
+}
+
+TEST(PrimaryConninfo, WithHostaddr) {
+  auto info = sample_info();
+  info.hostaddr = "10.0.0.10";
+  const std::string s = render_primary_conninfo(info);
+  EXPECT_NE(s.find("host='todo-db-0.todo-db.default.svc.cluster.local' hostaddr='10.0.0.10' "
+                   "port=5432"),
+            std::string::npos)
+      << s;
+}
+
+TEST(StandbySettings, ReplaceExistingKeepOthers) {
+  const std::string auto_conf =
+      "# Do not edit this file manually!\n"
+      "# It will be overwritten by the ALTER SYSTEM command.\n"
+      "work_mem = '8MB'\n"
+      "primary_conninfo = 'user=replicator passfile=''/tmp/run/pgpass'' host=10.0.0.10'\n"
+      "  primary_slot_name = 'old_slot'\n"
+      "log_min_messages = 'debug1'\n";
+  const std::string out = with_standby_settings(auto_conf, "host='h' user='u'", "todo_db_1");
+  EXPECT_EQ(out,
+            "# Do not edit this file manually!\n"
+            "# It will be overwritten by the ALTER SYSTEM command.\n"
+            "work_mem = '8MB'\n"
+            "log_min_messages = 'debug1'\n"
+            "primary_conninfo = 'host=''h'' user=''u'''\n"
+            "primary_slot_name = 'todo_db_1'\n");
+  EXPECT_EQ(with_standby_settings(out, "host='h' user='u'", "todo_db_1"), out) << "idempotent";
+}
+
+TEST(StandbySettings, EmptyFileGetsHeader) {
+  const std::string out = with_standby_settings("", "host='h'", "s");
+  EXPECT_EQ(out.rfind("# Do not edit this file manually!\n", 0), 0u) << out;
+  EXPECT_NE(out.find("primary_conninfo = 'host=''h'''\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("primary_slot_name = 's'\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace replagent::roles

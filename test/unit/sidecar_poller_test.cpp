@@ -1,0 +1,268 @@
+// The poller against a scripted server: what lands in the snapshot, error counting by reason,
+// reconnect backoff, and the primary's position over a replication connection.
+#include <gtest/gtest.h>
+
+#include "fakes.hpp"
+#include "probes/poller.hpp"
+#include "probes/queries.hpp"
+
+namespace replagent::probes {
+namespace {
+
+using namespace std::chrono_literals;
+using Row = std::vector<std::optional<std::string>>;
+using std::nullopt;
+
+// A server that answers the poller's three queries from scripted rows.
+struct FakeServer {
+  Row status;
+  std::vector<Row> replication;
+  std::vector<Row> slots;
+  std::optional<agent::PgError> status_error;
+  int queries = 0;
+};
+
+class ScriptedSession : public agent::PgSession {
+ public:
+  explicit ScriptedSession(FakeServer* server) : server_(server) {}
+  std::optional<agent::PgError> exec(const std::string& sql, agent::QueryResult* out) override {
+    ++server_->queries;
+    *out = {};
+    if (sql == kLocalStatusSql) {
+      if (server_->status_error) return server_->status_error;
+      out->rows.push_back(server_->status);
+    } else if (sql == kReplicationSql) {
+      out->rows = server_->replication;
+    } else if (sql == kSlotsSql) {
+      out->rows = server_->slots;
+    } else {
+      return agent::PgError{"42601", "unexpected statement"};
+    }
+    return nullopt;
+  }
+  std::optional<agent::PgError> exec_params(const std::string&, const std::vector<std::string>&,
+                                            agent::QueryResult*) override {
+    return agent::PgError{"", "not used"};
+  }
+  std::string encrypt_password(const std::string&, const agent::Secret&) override { return ""; }
+
+ private:
+  FakeServer* server_;
+};
+
+class ScriptedClient : public fakes::FakePgClient {
+ public:
+  std::unique_ptr<agent::PgSession> connect(const agent::ConnParams& params,
+                                            agent::PgError* error) override {
+    connect_calls.push_back(params);
+    if (connect_error) {
+      *error = *connect_error;
+      return nullptr;
+    }
+    return std::make_unique<ScriptedSession>(&server);
+  }
+  FakeServer server;
+};
+
+const Row kPrimaryStatus{"f", "7712161188363855152", "1", "0/3000060", nullopt, nullopt,
+                         nullopt, nullopt, "1000.0", nullopt};
+Row replica_status(const char* receive, const char* replay, const char* latest_end) {
+  return Row{"t", "7712161188363855152", "1", nullopt, receive, replay, latest_end, "900.0",
+             "1000.0", "streaming"};
+}
+
+agent::Config config_for(const std::string& pod) {
+  agent::Config c;
+  c.pod.name = pod;
+  c.postgres.host = "127.0.0.1";
+  c.postgres.port = 25432;
+  c.postgres.data_dir = "/data/pgdata";
+  c.postgres.replication_user = "replicator";
+  c.sidecar.poll_interval = 2s;
+  return c;
+}
+
+struct Fixture {
+  explicit Fixture(const std::string& pod)
+      : config(config_for(pod)), targets(poller_targets(config)) {}
+  Poller make() {
+    PollerDeps deps{.pg = client,
+                    .clock = clock,
+                    .resolver = targets.primary_host.empty() ? nullptr : &resolver,
+                    .filesystem = [this](const std::string& path, std::string* why)
+                        -> std::optional<FilesystemStats> {
+                      statvfs_paths.push_back(path);
+                      if (statvfs_fails) {
+                        *why = "statvfs failed";
+                        return nullopt;
+                      }
+                      return FilesystemStats{1000, 400};
+                    },
+                    .on_poll = nullptr,
+                    .wall_now = [] { return std::chrono::system_clock::time_point(); }};
+    return Poller(config, targets, std::move(deps), store);
+  }
+  agent::Config config;
+  PollerTargets targets;
+  ScriptedClient client;
+  fakes::FakeClock clock;
+  fakes::FakeResolver resolver;
+  SnapshotStore store;
+  std::vector<std::string> statvfs_paths;
+  bool statvfs_fails = false;
+};
+
+TEST(SidecarPoller, Targets) {
+  const auto t = poller_targets(config_for("todo-db-1"));
+  EXPECT_EQ(t.local.hostaddr, "127.0.0.1");
+  EXPECT_EQ(t.local.port, 25432);
+  EXPECT_EQ(t.local.user, "postgres");
+  EXPECT_EQ(t.local.options, "-c statement_timeout=1000");
+  EXPECT_EQ(t.primary_host, "todo-db-0.todo-db.default.svc.cluster.local");
+  EXPECT_TRUE(t.primary.replication);
+  EXPECT_EQ(t.primary.user, "replicator");
+  EXPECT_EQ(t.primary.application_name, "replagent-sidecar-todo-db-1");
+  EXPECT_TRUE(poller_targets(config_for("todo-db-0")).primary_host.empty());
+  EXPECT_TRUE(poller_targets(config_for("no-ordinal")).primary_host.empty());
+  auto sock = config_for("db-0");
+  sock.postgres.host = "/var/run/postgresql";
+  EXPECT_EQ(poller_targets(sock).local.host, "/var/run/postgresql");
+  EXPECT_TRUE(poller_targets(sock).local.hostaddr.empty());
+}
+
+TEST(SidecarPoller, Primary) {
+  Fixture f("db-0");
+  f.client.server.status = kPrimaryStatus;
+  f.client.server.replication = {{"db-1", "streaming", "0", "0", "0", "16", nullopt, nullopt, "0.5"}};
+  f.client.server.slots = {{"db_1", "t", "4096"}};
+  Poller poller = f.make();
+  const Snapshot s = poller.poll_once();
+  EXPECT_EQ(s.sequence, 1u);
+  EXPECT_TRUE(s.server_up) << s.server_error;
+  EXPECT_EQ(s.role, Role::kPrimary);
+  EXPECT_EQ(s.system_identifier, 7712161188363855152ULL);
+  EXPECT_EQ(s.current_lsn, std::optional<std::uint64_t>(0x3000060));
+  ASSERT_EQ(s.replicas.size(), 1u);
+  EXPECT_EQ(s.replicas[0].replay_lag_bytes, std::optional<std::uint64_t>(16));
+  ASSERT_EQ(s.slots.size(), 1u);
+  EXPECT_EQ(s.filesystem->avail_bytes, 400u);
+  EXPECT_EQ(f.statvfs_paths, std::vector<std::string>{"/data/pgdata"});
+  EXPECT_TRUE(f.client.identify_calls.empty());  // a primary has no primary to ask
+  EXPECT_TRUE(s.error_counts.empty());
+  // The session is kept: the second poll does not connect again.
+  EXPECT_EQ(poller.poll_once().sequence, 2u);
+  EXPECT_EQ(f.client.connect_calls.size(), 1u);
+}
+
+TEST(SidecarPoller, ConnectFailureBacksOff) {
+  Fixture f("db-0");
+  f.client.connect_error = agent::PgError{"", "Connection refused"};
+  Poller poller = f.make();
+  Snapshot s = poller.poll_once();
+  EXPECT_FALSE(s.server_up);
+  EXPECT_NE(s.server_error.find("Connection refused"), std::string::npos);
+  EXPECT_EQ(s.error_counts.at("connect"), 1u);
+  // Within the backoff: no new attempt, the last error repeated.
+  s = poller.poll_once();
+  EXPECT_EQ(f.client.connect_calls.size(), 1u);
+  EXPECT_NE(s.server_error.find("(retrying)"), std::string::npos);
+  // After it: a new attempt, which now succeeds.
+  f.clock.advance(600ms);
+  f.client.connect_error.reset();
+  f.client.server.status = kPrimaryStatus;
+  s = poller.poll_once();
+  EXPECT_EQ(f.client.connect_calls.size(), 2u);
+  EXPECT_TRUE(s.server_up);
+  EXPECT_EQ(s.error_counts.at("connect"), 1u);  // cumulative
+}
+
+TEST(SidecarPoller, QueryFailureReconnects) {
+  Fixture f("db-0");
+  f.client.server.status = kPrimaryStatus;
+  f.client.server.status_error = agent::PgError{"", "server closed the connection unexpectedly"};
+  Poller poller = f.make();
+  Snapshot s = poller.poll_once();
+  EXPECT_FALSE(s.server_up);
+  EXPECT_EQ(s.error_counts.at("query"), 1u);
+  f.client.server.status_error.reset();
+  s = poller.poll_once();
+  EXPECT_TRUE(s.server_up);
+  EXPECT_EQ(f.client.connect_calls.size(), 2u);
+}
+
+TEST(SidecarPoller, ReplicaMeasuresAgainstThePrimary) {
+  Fixture f("db-1");
+  f.resolver.set("db-0.db.default.svc.cluster.local", {"127.0.0.77"});
+  f.client.set_system("127.0.0.77", 7712161188363855152ULL, 0x5000000);
+  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000");
+  Poller poller = f.make();
+  const Snapshot s = poller.poll_once();
+  ASSERT_TRUE(s.server_up) << s.server_error;
+  EXPECT_EQ(s.role, Role::kReplica);
+  EXPECT_EQ(s.primary_lsn, std::optional<std::uint64_t>(0x5000000));
+  EXPECT_EQ(replica_lag_bytes(s, "replay"), std::optional<std::uint64_t>(0x1000000));
+  // Behind the primary: the delay is counted from the last replayed transaction.
+  EXPECT_EQ(s.replay_delay_seconds, std::optional<double>(100.0));
+  ASSERT_EQ(f.client.identify_calls.size(), 1u);
+  EXPECT_EQ(f.client.identify_calls[0].hostaddr, "127.0.0.77");
+  EXPECT_EQ(f.client.identify_calls[0].host, "db-0.db.default.svc.cluster.local");
+  EXPECT_TRUE(s.error_counts.empty());
+}
+
+TEST(SidecarPoller, IdleReplicaHasNoDelay) {
+  Fixture f("db-1");
+  f.resolver.set("db-0.db.default.svc.cluster.local", {"127.0.0.77"});
+  f.client.set_system("127.0.0.77", 1, 0x4000000);
+  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000");
+  Poller poller = f.make();
+  const Snapshot s = poller.poll_once();
+  EXPECT_EQ(s.replay_delay_seconds, std::optional<double>(0.0));
+  EXPECT_EQ(replica_lag_bytes(s, "replay"), std::optional<std::uint64_t>(0));
+}
+
+TEST(SidecarPoller, PrimaryUnreachableFallsBackAndBacksOff) {
+  Fixture f("db-1");
+  f.resolver.set("db-0.db.default.svc.cluster.local", {"127.0.0.77"});
+  f.client.server.status = replica_status("0/4000000", "0/3FFF000", "0/4000000");
+  Poller poller = f.make();
+  Snapshot s = poller.poll_once();
+  EXPECT_TRUE(s.server_up);
+  EXPECT_FALSE(s.primary_lsn);
+  EXPECT_NE(s.primary_error.find("Connection refused"), std::string::npos);
+  EXPECT_EQ(s.error_counts.at("primary"), 1u);
+  EXPECT_EQ(replica_lag_bytes(s, "replay"), std::optional<std::uint64_t>(0x1000));
+  s = poller.poll_once();
+  EXPECT_EQ(f.client.identify_calls.size(), 1u);
+  EXPECT_NE(s.primary_error.find("(retrying)"), std::string::npos);
+  // The address is resolved again after a failure (the pod may have moved).
+  f.clock.advance(600ms);
+  f.client.set_system("127.0.0.77", 1, 0x4000000);
+  s = poller.poll_once();
+  EXPECT_EQ(f.resolver.calls("db-0.db.default.svc.cluster.local"), 2);
+  EXPECT_EQ(s.primary_lsn, std::optional<std::uint64_t>(0x4000000));
+  EXPECT_TRUE(s.primary_error.empty());
+}
+
+TEST(SidecarPoller, PrimaryNameDoesNotResolve) {
+  Fixture f("db-1");
+  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000");
+  Poller poller = f.make();
+  const Snapshot s = poller.poll_once();
+  EXPECT_EQ(s.error_counts.at("resolve"), 1u);
+  EXPECT_NE(s.primary_error.find("does not resolve"), std::string::npos);
+  EXPECT_TRUE(f.client.identify_calls.empty());
+}
+
+TEST(SidecarPoller, StatvfsFailureIsCounted) {
+  Fixture f("db-0");
+  f.client.server.status = kPrimaryStatus;
+  f.statvfs_fails = true;
+  Poller poller = f.make();
+  const Snapshot s = poller.poll_once();
+  EXPECT_TRUE(s.server_up);
+  EXPECT_FALSE(s.filesystem);
+  EXPECT_EQ(s.error_counts.at("statvfs"), 1u);
+}
+
+}  // namespace
+}  // namespace replagent::probes
