@@ -1,11 +1,10 @@
-#include <utility>  // Boost 1.74 asio needs std::exchange under -std=c++20
-
 #include "probes/http_client.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <utility>  // Boost 1.74 asio needs std::exchange under -std=c++20
 
 #include "agent/units.hpp"
 #include "probes/routes.hpp"
@@ -40,9 +39,8 @@ HttpAnswer http_get(const std::string& ipv4, std::uint16_t port, const std::stri
   }
   const tcp::endpoint endpoint(address, port);
   auto fail = [&out, timeout](beast::error_code ec) {
-    out.error = ec == beast::error::timeout
-                    ? "timed out after " + agent::format_duration(timeout)
-                    : ec.message();
+    out.error = ec == beast::error::timeout ? "timed out after " + agent::format_duration(timeout)
+                                            : ec.message();
   };
   stream.expires_after(timeout);
   stream.async_connect(endpoint, [&](beast::error_code ec) {

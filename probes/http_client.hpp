@@ -9,11 +9,11 @@
 namespace replagent::probes {
 
 struct HttpAnswer {
-  bool ok = false;      // a complete response arrived
+  bool ok = false;  // a complete response arrived
   int status = 0;
-  bool stale = false;   // kStaleHeader was set
+  bool stale = false;  // kStaleHeader was set
   std::string body;
-  std::string error;    // why not ok: "connection refused", "timed out after 500ms"
+  std::string error;  // why not ok: "connection refused", "timed out after 500ms"
 };
 
 HttpAnswer http_get(const std::string& ipv4, std::uint16_t port, const std::string& target,

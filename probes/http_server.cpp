@@ -1,6 +1,4 @@
 // The one owner of Boost.Beast on the server side.
-#include <utility>  // Boost 1.74 asio needs std::exchange under -std=c++20
-
 #include "probes/http_server.hpp"
 
 #include <fmt/format.h>
@@ -14,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
+#include <utility>  // Boost 1.74 asio needs std::exchange under -std=c++20
 
 #include "agent/errors.hpp"
 #include "agent/signals.hpp"
@@ -65,10 +64,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(kMaxHeaderBytes);
     parser_->body_limit(kMaxBodyBytes);
     stream_.expires_after(kIdleTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
@@ -109,12 +107,12 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = r.body;
     res->prepare_payload();  // Content-Length of the full body, also for HEAD
     if (head) res->body().clear();
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, keep_alive](beast::error_code ec,
-                                                                   std::size_t) {
-                        if (ec || !keep_alive) return self->close();
-                        self->read();
-                      });
+    http::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res, keep_alive](beast::error_code ec, std::size_t) {
+          if (ec || !keep_alive) return self->close();
+          self->read();
+        });
   }
 
   void close() {
@@ -161,10 +159,9 @@ struct HttpServer::Impl {
 
   void watch_stop() {
     if (!stop_watch.is_open()) return;
-    stop_watch.async_wait(asio::posix::stream_descriptor::wait_read,
-                          [this](beast::error_code ec) {
-                            if (!ec) shutdown();
-                          });
+    stop_watch.async_wait(asio::posix::stream_descriptor::wait_read, [this](beast::error_code ec) {
+      if (!ec) shutdown();
+    });
   }
 
   void shutdown() {

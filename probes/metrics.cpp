@@ -67,7 +67,9 @@ void Metrics::Series::finish() {
 }
 
 Metrics::Metrics(std::string version, std::chrono::milliseconds poll_interval)
-    : version_(std::move(version)), poll_interval_(poll_interval), registry_(std::make_shared<prometheus::Registry>()) {
+    : version_(std::move(version)),
+      poll_interval_(poll_interval),
+      registry_(std::make_shared<prometheus::Registry>()) {
   for (const auto& g : kGauges) {
     auto& family = prometheus::BuildGauge().Name(g.name).Help(g.help).Register(*registry_);
     series_.emplace(g.name, Series(family));
@@ -104,7 +106,8 @@ void Metrics::update(const Snapshot* s, bool fresh) {
       m.at("replagent_timeline").set({}, s->timeline);
     }
     if (s->filesystem) {
-      m.at("replagent_filesystem_size_bytes").set({}, static_cast<double>(s->filesystem->size_bytes));
+      m.at("replagent_filesystem_size_bytes")
+          .set({}, static_cast<double>(s->filesystem->size_bytes));
       m.at("replagent_filesystem_avail_bytes")
           .set({}, static_cast<double>(s->filesystem->avail_bytes));
     }
@@ -114,12 +117,15 @@ void Metrics::update(const Snapshot* s, bool fresh) {
     for (const auto& r : s->replicas) {
       if (r.state == "streaming") ++streaming;
       const std::pair<const char*, std::optional<std::uint64_t>> bytes[] = {
-          {"sent", r.sent_lag_bytes}, {"write", r.write_lag_bytes},
-          {"flush", r.flush_lag_bytes}, {"replay", r.replay_lag_bytes}};
+          {"sent", r.sent_lag_bytes},
+          {"write", r.write_lag_bytes},
+          {"flush", r.flush_lag_bytes},
+          {"replay", r.replay_lag_bytes}};
       for (const auto& [stage, value] : bytes) {
         if (value) {
           m.at("replagent_replication_lag_bytes")
-              .set({{"replica", r.application_name}, {"stage", stage}}, static_cast<double>(*value));
+              .set({{"replica", r.application_name}, {"stage", stage}},
+                   static_cast<double>(*value));
         }
       }
       const std::pair<const char*, std::optional<double>> secs[] = {

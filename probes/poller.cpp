@@ -67,8 +67,10 @@ PollerTargets poller_targets(const agent::Config& c) {
     const auto topo = roles::detail::topology_of(c);
     if (!topo.is_primary()) t.primary_host = topo.primary_host;
   } catch (const std::exception& e) {
-    spdlog::warn("sidecar: cannot work out the primary ({}); replica lag is measured against "
-                 "the WAL receiver's view only", e.what());
+    spdlog::warn(
+        "sidecar: cannot work out the primary ({}); replica lag is measured against "
+        "the WAL receiver's view only",
+        e.what());
   }
   auto& p = t.primary;
   p.host = t.primary_host;
@@ -115,8 +117,8 @@ void Poller::poll_local(Snapshot& s) {
     session_ = deps_.pg.connect(targets_.local, &err);
     if (!session_) {
       fail("connect");
-      local_error_ = fmt::format("cannot connect to {}: {}", targets_.local.describe(),
-                                 error_text(err));
+      local_error_ =
+          fmt::format("cannot connect to {}: {}", targets_.local.describe(), error_text(err));
       next_local_attempt_ = now + local_backoff_.next();
       s.server_error = local_error_;
       if (was_up_) spdlog::warn("sidecar: local server went away: {}", local_error_);
@@ -264,8 +266,8 @@ void Poller::run() {
       std::lock_guard lock(health_mutex_);
       health_.poll_started.reset();
     }
-    const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deps_.clock.now() - started);
+    const auto spent =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deps_.clock.now() - started);
     if (spent < interval_ && !deps_.clock.sleep_for(interval_ - spent)) break;
   }
 }

@@ -38,14 +38,15 @@ struct PollerDeps {
       filesystem;
   // Called on the poller thread after each poll is published (metrics histogram).
   std::function<void(const Snapshot&)> on_poll;
-  std::function<std::chrono::system_clock::time_point()> wall_now =
-      [] { return std::chrono::system_clock::now(); };
+  std::function<std::chrono::system_clock::time_point()> wall_now = [] {
+    return std::chrono::system_clock::now();
+  };
 };
 
 // Where the poller connects. Built from the config by poller_targets().
 struct PollerTargets {
   agent::ConnParams local;
-  std::string primary_host;  // DNS name of the primary; empty: unknown
+  std::string primary_host;   // DNS name of the primary; empty: unknown
   agent::ConnParams primary;  // replication connection; hostaddr filled per attempt
   std::string data_dir;
 };
@@ -58,8 +59,7 @@ agent::ConnParams local_conn_params(const agent::Config& config,
 
 class Poller {
  public:
-  Poller(const agent::Config& config, PollerTargets targets, PollerDeps deps,
-         SnapshotStore& store);
+  Poller(const agent::Config& config, PollerTargets targets, PollerDeps deps, SnapshotStore& store);
 
   // One poll: query the local server (and the primary on a replica), return what was seen.
   Snapshot poll_once();

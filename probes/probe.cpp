@@ -58,8 +58,8 @@ ProbeOptions parse_probe_options(const std::string& kind,
   if (auto it = options.find("timeout"); it != options.end()) {
     const auto d = agent::parse_duration(it->second);
     if (!d || d->count() <= 0) {
-      throw agent::usage_error(
-          fmt::format("--timeout '{}': expected a positive duration such as 1s or 500ms", it->second));
+      throw agent::usage_error(fmt::format(
+          "--timeout '{}': expected a positive duration such as 1s or 500ms", it->second));
     }
     o.timeout = *d;
   }
@@ -110,12 +110,13 @@ ProbeResult decide_direct(const ProbeOptions& o, const DirectObservation& d) {
   }
   if (!d.in_recovery) return fail("not a replica: server is a primary");
   if (d.wal_receiver_status != "streaming") {
-    return fail("replica is not streaming: WAL receiver " +
-                (d.wal_receiver_status.empty() ? std::string("not running") : d.wal_receiver_status));
+    return fail("replica is not streaming: WAL receiver " + (d.wal_receiver_status.empty()
+                                                                 ? std::string("not running")
+                                                                 : d.wal_receiver_status));
   }
   if (d.lag_bytes && *d.lag_bytes > o.max_lag) {
-    return fail(fmt::format("replay lag {} bytes exceeds {}", *d.lag_bytes,
-                            agent::format_size(o.max_lag)));
+    return fail(
+        fmt::format("replay lag {} bytes exceeds {}", *d.lag_bytes, agent::format_size(o.max_lag)));
   }
   return pass(d.lag_bytes ? fmt::format("replica streaming; replay lag {} bytes", *d.lag_bytes)
                           : std::string("replica streaming"));

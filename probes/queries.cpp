@@ -46,8 +46,7 @@ FROM pg_replication_slots ORDER BY slot_name)sql";
 
 namespace {
 
-const std::string& cell(const agent::QueryResult& r, std::size_t row, std::size_t col,
-                        bool* null) {
+const std::string& cell(const agent::QueryResult& r, std::size_t row, std::size_t col, bool* null) {
   static const std::string kEmpty;
   const auto& v = r.rows.at(row).at(col);
   *null = !v.has_value();

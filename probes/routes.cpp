@@ -69,8 +69,8 @@ std::optional<Target> parse_target(std::string_view target) {
     if (pair.empty()) continue;
     const auto eq = pair.find('=');
     auto key = percent_decode(pair.substr(0, eq));
-    auto value = percent_decode(eq == std::string_view::npos ? std::string_view()
-                                                             : pair.substr(eq + 1));
+    auto value =
+        percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
     if (!key || !value) return std::nullopt;
     // First occurrence wins, as Patroni reads path_query[key][0].
     t.query.emplace(std::move(*key), std::move(*value));
@@ -106,7 +106,8 @@ Decision decide_healthz(const Snapshot* s, SteadyTime now, const RouteParams& p,
   }
   // Deliberately not about PostgreSQL: a replica busy replaying WAL or a server still
   // starting must not be restarted by the kubelet. Only a wedged poller fails liveness.
-  const auto wedged = std::max<std::chrono::milliseconds>(kWedgedPoll, p.poll_interval * kStaleIntervals);
+  const auto wedged =
+      std::max<std::chrono::milliseconds>(kWedgedPoll, p.poll_interval * kStaleIntervals);
   if (health.poll_started && now - *health.poll_started > wedged) {
     return unavailable(fmt::format("poller stuck: one poll running for {:.0f}s",
                                    seconds_between(*health.poll_started, now)));

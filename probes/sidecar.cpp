@@ -51,13 +51,12 @@ int sidecar_command(const agent::Config& config) {
   SnapshotStore store;
   Metrics metrics(REPLAGENT_VERSION, config.sidecar.poll_interval);
   PollerTargets targets = poller_targets(config);
-  PollerDeps deps{
-      .pg = *pg,
-      .clock = agent::system_clock(),
-      .resolver = targets.primary_host.empty() ? nullptr : resolver.get(),
-      .filesystem = statvfs_stats,
-      .on_poll = [&metrics](const Snapshot& s) { metrics.observe_poll(s); },
-      .wall_now = [] { return std::chrono::system_clock::now(); }};
+  PollerDeps deps{.pg = *pg,
+                  .clock = agent::system_clock(),
+                  .resolver = targets.primary_host.empty() ? nullptr : resolver.get(),
+                  .filesystem = statvfs_stats,
+                  .on_poll = [&metrics](const Snapshot& s) { metrics.observe_poll(s); },
+                  .wall_now = [] { return std::chrono::system_clock::now(); }};
   Poller poller(config, targets, std::move(deps), store);
 
   // 2. Bind first: a taken port is a start-up error, before any thread exists.

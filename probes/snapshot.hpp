@@ -23,8 +23,7 @@ struct ReplicaRow {
   std::string state;             // streaming, catchup, backup, startup, stopping
   // Bytes between the primary's current LSN and what the replica has been sent / written /
   // flushed / replayed; nullopt while the sender has not reported that position yet.
-  std::optional<std::uint64_t> sent_lag_bytes, write_lag_bytes, flush_lag_bytes,
-      replay_lag_bytes;
+  std::optional<std::uint64_t> sent_lag_bytes, write_lag_bytes, flush_lag_bytes, replay_lag_bytes;
   // pg_stat_replication's *_lag intervals; see lag_seconds_or_zero for the NULL rule.
   std::optional<double> write_lag_seconds, flush_lag_seconds, replay_lag_seconds;
 };
@@ -62,12 +61,12 @@ struct Snapshot {
   std::vector<SlotRow> slots;
 
   // Replica.
-  std::optional<std::uint64_t> receive_lsn;      // pg_last_wal_receive_lsn()
-  std::optional<std::uint64_t> replay_lsn;       // pg_last_wal_replay_lsn()
-  std::optional<std::uint64_t> latest_end_lsn;   // WAL receiver: primary's LSN last reported
-  std::optional<std::uint64_t> primary_lsn;      // IDENTIFY_SYSTEM on the primary, this poll
-  std::string primary_error;                     // why primary_lsn is missing
-  std::string wal_receiver_status;               // "streaming", ...; empty: no WAL receiver
+  std::optional<std::uint64_t> receive_lsn;     // pg_last_wal_receive_lsn()
+  std::optional<std::uint64_t> replay_lsn;      // pg_last_wal_replay_lsn()
+  std::optional<std::uint64_t> latest_end_lsn;  // WAL receiver: primary's LSN last reported
+  std::optional<std::uint64_t> primary_lsn;     // IDENTIFY_SYSTEM on the primary, this poll
+  std::string primary_error;                    // why primary_lsn is missing
+  std::string wal_receiver_status;              // "streaming", ...; empty: no WAL receiver
   std::optional<double> replay_delay_seconds;
 
   std::optional<FilesystemStats> filesystem;  // the data directory's volume

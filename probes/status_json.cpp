@@ -35,8 +35,8 @@ std::string replica_json(const ReplicaRow& r) {
   return fmt::format(
       "{{\"application_name\":{},\"state\":{},\"lag_bytes\":{{\"sent\":{},\"write\":{},"
       "\"flush\":{},\"replay\":{}}},\"lag_seconds\":{{\"write\":{},\"flush\":{},\"replay\":{}}}}}",
-      str(r.application_name), str(r.state), opt_num(r.sent_lag_bytes),
-      opt_num(r.write_lag_bytes), opt_num(r.flush_lag_bytes), opt_num(r.replay_lag_bytes),
+      str(r.application_name), str(r.state), opt_num(r.sent_lag_bytes), opt_num(r.write_lag_bytes),
+      opt_num(r.flush_lag_bytes), opt_num(r.replay_lag_bytes),
       opt_num(lag_seconds_or_zero(r.write_lag_seconds, r.write_lag_bytes)),
       opt_num(lag_seconds_or_zero(r.flush_lag_seconds, r.flush_lag_bytes)),
       opt_num(lag_seconds_or_zero(r.replay_lag_seconds, r.replay_lag_bytes)));

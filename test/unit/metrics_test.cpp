@@ -1,5 +1,7 @@
 // Metric rendering: names and labels as DESIGN.md "Metrics", removal of vanished series, and
 // `promtool check metrics` on the result when promtool is installed.
+#include "probes/metrics.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,8 +9,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-
-#include "probes/metrics.hpp"
 
 namespace replagent::probes {
 namespace {
@@ -86,7 +86,8 @@ TEST(Metrics, PrimarySeries) {
     EXPECT_TRUE(has_line(text, line)) << line << "\n" << text;
   }
   // NULL *_lag with bytes outstanding is unknown: no sample rather than a made-up 0.
-  EXPECT_FALSE(mentions(text, "replagent_replication_lag_seconds{replica=\"db-1\",stage=\"flush\"}"));
+  EXPECT_FALSE(
+      mentions(text, "replagent_replication_lag_seconds{replica=\"db-1\",stage=\"flush\"}"));
   EXPECT_FALSE(mentions(text, "replagent_replica_lag_bytes{"));
   EXPECT_FALSE(mentions(text, "replagent_wal_receiver_streaming 1"));
   EXPECT_TRUE(mentions(text, "# TYPE replagent_poll_duration_seconds histogram"));
@@ -160,19 +161,18 @@ TEST(Metrics, PromtoolAcceptsTheExposition) {
   Metrics m("0.1.0", 2s);
   auto p = primary_with({"db-1", "db-\"2\""});
   m.observe_poll(p);
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("replagent-metrics-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("replagent-metrics-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  for (const auto& [name, text] :
-       {std::pair{std::string("primary"), m.render(&p, kNow)},
-        std::pair{std::string("replica"), [&] {
-                    const auto r = replica_snapshot();
-                    return m.render(&r, kNow);
-                  }()}}) {
+  for (const auto& [name, text] : {std::pair{std::string("primary"), m.render(&p, kNow)},
+                                   std::pair{std::string("replica"), [&] {
+                                               const auto r = replica_snapshot();
+                                               return m.render(&r, kNow);
+                                             }()}}) {
     const auto file = dir / (name + ".txt");
     std::ofstream(file) << text;
-    const std::string cmd = std::string(promtool) + " check metrics < " + file.string() +
-                            " > " + (dir / (name + ".out")).string() + " 2>&1";
+    const std::string cmd = std::string(promtool) + " check metrics < " + file.string() + " > " +
+                            (dir / (name + ".out")).string() + " 2>&1";
     const int rc = std::system(cmd.c_str());
     std::ifstream out(dir / (name + ".out"));
     const std::string lint((std::istreambuf_iterator<char>(out)), {});

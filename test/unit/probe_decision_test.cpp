@@ -60,8 +60,8 @@ const Case kCases[] = {
      std::nullopt, false, false, "not a primary"},
     {"replica_sidecar_200", options(ProbeKind::kReplica), answer(200, "replica streaming"),
      std::nullopt, false, true, "replica streaming"},
-    {"live_sidecar_200", options(ProbeKind::kLive), answer(200, "agent alive"), std::nullopt,
-     false, true, "agent alive"},
+    {"live_sidecar_200", options(ProbeKind::kLive), answer(200, "agent alive"), std::nullopt, false,
+     true, "agent alive"},
     {"live_sidecar_503", options(ProbeKind::kLive), answer(503, "poller stuck"), std::nullopt,
      false, false, "poller stuck"},
     // Liveness never asks PostgreSQL.
@@ -80,23 +80,27 @@ const Case kCases[] = {
      server(false), true, true, "sidecar answered 500"},
     {"primary_direct_ok", options(ProbeKind::kPrimary), no_answer(), server(false), true, true,
      "writable primary (direct"},
-    {"primary_direct_replica", options(ProbeKind::kPrimary), no_answer(), server(true), true,
-     false, "in recovery"},
+    {"primary_direct_replica", options(ProbeKind::kPrimary), no_answer(), server(true), true, false,
+     "in recovery"},
     {"primary_direct_down", options(ProbeKind::kPrimary), no_answer(), unreachable(), true, false,
      "cannot query postgres"},
     {"replica_direct_ok", options(ProbeKind::kReplica), no_answer(), server(true, "streaming", 10),
      true, true, "replay lag 10 bytes"},
     {"replica_direct_primary", options(ProbeKind::kReplica), no_answer(), server(false), true,
      false, "not a replica"},
-    {"replica_direct_not_streaming", options(ProbeKind::kReplica), no_answer(),
-     server(true, "", 0), true, false, "WAL receiver not running"},
+    {"replica_direct_not_streaming", options(ProbeKind::kReplica), no_answer(), server(true, "", 0),
+     true, false, "WAL receiver not running"},
     {"replica_direct_lagging", options(ProbeKind::kReplica, 1000), no_answer(),
      server(true, "streaming", 1001), true, false, "replay lag 1001 bytes exceeds 1kB"},
     {"replica_direct_at_limit", options(ProbeKind::kReplica, 1000), no_answer(),
      server(true, "streaming", 1000), true, true, "streaming"},
     {"replica_direct_timed_out", options(ProbeKind::kReplica), no_answer(),
-     [] { DirectObservation d; d.error = "no answer within 500ms"; return d; }(), true, false,
-     "no answer within 500ms"},
+     [] {
+       DirectObservation d;
+       d.error = "no answer within 500ms";
+       return d;
+     }(),
+     true, false, "no answer within 500ms"},
     {"direct_missing", options(ProbeKind::kReady), no_answer(), std::nullopt, true, false,
      "server not checked"},
 };
@@ -127,7 +131,8 @@ TEST(ProbeOptions, Parse) {
   EXPECT_EQ(o.max_lag, 1u << 20);
   EXPECT_TRUE(o.max_lag_given);
   EXPECT_EQ(o.timeout, 300ms);
-  for (const auto& [kind, opts] : std::vector<std::pair<std::string, std::map<std::string, std::string>>>{
+  for (const auto& [kind, opts] :
+       std::vector<std::pair<std::string, std::map<std::string, std::string>>>{
            {"readyy", {}},
            {"ready", {{"max-lag", "lots"}}},
            {"ready", {{"timeout", "1"}}},

@@ -1,9 +1,9 @@
 // Snapshot -> endpoint answers, table-driven over every route and status code.
+#include "probes/routes.hpp"
+
 #include <gtest/gtest.h>
 
 #include <functional>
-
-#include "probes/routes.hpp"
 
 namespace replagent::probes {
 namespace {
@@ -21,8 +21,8 @@ Snapshot primary() {
   s.system_identifier = 7712161188363855152ULL;
   s.timeline = 1;
   s.current_lsn = 0x3000060;
-  s.replicas.push_back(ReplicaRow{"db-1", "streaming", 0, 0, 0, 10, std::nullopt, std::nullopt,
-                                  0.5});
+  s.replicas.push_back(
+      ReplicaRow{"db-1", "streaming", 0, 0, 0, 10, std::nullopt, std::nullopt, 0.5});
   s.slots.push_back(SlotRow{"db_1", true, 4096});
   return s;
 }
@@ -62,7 +62,12 @@ const Case kCases[] = {
     {"primary_read_only", primary, "GET", "/read-only", 200, "writable primary"},
     {"primary_read_only_lag_ignored", primary, "GET", "/read-only?lag=0", 200, "writable"},
     {"primary_readyz", primary, "GET", "/readyz", 200, "primary accepts connections"},
-    {"primary_readyz_never_waits_for_replicas", [] { auto s = primary(); s.replicas.clear(); return s; },
+    {"primary_readyz_never_waits_for_replicas",
+     [] {
+       auto s = primary();
+       s.replicas.clear();
+       return s;
+     },
      "GET", "/readyz", 200, "primary"},
     {"primary_healthz", primary, "GET", "/healthz", 200, "agent alive"},
     // Replicas.
@@ -88,42 +93,99 @@ const Case kCases[] = {
     {"readyz_lag_query", [] { return replica(2'000'000); }, "GET", "/readyz?lag=1MB", 503,
      "exceeds"},
     {"replica_not_streaming",
-     [] { auto s = replica(); s.wal_receiver_status.clear(); return s; }, "GET", "/replica", 503,
-     "WAL receiver not running"},
+     [] {
+       auto s = replica();
+       s.wal_receiver_status.clear();
+       return s;
+     },
+     "GET", "/replica", 503, "WAL receiver not running"},
     {"replica_waiting",
-     [] { auto s = replica(); s.wal_receiver_status = "waiting"; return s; }, "GET", "/readyz",
-     503, "WAL receiver waiting"},
+     [] {
+       auto s = replica();
+       s.wal_receiver_status = "waiting";
+       return s;
+     },
+     "GET", "/readyz", 503, "WAL receiver waiting"},
     {"replication_state_match", [] { return replica(); }, "GET",
      "/replica?replication_state=streaming", 200, "streaming"},
     {"replication_state_mismatch", [] { return replica(); }, "GET",
      "/replica?replication_state=catchup", 503, "not catchup"},
     {"replica_lag_unknown",
-     [] { auto s = replica(); s.primary_lsn.reset(); s.latest_end_lsn.reset(); return s; }, "GET",
-     "/replica?lag=0", 200, "lag unknown"},
+     [] {
+       auto s = replica();
+       s.primary_lsn.reset();
+       s.latest_end_lsn.reset();
+       return s;
+     },
+     "GET", "/replica?lag=0", 200, "lag unknown"},
     {"replica_latest_end_lsn_fallback",
-     [] { auto s = replica(); s.primary_lsn.reset(); s.latest_end_lsn = 0x5000000 + 4096; return s; },
+     [] {
+       auto s = replica();
+       s.primary_lsn.reset();
+       s.latest_end_lsn = 0x5000000 + 4096;
+       return s;
+     },
      "GET", "/replica?lag=4095", 503, "replay lag 4096 bytes"},
     // The server down: routing says no, liveness stays up.
-    {"down_readyz", [] { auto s = primary(); s.server_up = false; s.server_error = "refused"; return s; },
+    {"down_readyz",
+     [] {
+       auto s = primary();
+       s.server_up = false;
+       s.server_error = "refused";
+       return s;
+     },
      "GET", "/readyz", 503, "not accepting connections: refused"},
-    {"down_primary", [] { auto s = primary(); s.server_up = false; return s; }, "GET", "/primary",
-     503, "not accepting connections"},
-    {"down_healthz", [] { auto s = primary(); s.server_up = false; return s; }, "GET", "/healthz",
-     200, "agent alive"},
+    {"down_primary",
+     [] {
+       auto s = primary();
+       s.server_up = false;
+       return s;
+     },
+     "GET", "/primary", 503, "not accepting connections"},
+    {"down_healthz",
+     [] {
+       auto s = primary();
+       s.server_up = false;
+       return s;
+     },
+     "GET", "/healthz", 200, "agent alive"},
     // Stale or missing snapshots.
-    {"stale_primary", [] { auto s = primary(); s.taken_at = kNow - 6001ms; return s; }, "GET",
-     "/primary", 503, "stale snapshot: last poll 6.0s ago (limit 6s)"},
-    {"fresh_at_limit", [] { auto s = primary(); s.taken_at = kNow - 6s; return s; }, "GET",
-     "/primary", 200, "writable"},
-    {"stale_replica", [] { auto s = replica(); s.taken_at = kNow - 10s; return s; }, "GET",
-     "/replica", 503, "stale"},
-    {"stale_healthz_still_alive", [] { auto s = primary(); s.taken_at = kNow - 10s; return s; },
+    {"stale_primary",
+     [] {
+       auto s = primary();
+       s.taken_at = kNow - 6001ms;
+       return s;
+     },
+     "GET", "/primary", 503, "stale snapshot: last poll 6.0s ago (limit 6s)"},
+    {"fresh_at_limit",
+     [] {
+       auto s = primary();
+       s.taken_at = kNow - 6s;
+       return s;
+     },
+     "GET", "/primary", 200, "writable"},
+    {"stale_replica",
+     [] {
+       auto s = replica();
+       s.taken_at = kNow - 10s;
+       return s;
+     },
+     "GET", "/replica", 503, "stale"},
+    {"stale_healthz_still_alive",
+     [] {
+       auto s = primary();
+       s.taken_at = kNow - 10s;
+       return s;
+     },
      "GET", "/healthz", 200, "agent alive"},
     {"no_snapshot_readyz", nullptr, "GET", "/readyz", 503, "no poll has completed yet"},
     {"no_snapshot_healthz", nullptr, "GET", "/healthz", 200, "first poll in progress"},
     // Poller health.
     {"poller_stopped", primary, "GET", "/healthz", 503, "poller stopped: boom",
-     [](PollerHealth& h) { h.running = false; h.stopped_reason = "boom"; }},
+     [](PollerHealth& h) {
+       h.running = false;
+       h.stopped_reason = "boom";
+     }},
     {"poller_wedged", primary, "GET", "/healthz", 503, "poller stuck",
      [](PollerHealth& h) { h.poll_started = kNow - 61s; }},
     {"poller_slow_not_wedged", primary, "GET", "/healthz", 200, "alive",
@@ -196,11 +258,10 @@ TEST(Routes, MetricsAndStatus) {
   const Response st = respond(Request{"GET", "/status"}, ctx);
   EXPECT_EQ(st.status, 200);
   EXPECT_EQ(st.content_type, "application/json");
-  for (const char* part :
-       {"\"pod\":\"db-0\"", "\"ordinal\":0", "\"role\":\"primary\"", "\"stale\":false",
-        "\"system_identifier\":\"7712161188363855152\"", "\"current\":\"0/3000060\"",
-        "\"application_name\":\"db-1\"", "\"replay\":10", "\"write\":0,",
-        "\"retained_bytes\":4096"}) {
+  for (const char* part : {"\"pod\":\"db-0\"", "\"ordinal\":0", "\"role\":\"primary\"",
+                           "\"stale\":false", "\"system_identifier\":\"7712161188363855152\"",
+                           "\"current\":\"0/3000060\"", "\"application_name\":\"db-1\"",
+                           "\"replay\":10", "\"write\":0,", "\"retained_bytes\":4096"}) {
     EXPECT_NE(st.body.find(part), std::string::npos) << part << " in " << st.body;
   }
 }

@@ -91,10 +91,9 @@ agent::QueryResult one_row(std::vector<std::optional<std::string>> row) {
 
 TEST(SidecarQueries, LocalStatusOfAPrimary) {
   std::string why;
-  const auto s = parse_local_status(
-      one_row({"f", "7712161188363855152", "3", "0/3000060", nullopt, nullopt, nullopt, nullopt,
-               "1764091474.25", nullopt}),
-      &why);
+  const auto s = parse_local_status(one_row({"f", "7712161188363855152", "3", "0/3000060", nullopt,
+                                             nullopt, nullopt, nullopt, "1764091474.25", nullopt}),
+                                    &why);
   ASSERT_TRUE(s) << why;
   EXPECT_FALSE(s->in_recovery);
   EXPECT_EQ(s->system_identifier, 7712161188363855152ULL);
@@ -108,10 +107,10 @@ TEST(SidecarQueries, LocalStatusOfAPrimary) {
 
 TEST(SidecarQueries, LocalStatusOfAReplica) {
   std::string why;
-  const auto s = parse_local_status(
-      one_row({"t", "42", "1", nullopt, "16/B374D848", "16/B374D000", "16/B374D848",
-               "1764091470.5", "1764091474.25", "streaming"}),
-      &why);
+  const auto s =
+      parse_local_status(one_row({"t", "42", "1", nullopt, "16/B374D848", "16/B374D000",
+                                  "16/B374D848", "1764091470.5", "1764091474.25", "streaming"}),
+                         &why);
   ASSERT_TRUE(s) << why;
   EXPECT_TRUE(s->in_recovery);
   EXPECT_EQ(s->receive_lsn, U(0x16B374D848ULL));

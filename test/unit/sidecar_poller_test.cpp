@@ -64,11 +64,15 @@ class ScriptedClient : public fakes::FakePgClient {
   FakeServer server;
 };
 
-const Row kPrimaryStatus{"f", "7712161188363855152", "1", "0/3000060", nullopt, nullopt,
-                         nullopt, nullopt, "1000.0", nullopt};
+const Row kPrimaryStatus{
+    "f",    "7712161188363855152", "1", "0/3000060", nullopt, nullopt, nullopt, nullopt, "1000.0",
+    nullopt};
 Row replica_status(const char* receive, const char* replay, const char* latest_end) {
-  return Row{"t", "7712161188363855152", "1", nullopt, receive, replay, latest_end, "900.0",
-             "1000.0", "streaming"};
+  return Row{"t",        "7712161188363855152",
+             "1",        nullopt,
+             receive,    replay,
+             latest_end, "900.0",
+             "1000.0",   "streaming"};
 }
 
 agent::Config config_for(const std::string& pod) {
@@ -89,8 +93,8 @@ struct Fixture {
     PollerDeps deps{.pg = client,
                     .clock = clock,
                     .resolver = targets.primary_host.empty() ? nullptr : &resolver,
-                    .filesystem = [this](const std::string& path, std::string* why)
-                        -> std::optional<FilesystemStats> {
+                    .filesystem = [this](const std::string& path,
+                                         std::string* why) -> std::optional<FilesystemStats> {
                       statvfs_paths.push_back(path);
                       if (statvfs_fails) {
                         *why = "statvfs failed";
@@ -133,7 +137,8 @@ TEST(SidecarPoller, Targets) {
 TEST(SidecarPoller, Primary) {
   Fixture f("db-0");
   f.client.server.status = kPrimaryStatus;
-  f.client.server.replication = {{"db-1", "streaming", "0", "0", "0", "16", nullopt, nullopt, "0.5"}};
+  f.client.server.replication = {
+      {"db-1", "streaming", "0", "0", "0", "16", nullopt, nullopt, "0.5"}};
   f.client.server.slots = {{"db_1", "t", "4096"}};
   Poller poller = f.make();
   const Snapshot s = poller.poll_once();
