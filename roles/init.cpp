@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
+#include <vector>
 
 #include "agent/fs.hpp"
 #include "roles/init_steps.hpp"
@@ -45,6 +47,21 @@ agent::ConnParams replication_params(const agent::Config& c, const std::string& 
 
 InitOutcome outcome(agent::ExitCode code, std::string message) {
   return InitOutcome{code, std::move(message)};
+}
+
+std::string failure_line(const agent::ProcessResult& result) {
+  std::vector<std::string> lines;
+  std::istringstream in(result.output_tail);
+  for (std::string line; std::getline(in, line);) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+  }
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    if (it->find("error:") != std::string::npos || it->find("FATAL:") != std::string::npos ||
+        it->find("could not") != std::string::npos)
+      return *it;
+  }
+  return lines.empty() ? std::string() : lines.back();
 }
 
 }  // namespace detail

@@ -47,12 +47,6 @@ std::optional<InitOutcome> refuse_if_peers_hold_data(const agent::Config& c, Ini
   return std::nullopt;
 }
 
-std::string tail_line(const agent::ProcessResult& r) {
-  std::string s = r.output_tail;
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  const auto nl = s.rfind('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
 
 agent::ProcessResult run_logged(InitDeps& deps, agent::ProcessSpec spec) {
   const std::string name = spec.program;
@@ -106,7 +100,7 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
   }
   spdlog::info("initdb into {} (data checksums on)", staging);
   if (auto r = run_logged(deps, initdb); !r.ok())
-    return outcome(ExitCode::kFailed, fmt::format("initdb {}: {}", r.describe(), tail_line(r)));
+    return outcome(ExitCode::kFailed, fmt::format("initdb {}: {}", r.describe(), failure_line(r)));
   write_primary_files(staging, c);
 
   const std::string log = (fs::path(run) / "temporary-server.log").string();
@@ -115,7 +109,7 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
   if (auto r = run_logged(deps, pg_ctl(c, {"-D", staging, "-w", "-t", "120", "-l", log, "-o", opts, "start"}));
       !r.ok()) {
     return outcome(ExitCode::kFailed,
-                   fmt::format("temporary server did not start: pg_ctl {}: {}", r.describe(), tail_line(r)));
+                   fmt::format("temporary server did not start: pg_ctl {}: {}", r.describe(), failure_line(r)));
   }
   std::optional<InitOutcome> failed;
   {
@@ -144,7 +138,7 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
   if (auto r = run_logged(deps, pg_ctl(c, {"-D", staging, "-m", "fast", "-w", "-t", "120", "stop"}));
       !r.ok() && !failed) {
     failed = outcome(ExitCode::kFailed, fmt::format("temporary server did not stop: pg_ctl {}: {}",
-                                                    r.describe(), tail_line(r)));
+                                                    r.describe(), failure_line(r)));
   }
   if (failed) return *failed;
   if (agent::stop_requested()) return outcome(ExitCode::kFailed, "stopped by signal before the swap");

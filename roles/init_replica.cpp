@@ -157,12 +157,6 @@ struct StagingGuard {
   }
 };
 
-std::string tail_of(const agent::ProcessResult& r) {
-  std::string s = r.output_tail;
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  const auto nl = s.rfind('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
 
 InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
                   const DataDirState& local) {
@@ -217,7 +211,7 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
                    fmt::format("clone from {} {}: pg_basebackup {}: {}; the partial copy was "
                                "removed, the next init starts over",
                                params.describe(), stopped ? "interrupted" : "failed",
-                               result.describe(), tail_of(result)));
+                               result.describe(), failure_line(result)));
   }
   spdlog::info("pg_basebackup done: {}", progress.summary());
 
@@ -228,7 +222,7 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
       return outcome(v.end == agent::ProcessResult::End::kStopped ? ExitCode::kFailed
                                                                   : ExitCode::kCloneFailed,
                      fmt::format("the clone failed verification: pg_verifybackup {}: {}; removed",
-                                 v.describe(), tail_of(v)));
+                                 v.describe(), failure_line(v)));
     }
     spdlog::info("pg_verifybackup: the clone matches its manifest");
   }

@@ -57,6 +57,10 @@ agent::ConnParams replication_params(const agent::Config& config, const std::str
 
 InitOutcome outcome(agent::ExitCode code, std::string message);
 
+// The line of a failed tool's output that says why: its last "error:"/"FATAL:"/"could not"
+// line (pg_basebackup prints its cleanup after the error), else its last line.
+std::string failure_line(const agent::ProcessResult& result);
+
 InitOutcome run_primary(const agent::Config& config, InitDeps& deps, const Topology& topo);
 InitOutcome run_replica(const agent::Config& config, InitDeps& deps, const Topology& topo);
 
