@@ -76,8 +76,11 @@ InitOutcome run_init(const agent::Config& config, InitDeps deps) {
   spdlog::info("init: pod {} (ordinal {}) is the {}; primary {}:{}; PGDATA {}", config.pod.name,
                topo.self.ordinal, topo.is_primary() ? "primary" : "replica", topo.primary_host,
                config.postgres.port, config.postgres.data_dir);
-  return topo.is_primary() ? detail::run_primary(config, deps, topo)
-                           : detail::run_replica(config, deps, topo);
+  remove_leftovers(config.postgres.data_dir);
+  const DataDirState local = inspect_data_dir(config.postgres.data_dir);
+  spdlog::info("data directory {}: {}", config.postgres.data_dir, to_string(local.kind));
+  return topo.is_primary() ? detail::run_primary(config, deps, topo, local)
+                           : detail::run_replica(config, deps, topo, local);
 }
 
 namespace {

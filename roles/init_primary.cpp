@@ -151,10 +151,8 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
 
 }  // namespace
 
-InitOutcome run_primary(const agent::Config& c, InitDeps& deps, const Topology& t) {
-  remove_leftovers(c.postgres.data_dir);
-  const DataDirState local = inspect_data_dir(c.postgres.data_dir);
-  spdlog::info("data directory {}: {}", c.postgres.data_dir, to_string(local.kind));
+InitOutcome run_primary(const agent::Config& c, InitDeps& deps, const Topology& t,
+                        const DataDirState& local) {
   switch (local.kind) {
     case DataDirKind::kMissing:
     case DataDirKind::kEmpty:

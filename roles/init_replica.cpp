@@ -255,10 +255,8 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
 
 }  // namespace
 
-InitOutcome run_replica(const agent::Config& c, InitDeps& deps, const Topology& t) {
-  remove_leftovers(c.postgres.data_dir);
-  const DataDirState local = inspect_data_dir(c.postgres.data_dir);
-  spdlog::info("data directory {}: {}", c.postgres.data_dir, to_string(local.kind));
+InitOutcome run_replica(const agent::Config& c, InitDeps& deps, const Topology& t,
+                        const DataDirState& local) {
   switch (local.kind) {
     case DataDirKind::kMissing:
     case DataDirKind::kEmpty:

@@ -12,6 +12,7 @@
 #include "agent/identity.hpp"
 #include "agent/signals.hpp"
 #include "agent/units.hpp"
+#include "roles/data_dir.hpp"
 #include "roles/init.hpp"
 
 namespace replagent::roles::detail {
@@ -61,7 +62,10 @@ InitOutcome outcome(agent::ExitCode code, std::string message);
 // line (pg_basebackup prints its cleanup after the error), else its last line.
 std::string failure_line(const agent::ProcessResult& result);
 
-InitOutcome run_primary(const agent::Config& config, InitDeps& deps, const Topology& topo);
-InitOutcome run_replica(const agent::Config& config, InitDeps& deps, const Topology& topo);
+// The role flows, given what the data directory held once an earlier run's leftovers were gone.
+InitOutcome run_primary(const agent::Config& config, InitDeps& deps, const Topology& topo,
+                        const DataDirState& local);
+InitOutcome run_replica(const agent::Config& config, InitDeps& deps, const Topology& topo,
+                        const DataDirState& local);
 
 }  // namespace replagent::roles::detail

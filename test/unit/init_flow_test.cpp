@@ -258,7 +258,9 @@ TEST_F(InitFlow, BasebackupFailureRemovesStaging) {
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kCloneFailed) << out.message;
   EXPECT_TRUE(contains(out.message, "exited with status 1")) << out.message;
-  EXPECT_TRUE(contains(out.message, "removing data directory")) << out.message;
+  // The cause, not pg_basebackup's cleanup line printed after it.
+  EXPECT_TRUE(contains(out.message, "could not send replication command")) << out.message;
+  EXPECT_FALSE(contains(out.message, "removing data directory")) << out.message;
   EXPECT_FALSE(fs::exists(staging()));
   EXPECT_FALSE(fs::exists(run_dir()));
   EXPECT_FALSE(fs::exists(pgdata_));
