@@ -113,6 +113,10 @@ TEST_F(InitVolume, StaticBinaryInitsAReplicaInsideAnEmptyChroot) {
   EXPECT_EQ(r.err.find(set_config().replication_password), std::string::npos) << "password logged";
   fs::remove(root / "replagent");
 
+  // primary_conninfo now names the passfile as the chroot saw it (/pgdata/...); in a pod both
+  // containers mount PGDATA at the same path. Outside the chroot, a normal init puts it back.
+  InitResult again = replica.run_init();
+  ASSERT_EQ(again.exit_code, 0) << describe(again);
   replica.start_postgres();
   EXPECT_TRUE(wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)));
 }
