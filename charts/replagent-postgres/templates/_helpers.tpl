@@ -1,0 +1,140 @@
+{{/* Names: the StatefulSet, its headless Service and its pods share the fullname (todo-db). */}}
+{{- define "replagent.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "replagent.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{/* 52, not 63: StatefulSet pods add "-N" and a controller-revision-hash label of ~11 chars. */}}
+
+{{- define "replagent.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "replagent.labels" -}}
+helm.sh/chart: {{ include "replagent.chart" . }}
+app.kubernetes.io/name: {{ include "replagent.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* The database pods. Backup Job pods carry component=backup, so no Service selects them. */}}
+{{- define "replagent.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "replagent.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: database
+{{- end -}}
+
+{{- define "replagent.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "replagent.postgresImage" -}}
+{{- printf "%s:%s" .Values.postgresImage.repository .Values.postgresImage.tag -}}
+{{- end -}}
+
+{{- define "replagent.secretName" -}}
+{{- default (printf "%s-auth" (include "replagent.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "replagent.primaryPod" -}}
+{{- printf "%s-%d" (include "replagent.fullname" .) (int .Values.primaryOrdinal) -}}
+{{- end -}}
+
+{{/* Paths shared by every container that runs replagent. */}}
+{{- define "replagent.dataMount" -}}/var/lib/postgresql/data{{- end -}}
+{{- define "replagent.pgdata" -}}/var/lib/postgresql/data/pgdata{{- end -}}
+{{- define "replagent.binDir" -}}/replagent/bin{{- end -}}
+{{- define "replagent.secretDir" -}}/etc/replagent/secrets{{- end -}}
+
+{{/* Pod security: the postgres image's uid/gid (999); fsGroup makes volumes and the mounted
+     secret files (mode 0440) readable by every container of the pod. OnRootMismatch matters:
+     a recursive fsGroup pass would add g+w inside PGDATA, and PostgreSQL refuses to start on
+     a data directory with group write. */}}
+{{- define "replagent.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 999
+runAsGroup: 999
+fsGroup: 999
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Argument: whether the root filesystem is read-only. */}}
+{{- define "replagent.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: {{ . }}
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/* The downward API: replagent's identity (pod.name, pod.namespace). */}}
+{{- define "replagent.podEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end -}}
+
+{{/* The `install` init container: copies the agent out of its scratch image into the shared
+     emptyDir, so the postgres image (which has initdb, pg_basebackup, pg_dump) can run it. */}}
+{{- define "replagent.installContainer" -}}
+- name: install
+  image: {{ include "replagent.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  command: ["/replagent"]
+  args: ["install", {{ include "replagent.binDir" . | quote }}]
+  securityContext:
+    {{- include "replagent.containerSecurityContext" true | nindent 4 }}
+  volumeMounts:
+    - name: replagent-bin
+      mountPath: {{ include "replagent.binDir" . }}
+{{- end -}}
+
+{{/* One value as TOML: numbers and booleans bare, everything else a quoted string. */}}
+{{- define "replagent.tomlValue" -}}
+{{- if or (kindIs "bool" .) (kindIs "int" .) (kindIs "int64" .) -}}
+{{- . -}}
+{{- else if kindIs "float64" . -}}
+{{- if eq (float64 (int64 .)) . }}{{ int64 . }}{{ else }}{{ . }}{{ end -}}
+{{- else if kindIs "slice" . -}}
+[{{ range $i, $v := . }}{{ if $i }}, {{ end }}{{ $v | toString | toJson }}{{ end }}]
+{{- else -}}
+{{- . | toString | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Mounts of every container that runs replagent inside the postgres image. /tmp and the
+     socket directory are emptyDirs, so the root filesystem can stay read-only. */}}
+{{- define "replagent.commonMounts" -}}
+- name: replagent-bin
+  mountPath: {{ include "replagent.binDir" . }}
+  readOnly: true
+- name: tmp
+  mountPath: /tmp
+- name: run
+  mountPath: /var/run/postgresql
+- name: config
+  mountPath: /etc/replagent/replagent.toml
+  subPath: replagent.toml
+  readOnly: true
+- name: secrets
+  mountPath: {{ include "replagent.secretDir" . }}
+  readOnly: true
+{{- end -}}

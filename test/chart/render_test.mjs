@@ -1,0 +1,354 @@
+// helm template with the default values and each value set in test/chart/values/: every object
+// valid against the Kubernetes schemas, no unknown field names, and the pod anatomy of
+// shared/DESIGN.md in the rendered content. Bad values (test/chart/values/bad/) are rejected.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test from 'node:test';
+import * as lib from './lib.mjs';
+
+const bin = '/replagent/bin';
+const dataMount = '/var/lib/postgresql/data';
+const configPath = '/etc/replagent/replagent.toml';
+const secretDir = '/etc/replagent/secrets';
+
+// What each value set must render to.
+const defaults = {
+  replicas: 2, readiness: 'exec', secretName: 'todo-db-auth', renderedSecret: true,
+  superuserKey: 'superuser-password', replicationKey: 'replication-password',
+  schedule: '30 2 * * *', suspend: false, ttl: 86400, claim: 'todo-db-backup', renderedClaim: true,
+  podMonitor: false, prometheusRule: false, storageClass: undefined, size: '1Gi', retention: undefined,
+  maxLag: '16MB',
+};
+const valueSets = [
+  { name: 'default values', files: [], expect: {} },
+  { name: '3 replicas + PodMonitor', files: ['three-replicas-podmonitor.yaml'],
+    expect: { replicas: 3, podMonitor: true, prometheusRule: true, storageClass: 'fast-ssd', size: '5Gi',
+      retention: { whenDeleted: 'Retain', whenScaled: 'Delete' }, maxLag: '64MB' } },
+  { name: 'existingSecret', files: ['existing-secret.yaml'],
+    expect: { secretName: 'todo-db-credentials', renderedSecret: false,
+      superuserKey: 'postgres-password', replicationKey: 'replicator-password' } },
+  { name: 'HTTP probes', files: ['http-probes.yaml'], expect: { readiness: 'http' } },
+  { name: 'backup suspended', files: ['backup-suspended.yaml'],
+    expect: { suspend: true, schedule: '15 */6 * * *', ttl: 3600, claim: 'todo-db-backups-nfs', renderedClaim: false } },
+];
+
+const podSpecOf = (o) => (o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template.spec : o.spec.template.spec);
+const podLabelsOf = (o) => (o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template.metadata.labels : o.spec.template.metadata.labels);
+const container = (spec, name, init = false) => {
+  const c = (init ? spec.initContainers : spec.containers)?.find((x) => x.name === name);
+  assert.ok(c, `${init ? 'init ' : ''}container ${name}`);
+  return c;
+};
+
+function checkPodBasics(owner) {
+  const spec = podSpecOf(owner);
+  const where = `${owner.kind}/${owner.metadata.name}`;
+  // Non-root as the postgres image's uid; fsGroup so every container reads volumes and secrets.
+  assert.equal(spec.securityContext.runAsNonRoot, true, `${where} runAsNonRoot`);
+  assert.equal(spec.securityContext.runAsUser, 999, `${where} runAsUser`);
+  assert.equal(spec.securityContext.fsGroup, 999, `${where} fsGroup`);
+  const volumes = new Set([...(spec.volumes ?? []).map((v) => v.name),
+    ...(owner.spec.volumeClaimTemplates ?? []).map((v) => v.metadata.name)]);
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+    assert.equal(c.securityContext?.allowPrivilegeEscalation, false, `${where} ${c.name} allowPrivilegeEscalation`);
+    assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL'], `${where} ${c.name} drops capabilities`);
+    for (const m of c.volumeMounts ?? []) assert.ok(volumes.has(m.name), `${where} ${c.name}: mount of unknown volume ${m.name}`);
+  }
+  // The install init container comes first and copies the agent into the shared emptyDir.
+  const install = spec.initContainers[0];
+  assert.equal(install.name, 'install');
+  assert.match(install.image, /^replagent:/);
+  assert.deepEqual([...install.command, ...install.args], ['/replagent', 'install', bin]);
+  assert.equal(lib.mountAt(install, bin)?.name, 'replagent-bin');
+  assert.ok(spec.volumes.find((v) => v.name === 'replagent-bin').emptyDir, 'replagent-bin is an emptyDir');
+  return spec;
+}
+
+// Every container that runs replagent from the postgres image: the agent, config and secrets
+// mounted, /tmp and the socket directory on emptyDirs, identity from the downward API.
+function checkAgentContainer(spec, c, { readOnly = true } = {}) {
+  assert.equal(lib.mountAt(c, bin)?.readOnly, true, `${c.name}: ${bin} read-only`);
+  assert.equal(lib.mountAt(c, configPath)?.name, 'config', `${c.name}: config at ${configPath}`);
+  assert.equal(lib.mountAt(c, secretDir)?.name, 'secrets', `${c.name}: secrets at ${secretDir}`);
+  for (const dir of ['/tmp', '/var/run/postgresql']) {
+    const m = lib.mountAt(c, dir);
+    assert.ok(m && spec.volumes.find((v) => v.name === m.name).emptyDir, `${c.name}: ${dir} on an emptyDir`);
+  }
+  assert.equal(c.securityContext.readOnlyRootFilesystem, readOnly, `${c.name}: readOnlyRootFilesystem`);
+  assert.equal(lib.envOf(c, 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name', `${c.name}: POD_NAME`);
+  assert.equal(lib.envOf(c, 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace', `${c.name}: POD_NAMESPACE`);
+}
+
+// PGDATA is a subdirectory of the data volume's mount (never the mount itself: lost+found),
+// and the same path in every container: init writes primary_conninfo with a passfile inside
+// PGDATA, which the postgres container's server must find at the same path.
+function checkPgdata(c) {
+  const pgdata = lib.envOf(c, 'PGDATA')?.value;
+  const m = c.volumeMounts.find((x) => x.name === 'data');
+  assert.ok(m, `${c.name}: data volume mounted`);
+  assert.equal(m.mountPath, dataMount, `${c.name}: data mount`);
+  assert.equal(pgdata, `${dataMount}/pgdata`, `${c.name}: PGDATA`);
+  assert.ok(pgdata.startsWith(m.mountPath + '/') && pgdata !== m.mountPath, `${c.name}: PGDATA below the mount`);
+  return m;
+}
+
+// The rendered replagent.toml is accepted by replagent itself (unknown keys are errors there).
+function checkToml(configMap, e) {
+  const toml = configMap.data['replagent.toml'];
+  assert.match(toml, new RegExp(`superuser_password_file = "${secretDir}/superuser-password"`));
+  assert.match(toml, new RegExp(`replication_password_file = "${secretDir}/replication-password"`));
+  if (!lib.binary) return;
+  const dir = mkdtempSync(path.join(tmpdir(), 'replagent-chart-toml-'));
+  try {
+    writeFileSync(path.join(dir, 'replagent.toml'), toml);
+    writeFileSync(path.join(dir, 'su'), 'x\n', { mode: 0o600 });
+    writeFileSync(path.join(dir, 'repl'), 'y\n', { mode: 0o600 });
+    // The password files live in the pod; here the environment (which outranks the file)
+    // points them at local ones.
+    const out = lib.run(lib.binary, ['--config', path.join(dir, 'replagent.toml'), 'config'], {
+      env: { PATH: process.env.PATH, POD_NAME: 'todo-db-1', POD_NAMESPACE: 'default', PGDATA: `${dataMount}/pgdata`,
+        REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE: path.join(dir, 'su'),
+        REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE: path.join(dir, 'repl') },
+    });
+    assert.match(out, /service = 'todo-db'/);
+    assert.match(out, new RegExp(`max_lag = '${e.maxLag}'`));
+    assert.match(out, /listen = '0\.0\.0\.0:9187'/);
+    assert.match(out, /superuser_password = '\[redacted\]'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+for (const set of valueSets) {
+  const e = { ...defaults, ...set.expect };
+  test(`${set.name}: renders, valid against the Kubernetes schemas, no unknown fields`, async (t) => {
+    const objects = lib.render({ files: set.files });
+    const problems = await lib.checkObjects(objects);
+    assert.deepEqual(problems, [], problems.join('\n'));
+
+    const kinds = objects.map((o) => o.kind).sort();
+    t.diagnostic(`kinds: ${kinds.join(', ')}`);
+    const expectKinds = ['ConfigMap', 'ConfigMap', 'CronJob', 'PodDisruptionBudget', 'Service', 'Service',
+      'Service', 'StatefulSet', ...(e.renderedSecret ? ['Secret'] : []),
+      ...(e.renderedClaim ? ['PersistentVolumeClaim'] : []), ...(e.podMonitor ? ['PodMonitor'] : []),
+      ...(e.prometheusRule ? ['PrometheusRule'] : [])].sort();
+    assert.deepEqual(kinds, expectKinds);
+    assert.ok(objects.every((o) => o.metadata.namespace === lib.namespace), 'every object in the release namespace');
+
+    // --- StatefulSet -------------------------------------------------------------------------
+    const sts = lib.one(objects, 'StatefulSet', 'todo-db');
+    assert.equal(sts.spec.serviceName, 'todo-db');
+    assert.equal(sts.spec.podManagementPolicy, 'OrderedReady');
+    assert.equal(sts.spec.replicas, e.replicas);
+    assert.ok(lib.matches(sts.spec.selector.matchLabels, sts.spec.template.metadata.labels), 'selector matches the pods');
+    assert.deepEqual(sts.spec.persistentVolumeClaimRetentionPolicy, e.retention);
+    const [vct] = sts.spec.volumeClaimTemplates;
+    assert.equal(vct.metadata.name, 'data');
+    assert.equal(vct.spec.resources.requests.storage, e.size);
+    assert.equal(vct.spec.storageClassName, e.storageClass);
+
+    const spec = checkPodBasics(sts);
+    assert.deepEqual(spec.initContainers.map((c) => c.name), ['install', 'init'], 'init container order');
+    assert.deepEqual(spec.containers.map((c) => c.name), ['postgres', 'replagent']);
+    const init = container(spec, 'init', true);
+    assert.equal(init.image, 'postgres:15');
+    assert.deepEqual([...init.command, ...(init.args ?? [])], [`${bin}/replagent`, 'init']);
+    checkAgentContainer(spec, init);
+    checkPgdata(init);
+
+    const pg = container(spec, 'postgres');
+    assert.equal(pg.image, 'postgres:15');
+    checkAgentContainer(spec, pg);
+    checkPgdata(pg);
+    assert.equal(pg.ports.find((p) => p.name === 'postgres')?.containerPort, 5432);
+    assert.equal(pg.livenessProbe, undefined, 'no liveness on postgres: replay or start-up must not get it killed');
+    if (e.readiness === 'exec') {
+      assert.deepEqual(pg.readinessProbe.exec.command, [`${bin}/replagent`, 'probe', 'ready']);
+      assert.equal(pg.readinessProbe.httpGet, undefined);
+    } else {
+      assert.deepEqual(pg.readinessProbe.httpGet, { path: '/readyz', port: 'metrics' });
+      assert.equal(pg.readinessProbe.exec, undefined);
+    }
+    assert.match(pg.lifecycle.preStop.exec.command.join(' '), /pg_ctl stop .* -m fast/);
+
+    const side = container(spec, 'replagent');
+    assert.match(side.image, /^replagent:/);
+    assert.deepEqual([...side.command, ...side.args], ['/replagent', 'sidecar']);
+    assert.equal(side.ports.find((p) => p.name === 'metrics')?.containerPort, 9187);
+    assert.deepEqual(side.livenessProbe.httpGet, { path: '/healthz', port: 'metrics' });
+    assert.equal(side.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(checkPgdata(side).readOnly, true, 'the sidecar mounts the data volume read-only');
+    assert.equal(lib.mountAt(side, configPath)?.name, 'config');
+
+    // --- Config and secrets --------------------------------------------------------------------
+    const cm = lib.one(objects, 'ConfigMap', 'todo-db-config');
+    assert.equal(spec.volumes.find((v) => v.name === 'config').configMap.name, cm.metadata.name);
+    checkToml(cm, e);
+    const secretVol = spec.volumes.find((v) => v.name === 'secrets').secret;
+    assert.equal(secretVol.secretName, e.secretName);
+    assert.deepEqual(secretVol.items, [
+      { key: e.superuserKey, path: 'superuser-password' },
+      { key: e.replicationKey, path: 'replication-password' }]);
+    if (e.renderedSecret) {
+      const secret = lib.one(objects, 'Secret', e.secretName);
+      assert.deepEqual(Object.keys(secret.data).sort(), [e.replicationKey, e.superuserKey].sort());
+      for (const v of Object.values(secret.data)) assert.ok(Buffer.from(v, 'base64').length >= 16, 'generated password');
+    } else {
+      assert.equal(lib.byKind(objects, 'Secret').length, 0, 'no Secret with existingSecret');
+    }
+
+    // --- Services ------------------------------------------------------------------------------
+    const podLabels = sts.spec.template.metadata.labels;
+    const headless = lib.one(objects, 'Service', 'todo-db');
+    assert.equal(headless.spec.clusterIP, 'None');
+    assert.equal(headless.spec.publishNotReadyAddresses, true);
+    assert.deepEqual(headless.spec.selector, sts.spec.selector.matchLabels);
+    const rw = lib.one(objects, 'Service', 'todo-db-rw');
+    assert.deepEqual(rw.spec.selector, { ...sts.spec.selector.matchLabels, 'statefulset.kubernetes.io/pod-name': 'todo-db-0' });
+    const ro = lib.one(objects, 'Service', 'todo-db-ro');
+    assert.deepEqual(ro.spec.selector, sts.spec.selector.matchLabels);
+    assert.notEqual(ro.spec.publishNotReadyAddresses, true, '-ro only routes to ready pods');
+    const ports = new Set(spec.containers.flatMap((c) => c.ports.map((p) => p.name)));
+    for (const svc of [headless, rw, ro]) {
+      for (const p of svc.spec.ports) assert.ok(ports.has(p.targetPort), `${svc.metadata.name}: targetPort ${p.targetPort}`);
+      const { 'statefulset.kubernetes.io/pod-name': _, ...rest } = svc.spec.selector;
+      assert.ok(lib.matches(rest, podLabels), `${svc.metadata.name} selects the database pods`);
+    }
+    const pdb = lib.one(objects, 'PodDisruptionBudget');
+    assert.deepEqual(pdb.spec.selector.matchLabels, sts.spec.selector.matchLabels);
+
+    // --- Backup CronJob --------------------------------------------------------------------------
+    const cron = lib.one(objects, 'CronJob', 'todo-db-backup');
+    assert.equal(cron.apiVersion, 'batch/v1');
+    assert.equal(cron.spec.schedule, e.schedule);
+    assert.equal(cron.spec.suspend, e.suspend);
+    assert.equal(cron.spec.concurrencyPolicy, 'Forbid');
+    assert.equal(cron.spec.jobTemplate.spec.ttlSecondsAfterFinished, e.ttl);
+    const jobSpec = checkPodBasics(cron);
+    assert.equal(jobSpec.restartPolicy, 'Never');
+    assert.deepEqual(jobSpec.initContainers.map((c) => c.name), ['install']);
+    const backup = container(jobSpec, 'backup');
+    assert.equal(backup.image, 'postgres:15');
+    assert.deepEqual([...backup.command, ...(backup.args ?? [])], [`${bin}/replagent`, 'backup']);
+    checkAgentContainer(jobSpec, backup);
+    assert.equal(lib.envOf(backup, 'REPLAGENT_POD_SERVICE')?.value, 'todo-db', 'a Job names the set through pod.service');
+    const backupVol = jobSpec.volumes.find((v) => v.name === lib.mountAt(backup, '/backup')?.name);
+    assert.equal(backupVol?.persistentVolumeClaim?.claimName, e.claim);
+    if (e.renderedClaim) {
+      const pvc = lib.one(objects, 'PersistentVolumeClaim', e.claim);
+      assert.equal(pvc.metadata.annotations['helm.sh/resource-policy'], 'keep');
+    }
+    // Backup pods are never mistaken for database pods by a Service or the PDB.
+    for (const sel of [headless.spec.selector, ro.spec.selector, pdb.spec.selector.matchLabels]) {
+      assert.ok(!lib.matches(sel, podLabelsOf(cron)), 'a Service selects the backup pod');
+    }
+
+    // --- Monitoring ------------------------------------------------------------------------------
+    if (e.podMonitor) {
+      const pm = lib.one(objects, 'PodMonitor');
+      assert.ok(lib.matches(pm.spec.selector.matchLabels, podLabels), 'PodMonitor selects the database pods');
+      assert.ok(!lib.matches(pm.spec.selector.matchLabels, podLabelsOf(cron)), 'PodMonitor skips backup pods');
+      assert.ok(ports.has(pm.spec.podMetricsEndpoints[0].port));
+      assert.equal(pm.spec.podMetricsEndpoints[0].path, '/metrics');
+    }
+    const dash = lib.one(objects, 'ConfigMap', 'todo-db-dashboard');
+    assert.equal(dash.metadata.labels.grafana_dashboard, '1');
+    JSON.parse(dash.data['todo-db.json']);
+  });
+}
+
+// Optional settings reach replagent.toml only when set (an unset one keeps replagent's default).
+test('optional agent settings are rendered into replagent.toml only when set', () => {
+  const toml = (set) => lib.one(lib.render({ set }), 'ConfigMap', 'todo-db-config').data['replagent.toml'];
+  const plain = toml([]);
+  assert.doesNotMatch(plain, /max_age|max_rate/);
+  const withAll = toml(['backup.maxAge=168h', 'agent.initMaxRate=50MB', 'agent.extraConfig.init.verify=false',
+    'agent.extraConfig.dns.timeout=5s', 'primaryOrdinal=1']);
+  assert.match(withAll, /\[backup\][^[]*max_age = "168h"/);
+  assert.match(withAll, /\[init\][^[]*max_rate = "50MB"/);
+  assert.match(withAll, /\[init\][^[]*verify = false/);
+  assert.match(withAll, /\[dns\]\n\s*timeout = "5s"/);
+  assert.match(withAll, /primary_ordinal = 1/);
+  const rw = lib.one(lib.render({ set: ['primaryOrdinal=1'] }), 'Service', 'todo-db-rw');
+  assert.equal(rw.spec.selector['statefulset.kubernetes.io/pod-name'], 'todo-db-1');
+});
+
+// Without the seed's fixed names, everything follows the release's name consistently.
+test('names follow the release when fullnameOverride is empty', async () => {
+  const objects = lib.render({ release: 'shop', set: ['fullnameOverride='] });
+  assert.deepEqual(await lib.checkObjects(objects), []);
+  const sts = lib.one(objects, 'StatefulSet', 'shop-replagent-postgres');
+  assert.equal(sts.spec.serviceName, 'shop-replagent-postgres');
+  lib.one(objects, 'Service', 'shop-replagent-postgres');
+  const rw = lib.one(objects, 'Service', 'shop-replagent-postgres-rw');
+  assert.equal(rw.spec.selector['statefulset.kubernetes.io/pod-name'], 'shop-replagent-postgres-0');
+  const toml = lib.one(objects, 'ConfigMap', 'shop-replagent-postgres-config').data['replagent.toml'];
+  assert.match(toml, /service = "shop-replagent-postgres"/);
+  const cron = lib.one(objects, 'CronJob', 'shop-replagent-postgres-backup');
+  const backup = cron.spec.jobTemplate.spec.template.spec.containers[0];
+  assert.equal(lib.envOf(backup, 'REPLAGENT_POD_SERVICE').value, 'shop-replagent-postgres');
+});
+
+// The dashboard and the alerts use only metric names the sidecar exports.
+test('dashboard and alert expressions use metrics the sidecar exports', () => {
+  const exported = new Set(readFileSync(path.join(lib.source, 'probes/metrics.cpp'), 'utf8')
+    .match(/"(replagent|pg)_[a-z_]+"/g).map((s) => s.slice(1, -1)));
+  assert.ok(exported.has('replagent_up'), 'metric names found in probes/metrics.cpp');
+  const objects = lib.render({ files: ['three-replicas-podmonitor.yaml'] });
+  const exprs = [
+    ...JSON.parse(lib.one(objects, 'ConfigMap', 'todo-db-dashboard').data['todo-db.json']).panels
+      .flatMap((p) => p.targets.map((t) => t.expr)),
+    ...lib.one(objects, 'PrometheusRule').spec.groups.flatMap((g) => g.rules.map((r) => r.expr)),
+  ];
+  for (const expr of exprs) {
+    for (const name of expr.match(/\b(replagent|pg)_[a-z_]+/g) ?? []) {
+      const base = name.replace(/_(bucket|sum|count)$/, '');
+      assert.ok(exported.has(base), `${name} (in ${expr.trim()}) is not exported by the sidecar`);
+    }
+  }
+});
+
+// Bad values: the schema (or the chart) refuses them with a message naming the key.
+const badExpect = {
+  'replicas-string.yaml': /replicas: Invalid type\. Expected: integer, given: string/,
+  'negative-size.yaml': /persistence\.size: Does not match pattern/,
+  'misspelt-key.yaml': /Additional property replica is not allowed/,
+  'primary-out-of-range.yaml': /primaryOrdinal \(2\) must be below replicas \(2\)/,
+  'bad-probe-mode.yaml': /probes\.readiness\.mode/,
+};
+test('bad values are rejected', () => {
+  const files = readdirSync(path.join(lib.valuesDir, 'bad')).sort();
+  assert.deepEqual(files, Object.keys(badExpect).sort(), 'each bad value set has an expected message');
+  for (const f of files) {
+    const r = lib.helm(['template', 't', lib.chartDir, '-f', path.join(lib.valuesDir, 'bad', f)]);
+    assert.notEqual(r.status, 0, `${f} was accepted`);
+    assert.match(r.stderr, badExpect[f], `${f}: ${r.stderr}`);
+  }
+  // The same through --set, as an operator would type it.
+  const r = lib.helm(['template', 't', lib.chartDir, '--set', 'persistence.size=-5Gi']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /persistence\.size/);
+});
+
+// The validators themselves catch what they are there for (so a green run means something).
+test('the validators catch a misspelt field and a wrong type', async () => {
+  const sts = lib.one(lib.render(), 'StatefulSet');
+  const misspelt = structuredClone(sts);
+  misspelt.spec.servicName = misspelt.spec.serviceName;
+  misspelt.spec.template.spec.containers[0].readinesProbe = {};
+  const errors = await lib.unknownFields(misspelt);
+  assert.equal(errors.length, 2, errors.join('\n'));
+  assert.ok(errors.some((x) => x.includes('spec.servicName')));
+  assert.ok(errors.some((x) => x.includes('containers[0].readinesProbe')));
+  const wrongType = structuredClone(sts);
+  wrongType.spec.replicas = 'two';
+  await assert.rejects(lib.validateSchema(wrongType), /replicas must be integer/);
+  const noSelector = structuredClone(sts);
+  delete noSelector.spec.selector;
+  await assert.rejects(lib.validateSchema(noSelector), /selector/);
+  const pm = lib.one(lib.render({ files: ['three-replicas-podmonitor.yaml'] }), 'PodMonitor');
+  pm.spec.podMetricEndpoints = pm.spec.podMetricsEndpoints;
+  assert.equal((await lib.unknownFields(pm)).length, 1);
+});
