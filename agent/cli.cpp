@@ -64,11 +64,28 @@ Exit 0 when the check passes, 1 when it does not, with one line saying why (kube
 Example:
   replagent probe ready --max-lag 16MB
 )"},
-      {"backup", 0, 0, {},
-       R"(replagent backup — take one pg_dump backup into backup.dir, then exit (Job/CronJob).
+      {"backup", 0, 0, {{"list", false}, {"verify-restore", false}},
+       R"(replagent backup [--list | --verify-restore] — one pg_dump backup into backup.dir, then
+exit (Job/CronJob).
+
+  backup            source: backup.source = replica (default: a streaming replica found through
+                    the headless Service, else the primary), primary, or a host. pg_dump -Fc
+                    into <set>-<UTC time>.dump.partial, fsync, pg_restore --list, .sha256 and
+                    .counts (row counts at the dump's snapshot) beside it, rename to .dump; then
+                    keep the newest backup.keep (and drop those older than backup.max_age), never
+                    the new one, never a file of another name. A run that finds another one
+                    holding backup.dir/.lock exits 0 ("another backup is running").
+  --list            each backup with size, age and whether its checksum still matches
+                    (exit 4 if any does not)
+  --verify-restore  restore the newest backup into a temporary server (initdb under $TMPDIR,
+                    unix socket only) and compare every table's row count with the source's
+                    at the dump's snapshot (exit 4 on any difference or a bad checksum)
+
+In a Job (not a pod of the set) set REPLAGENT_POD_SERVICE to the headless Service, e.g. todo-db.
+Exit codes: 0 done (or another backup running), 2 config error, 4 backup or check failed.
 
 Example:
-  replagent backup --set backup.dir=/backup --set backup.keep=7
+  replagent backup --set backup.dir=/backup --set backup.keep=7 --set backup.max_age=168h
 )"},
       {"install", 1, 1, {},
        R"(replagent install DIR — copy this executable to DIR/replagent (mode 0755), atomically:

@@ -166,6 +166,18 @@ const std::vector<Key>& keys() {
           [](Config& c, const std::string& v) { c.backup.keep = to_int(v, 1, 100000); },
           [](const Config& c) { return Rendered(std::int64_t{c.backup.keep}); }},
       REPLAGENT_STR_KEY("backup.source", backup.source),
+      Key{"backup.max_age",
+          [](Config& c, const std::string& v) {
+            if (v.empty()) {
+              c.backup.max_age.reset();
+              return;
+            }
+            c.backup.max_age = to_duration(v);
+            if (c.backup.max_age->count() <= 0) bad("a duration above 0, or empty for no limit");
+          },
+          [](const Config& c) {
+            return str_node(c.backup.max_age ? format_duration(*c.backup.max_age) : "");
+          }},
       Key{"log.format",
           [](Config& c, const std::string& v) { c.log.format = one_of(v, {"text", "json"}); },
           [](const Config& c) { return str_node(c.log.format); }},

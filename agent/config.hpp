@@ -62,7 +62,9 @@ struct Config {
   struct Backup {
     std::string dir = "/backup";
     int keep = 7;
-    std::string source = "replica";
+    std::string source = "replica";  // "replica", "primary" or a host
+    // Backups older than this are removed too (never the one just made); unset: count only.
+    std::optional<std::chrono::milliseconds> max_age;
   } backup;
   struct Log {
     std::string format = "text";  // or "json"

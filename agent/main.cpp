@@ -15,6 +15,7 @@
 #include "agent/signals.hpp"
 #include "probes/probe.hpp"
 #include "probes/sidecar.hpp"
+#include "roles/backup.hpp"
 #include "roles/init.hpp"
 
 namespace {
@@ -60,6 +61,7 @@ int run(const agent::CommandLine& cl) {
   }
   if (cl.command == "init") return roles::init_command(config);
   if (cl.command == "sidecar") return probes::sidecar_command(config);
+  if (cl.command == "backup") return roles::backup_command(config, cl.options);
   if (cl.command == "probe") return probes::probe_command(config, cl.positional.at(0), cl.options);
   throw agent::AgentError(agent::ExitCode::kFailed,
                           "'" + cl.command + "' is not part of this build yet");

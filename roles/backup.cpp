@@ -1,0 +1,278 @@
+// The backup flow as a short script of steps; each step's decisions live in backup_naming,
+// backup_source and backup_dump, its file effects in backup_store.
+#include "roles/backup.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "agent/fs.hpp"
+#include "roles/backup_dump.hpp"
+#include "roles/backup_source.hpp"
+#include "roles/backup_store.hpp"
+#include "roles/pg_files.hpp"
+
+namespace replagent::roles {
+namespace {
+
+namespace fs = std::filesystem;
+using agent::ExitCode;
+
+BackupOutcome failed(std::string message) {
+  return BackupOutcome{ExitCode::kCloneFailed, std::move(message)};
+}
+
+// Removes the files of an unfinished backup unless it was committed (renamed into place).
+struct UnfinishedBackup {
+  std::string dir, name;
+  bool committed = false;
+  ~UnfinishedBackup() {
+    if (committed) return;
+    for (const std::string_view suffix : {".partial", ".sha256", ".counts"}) {
+      std::error_code ec;
+      fs::remove(fs::path(dir) / (name + std::string(suffix)), ec);
+    }
+  }
+};
+
+std::string partial_path(const std::string& dir, const std::string& name) {
+  return (fs::path(dir) / (name + ".partial")).string();
+}
+
+// What the dump step produced.
+struct Dumped {
+  std::vector<TableCount> counts;
+  std::string error;  // empty on success
+};
+
+// Opens a read-only repeatable-read transaction on the source, exports its snapshot, records
+// every table's row count in it, and runs pg_dump on the same snapshot: the counts are then
+// exactly those of the dump, whatever is written meanwhile, so the restore check can compare
+// without a live (and moving) source.
+Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSource& source,
+                        const std::string& output) {
+  Dumped out;
+  PrivateWorkDir work("replagent-backup");
+  const std::string passfile = (fs::path(work.path()) / "pgpass").string();
+  agent::write_file_atomic(
+      passfile, passfile_line(c.postgres.superuser, c.postgres.superuser_password), 0600);
+
+  const agent::ConnParams params = superuser_params(c, source.host, source.address);
+  agent::PgError err;
+  auto session = deps.pg.connect(params, &err);
+  if (!session) {
+    out.error = fmt::format("cannot connect to {}: {}", params.describe(), err.message);
+    return out;
+  }
+  agent::QueryResult snap;
+  if (auto e = session->exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")) {
+    out.error = "cannot start the snapshot transaction: " + e->message;
+    return out;
+  }
+  if (auto e = session->exec("SELECT pg_export_snapshot()", &snap)) {
+    out.error = "cannot export a snapshot: " + e->message;
+    return out;
+  }
+  if (snap.rows.size() != 1 || snap.rows[0].empty() || !snap.rows[0][0]) {
+    out.error = "pg_export_snapshot() returned no snapshot";
+    return out;
+  }
+  const std::string snapshot = *snap.rows[0][0];
+  DumpRequest req{output,          source.host,          source.address,
+                  c.postgres.port, c.postgres.superuser, "postgres",
+                  snapshot,        passfile,             c.postgres.bin_dir};
+  spdlog::info("pg_dump -Fc from {} into {} at snapshot {}", source.describe(), output, snapshot);
+  // The counts are taken on this session while pg_dump reads on its own connection: both scan
+  // every table, and side by side they take about as long as the dump alone. The session is
+  // used by the counting thread only until the join.
+  std::optional<std::vector<TableCount>> counts;
+  std::string why;
+  std::thread counter([&] {
+    try {
+      counts = count_rows(*session, &why);
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+  });
+  agent::ProcessResult r;
+  try {
+    r = deps.runner.run(build_pg_dump(req),
+                        [](std::string_view line) { spdlog::debug("pg_dump: {}", line); });
+  } catch (...) {
+    counter.join();
+    throw;
+  }
+  counter.join();
+  session->exec("COMMIT");
+  if (!r.ok()) {
+    const std::string tail = last_line(r);
+    const bool full = tail.find("No space left on device") != std::string::npos;
+    out.error = fmt::format("pg_dump {}: {}{}", r.describe(), tail,
+                            full ? fmt::format(" (backup.dir {} is full: free space, give the "
+                                               "volume more room or lower backup.keep)",
+                                               c.backup.dir)
+                                 : "");
+    return out;
+  }
+  if (!counts) {
+    out.error = "cannot count the rows of the source's tables: " + why;
+    return out;
+  }
+  out.counts = std::move(*counts);
+  return out;
+}
+
+// A name not yet taken: two runs within one second (a CronJob retried at once) must not
+// collide, so the later one waits for the next second.
+std::optional<std::string> pick_name(const std::string& dir, const std::string& set,
+                                     BackupDeps& deps) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const std::string name = backup_file_name(set, deps.wall_now());
+    std::error_code ec;
+    if (!fs::exists(fs::path(dir) / name, ec) && !fs::exists(partial_path(dir, name), ec))
+      return name;
+    if (!deps.clock.sleep_for(std::chrono::seconds(1))) break;
+  }
+  return std::nullopt;
+}
+
+void remove_leftovers(const std::string& dir, const std::vector<std::string>& leftovers) {
+  for (const auto& file : leftovers) {
+    std::error_code ec;
+    fs::remove(fs::path(dir) / file, ec);
+    if (ec)
+      spdlog::warn("cannot remove the leftover {}: {}", file, ec.message());
+    else
+      spdlog::info("removed {}, left by an interrupted run", file);
+  }
+}
+
+BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const BackupTarget& target) {
+  const std::string& dir = c.backup.dir;
+  const auto started = deps.clock.now();
+  // 1. What an interrupted run left (we hold the lock: nobody else is writing).
+  remove_leftovers(dir, scan_backup_dir(dir, target.set).leftovers);
+
+  // 2. The source.
+  const SourceChoice choice = choose_backup_source(c, target, deps.resolver, deps.pg);
+  if (!choice.source)
+    return failed(fmt::format("no server to back up from: {}", choice.reason));
+  if (!choice.reason.empty()) spdlog::warn("backing up the primary: {}", choice.reason);
+  const BackupSource& source = *choice.source;
+
+  // 3. The dump, as .partial.
+  const auto name = pick_name(dir, target.set, deps);
+  if (!name) return failed(fmt::format("cannot pick a free backup name in {}", dir));
+  UnfinishedBackup unfinished{dir, *name};
+  const std::string partial = partial_path(dir, *name);
+  const std::string final_path = (fs::path(dir) / *name).string();
+  auto fail_with = [&](const std::string& why) {
+    return failed(fmt::format("backup from {} failed: {}; {} removed, earlier backups untouched",
+                              source.describe(), why, partial));
+  };
+  const Dumped dumped = dump_at_snapshot(c, deps, source, partial);
+  if (!dumped.error.empty()) return fail_with(dumped.error);
+
+  try {
+    // 4. Durable, then readable: the archive's table of contents must parse in full.
+    fsync_file(partial);
+    agent::fsync_dir(dir);
+    const auto list = deps.runner.run(build_restore_list(partial, c.postgres.bin_dir), nullptr);
+    if (!list.ok())
+      return fail_with(fmt::format("pg_restore --list {}: {}", list.describe(), last_line(list)));
+
+    // 5. Checksum and counts beside it, then the rename that publishes the backup.
+    const std::string hex = sha256_file(partial);
+    agent::write_file_atomic(final_path + ".sha256", render_checksum_line(hex, *name), 0644);
+    agent::write_file_atomic(final_path + ".counts", render_counts(dumped.counts), 0644);
+    if (::rename(partial.c_str(), final_path.c_str()) != 0)
+      return fail_with(fmt::format("cannot rename to {}: {}", final_path, std::strerror(errno)));
+    unfinished.committed = true;
+    agent::fsync_dir(dir);
+  } catch (const agent::AgentError& e) {
+    if (e.code() == ExitCode::kUsage) throw;
+    return fail_with(e.what());
+  }
+
+  // 6. Retention: only complete backups of our set are candidates, never the new one.
+  const auto scan = scan_backup_dir(dir, target.set);
+  const RetentionPlan plan =
+      plan_retention(scan.backups, *name, c.backup.keep, c.backup.max_age, deps.wall_now());
+  std::vector<std::string> removed;
+  for (const auto& old : plan.remove) {
+    if (remove_backup(dir, old)) removed.push_back(old);
+  }
+
+  BackupSummary s;
+  s.source = source.describe();
+  std::error_code ec;
+  s.bytes = fs::file_size(final_path, ec);
+  s.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(deps.clock.now() - started);
+  s.file = final_path;
+  s.tables = dumped.counts.size();
+  for (const auto& t : dumped.counts) s.rows += t.rows;
+  s.kept = plan.keep.size();
+  s.removed = removed;
+  return BackupOutcome{ExitCode::kOk, format_summary(s)};
+}
+
+}  // namespace
+
+BackupOutcome run_backup(const agent::Config& c, BackupDeps deps) {
+  const BackupTarget target = backup_target_of(c);
+  std::error_code ec;
+  fs::create_directories(c.backup.dir, ec);
+  if (ec) {
+    return failed(fmt::format("cannot create backup.dir {}: {} (mount the backup volume there)",
+                              c.backup.dir, ec.message()));
+  }
+  std::optional<BackupLock> lock;
+  try {
+    lock = BackupLock::try_acquire(c.backup.dir);
+  } catch (const agent::AgentError& e) {
+    return failed(e.what());
+  }
+  if (!lock) {
+    return BackupOutcome{ExitCode::kOk,
+                         fmt::format("another backup is running (it holds {}/.lock); this run "
+                                     "does nothing",
+                                     c.backup.dir)};
+  }
+  return backup_locked(c, deps, target);
+}
+
+int backup_command(const agent::Config& config, const std::map<std::string, std::string>& options) {
+  if (options.count("list") && options.count("verify-restore"))
+    throw agent::usage_error("--list and --verify-restore are separate runs: pick one");
+  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
+  auto pg = agent::make_libpq_client();
+  auto runner = agent::make_boost_process_runner();
+  BackupDeps deps{*resolver, *pg, *runner, agent::system_clock(),
+                  [] { return std::chrono::system_clock::now(); }};
+  BackupOutcome out;
+  const char* what = "backup";
+  try {
+    if (options.count("list")) {
+      what = "backup --list";
+      out = run_backup_list(config, deps, std::cout);
+    } else if (options.count("verify-restore")) {
+      what = "restore check";
+      out = run_restore_check(config, deps);
+    } else {
+      out = run_backup(config, deps);
+    }
+  } catch (const agent::AgentError& e) {
+    if (e.code() == ExitCode::kUsage) throw;
+    out = failed(e.what());
+  }
+  if (out.code == ExitCode::kOk)
+    spdlog::info("{}", out.message);
+  else
+    spdlog::error("{} failed (exit {}): {}", what, static_cast<int>(out.code), out.message);
+  return static_cast<int>(out.code);
+}
+
+}  // namespace replagent::roles

@@ -1,0 +1,213 @@
+// `replagent backup` against real servers: a consistent dump from a streaming replica under
+// load, overlapping runs, a source that dies mid-dump, a full backup volume.
+#include <signal.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "test/support/backup_support.hpp"
+#include "test/support/cluster.hpp"
+
+namespace replagent::test {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class BackupDump : public ClusterTest {
+ protected:
+  fs::path logs() const { return scratch() / "logs"; }
+  fs::path backups() const { return scratch() / "backups"; }
+
+  void pgbench_init(Pod& p, int scale) {
+    RunResult r = p.pg_tool("pgbench", {"-i", "-q", "-s", std::to_string(scale), "-h",
+                                        p.socket_dir().string(), "-p", std::to_string(p.port()),
+                                        "-U", "postgres", "postgres"},
+                            {}, 300s);
+    ASSERT_EQ(r.exit_code(), 0) << "pgbench -i: " << r.err;
+  }
+  static long long count(Pod& p, const std::string& table) {
+    return std::stoll(p.psql("SELECT count(*) FROM " + table));
+  }
+  // A primary (also the backup source) holding a small table, and one backup of it.
+  void primary_with_first_backup(const Env& env) {
+    Pod& primary = pod(0);
+    ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
+    primary.psql("CREATE TABLE todo (item text); INSERT INTO todo SELECT 'item ' || g FROM "
+                 "generate_series(1, 50) g");
+    RunResult first = run_backup(env, {}, logs());
+    ASSERT_EQ(first.exit_code(), 0) << describe(first);
+  }
+};
+
+TEST_F(BackupDump, FromStreamingReplicaWhilePgbenchWrites) {
+  Pod& primary = pod(0);
+  ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
+  Pod& replica = pod(1);
+  ASSERT_NO_FATAL_FAILURE(bring_up_replica(replica, primary));
+  publish_service(dns(), {primary.ip(), replica.ip()});
+  ASSERT_NO_FATAL_FAILURE(pgbench_init(primary, 4));
+  // Rows are only ever inserted: a count taken before the backup and one after bracket the
+  // count at the dump's snapshot.
+  primary.psql("CREATE TABLE events (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())");
+  write_file(scratch() / "insert.sql", "INSERT INTO events DEFAULT VALUES;\n");
+  auto bench = start_pgbench(primary, {"-n", "-c", "2", "-T", "300", "-f",
+                                       (scratch() / "insert.sql").string()},
+                             logs());
+  ASSERT_TRUE(wait_until([&] { return replica.psql_result("SELECT count(*) > 200 FROM events").out == "t\n"; }, 60s))
+      << "pgbench's inserts do not reach the replica";
+
+  const Env env = backup_env(primary, backups());
+  const long long before = count(replica, "events");
+  RunResult r = run_backup(env, {}, logs());
+  const long long after = count(replica, "events");
+  ASSERT_TRUE(bench->running()) << "pgbench ended early:\n" << tail_file(logs() / "pgbench.stderr", 10);
+  bench->stop(SIGINT, 10s);
+  ASSERT_EQ(r.exit_code(), 0) << describe(r);
+  EXPECT_NE(r.err.find("backup done: source replica " + replica.ip()), std::string::npos)
+      << describe(r);
+  EXPECT_LT(before, after) << "no writes happened during the backup";
+
+  const auto dumps = files_ending(backups(), ".dump");
+  ASSERT_EQ(dumps.size(), 1u);
+  const fs::path dump = backups() / dumps[0];
+  EXPECT_TRUE(files_ending(backups(), ".partial").empty());
+  EXPECT_TRUE(fs::exists(backups() / (dumps[0] + ".sha256")));
+
+  // Restore by hand with the stock tool: the dump is complete and consistent.
+  primary.psql("CREATE DATABASE restored");
+  RunResult restore = primary.pg_tool(
+      "pg_restore", {"--no-owner", "-d",
+                     "host=" + primary.socket_dir().string() + " port=" +
+                         std::to_string(primary.port()) + " user=postgres dbname=restored",
+                     dump.string()},
+      {}, 300s);
+  ASSERT_EQ(restore.exit_code(), 0) << restore.err;
+  auto restored_count = [&](const std::string& table) {
+    RunResult q = primary.psql_result(
+        "SELECT count(*) FROM " + table,
+        "host=" + primary.socket_dir().string() + " port=" + std::to_string(primary.port()) +
+            " user=postgres dbname=restored");
+    return std::stoll(q.out);
+  };
+  const long long at_snapshot = restored_count("events");
+  EXPECT_LE(before, at_snapshot);
+  EXPECT_LE(at_snapshot, after);
+  EXPECT_EQ(restored_count("pgbench_accounts"), 400000);
+  // The counts recorded at the dump's snapshot are the restored ones.
+  const std::string counts = read_file(backups() / (dumps[0] + ".counts"));
+  EXPECT_NE(counts.find(std::to_string(at_snapshot) + "\tpublic.events\n"), std::string::npos)
+      << counts;
+  EXPECT_NE(counts.find("400000\tpublic.pgbench_accounts\n"), std::string::npos) << counts;
+
+  RunResult check = run_backup(env, {"--verify-restore"}, logs());
+  EXPECT_EQ(check.exit_code(), 0) << describe(check);
+  EXPECT_NE(check.err.find("restore check passed"), std::string::npos) << describe(check);
+}
+
+TEST_F(BackupDump, TwoAtOnceWriteExactlyOneDump) {
+  Env env = backup_env(pod(0), backups());
+  env["REPLAGENT_BACKUP_SOURCE"] = "primary";
+  Pod& primary = pod(0);
+  ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
+  ASSERT_NO_FATAL_FAILURE(pgbench_init(primary, 2));
+  fs::create_directories(backups());
+
+  auto a = start_backup(env, {}, logs());
+  auto b = start_backup(env, {}, logs());
+  const auto sa = a->wait_for(180s);
+  const auto sb = b->wait_for(180s);
+  ASSERT_TRUE(sa && sb) << "a backup did not finish";
+  const std::string err_a = read_file(a->stderr_path());
+  const std::string err_b = read_file(b->stderr_path());
+  EXPECT_EQ(sa->shell_code(), 0) << err_a;
+  EXPECT_EQ(sb->shell_code(), 0) << err_b;
+  EXPECT_EQ(files_ending(backups(), ".dump").size(), 1u);
+  const bool a_skipped = err_a.find("another backup is running") != std::string::npos;
+  const bool b_skipped = err_b.find("another backup is running") != std::string::npos;
+  EXPECT_NE(a_skipped, b_skipped) << "exactly one run must step aside:\n" << err_a << "\n" << err_b;
+  EXPECT_NE((a_skipped ? err_b : err_a).find("backup done"), std::string::npos);
+}
+
+TEST_F(BackupDump, SourceKilledMidDumpExits4AndLeavesNoPartial) {
+  Env env = backup_env(pod(0), backups());
+  env["REPLAGENT_BACKUP_SOURCE"] = "primary";
+  ASSERT_NO_FATAL_FAILURE(primary_with_first_backup(env));
+  Pod& primary = pod(0);
+  const std::string earlier = tree_listing(backups());
+  ASSERT_NO_FATAL_FAILURE(pgbench_init(primary, 8));
+
+  auto run = start_backup(env, {}, logs());
+  // pg_dump writes the archive header first and table data as it goes: once the .partial
+  // holds data, the dump is under way.
+  const bool dumping = wait_until(
+      [&] {
+        for (const auto& f : files_ending(backups(), ".partial")) {
+          std::error_code ec;
+          if (fs::file_size(backups() / f, ec) > 64 * 1024) return true;
+        }
+        return !run->running();
+      },
+      120s, 10ms);
+  ASSERT_TRUE(dumping && run->running())
+      << "the dump was not caught in progress:\n" << read_file(run->stderr_path());
+  primary.kill_postgres();
+  const auto status = run->wait_for(120s);
+  ASSERT_TRUE(status) << "backup did not end after its source died";
+  const std::string err = read_file(run->stderr_path());
+  EXPECT_EQ(status->shell_code(), 4) << err;
+  EXPECT_NE(err.find("backup failed"), std::string::npos) << err;
+  // The reason is pg_dump's error, not the COPY command it was running.
+  EXPECT_NE(err.find("pg_dump: error:"), std::string::npos) << err;
+  EXPECT_TRUE(files_ending(backups(), ".partial").empty());
+  EXPECT_EQ(tree_listing(backups()), earlier) << "earlier backups changed";
+}
+
+// The disk-full test needs a small volume; scripts/test mounts one as root.
+class BackupVolume : public BackupDump {
+ protected:
+  void SetUp() override {
+    const char* p = std::getenv("REPLAGENT_TEST_TMPFS");
+    if (p == nullptr || *p == '\0') {
+      GTEST_SKIP() << "REPLAGENT_TEST_TMPFS is not set: run via scripts/test as root (it mounts "
+                      "a 40 MB tmpfs for this test)";
+    }
+    BackupDump::SetUp();
+    dir_ = fs::path(p) / ("backup-" + random_token(8));
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+    BackupDump::TearDown();
+  }
+  fs::path dir_;
+};
+
+TEST_F(BackupVolume, FullBackupDirExits4AndKeepsEarlierBackups) {
+  Env env = backup_env(pod(0), dir_);
+  env["REPLAGENT_BACKUP_SOURCE"] = "primary";
+  ASSERT_NO_FATAL_FAILURE(primary_with_first_backup(env));
+  const std::string earlier = tree_listing(dir_);
+  ASSERT_NO_FATAL_FAILURE(pgbench_init(pod(0), 4));
+  // Leave 256 kB: far less than the dump of 400000 pgbench rows (about 1.1 MB).
+  const auto free = free_bytes(dir_);
+  ASSERT_GT(free, 2u << 20);
+  allocate_file(dir_ / "filler.bin", free - (256u << 10));
+  const std::string with_filler = tree_listing(dir_);
+
+  RunResult r = run_backup(env, {}, logs());
+  EXPECT_EQ(r.exit_code(), 4) << describe(r);
+  EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << describe(r);
+  EXPECT_NE(r.err.find("is full"), std::string::npos) << describe(r);
+  EXPECT_TRUE(files_ending(dir_, ".partial").empty());
+  EXPECT_EQ(tree_listing(dir_), with_filler) << "the failed run left or changed files";
+
+  fs::remove(dir_ / "filler.bin");
+  EXPECT_EQ(tree_listing(dir_), earlier);
+  RunResult list = run_backup(env, {"--list"}, logs());
+  EXPECT_EQ(list.exit_code(), 0) << describe(list);
+  EXPECT_NE(list.out.find("checksum ok"), std::string::npos) << describe(list);
+}
+
+}  // namespace
+}  // namespace replagent::test

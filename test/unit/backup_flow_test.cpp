@@ -1,0 +1,369 @@
+// The backup flows with fake effects: source selection, the steps of a backup and what a
+// failure leaves behind, the lock, --list. Real files in a temporary directory.
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "fakes.hpp"
+#include "roles/backup.hpp"
+#include "roles/backup_dump.hpp"
+#include "roles/backup_source.hpp"
+#include "roles/backup_store.hpp"
+
+namespace replagent::roles {
+namespace {
+
+namespace fs = std::filesystem;
+using fakes::exited;
+using fakes::FakeClock;
+using fakes::FakeProcessRunner;
+using fakes::FakeResolver;
+using fakes::TempDir;
+
+// A server per address: its role, whether it answers, and the tables it holds.
+struct FakeServer {
+  bool in_recovery = false;
+  std::string receiver;  // pg_stat_wal_receiver.status
+  std::optional<agent::PgError> connect_error;
+  std::vector<TableCount> tables;
+};
+
+class ScriptedSession : public agent::PgSession {
+ public:
+  ScriptedSession(const FakeServer& s, std::vector<std::string>* log) : s_(s), log_(log) {}
+  std::optional<agent::PgError> exec(const std::string& sql, agent::QueryResult* out) override {
+    log_->push_back(sql);
+    agent::QueryResult r;
+    if (sql.find("pg_is_in_recovery") != std::string::npos) {
+      r.rows.push_back({std::string(s_.in_recovery ? "true" : "false"), s_.receiver});
+    } else if (sql.find("pg_export_snapshot") != std::string::npos) {
+      r.rows.push_back({std::string("00000003-0000001B-1")});
+    } else if (sql.find("query_to_xml") != std::string::npos) {
+      for (const auto& t : s_.tables) r.rows.push_back({t.table, std::to_string(t.rows)});
+    }
+    if (out) *out = r;
+    return std::nullopt;
+  }
+  std::optional<agent::PgError> exec_params(const std::string& sql, const std::vector<std::string>&,
+                                            agent::QueryResult* out) override {
+    return exec(sql, out);
+  }
+  std::string encrypt_password(const std::string&, const agent::Secret&) override { return ""; }
+
+ private:
+  FakeServer s_;
+  std::vector<std::string>* log_;
+};
+
+class ScriptedPg : public agent::PgClient {
+ public:
+  std::map<std::string, FakeServer> servers;  // by hostaddr, or socket directory "*socket*"
+  std::vector<agent::ConnParams> connects;
+  std::vector<std::string> sql;
+
+  agent::PingStatus ping(const agent::ConnParams&) override { return agent::PingStatus::kOk; }
+  std::unique_ptr<agent::PgSession> connect(const agent::ConnParams& p, agent::PgError* e) override {
+    connects.push_back(p);
+    const std::string key = p.hostaddr.empty() ? "*socket*" : p.hostaddr;
+    const auto it = servers.find(key);
+    if (it == servers.end() || it->second.connect_error) {
+      *e = it == servers.end() ? agent::PgError{"", "Connection refused"} : *it->second.connect_error;
+      return nullptr;
+    }
+    return std::make_unique<ScriptedSession>(it->second, &sql);
+  }
+  std::optional<agent::SystemInfo> identify_system(const agent::ConnParams&, agent::PgError*) override {
+    return std::nullopt;
+  }
+  std::optional<agent::PgError> ensure_physical_slot(const agent::ConnParams&, const std::string&,
+                                                     bool*) override {
+    return std::nullopt;
+  }
+};
+
+constexpr const char* kService = "todo-db.default.svc.cluster.local";
+constexpr const char* kPrimary = "todo-db-0.todo-db.default.svc.cluster.local";
+
+class BackupFlow : public ::testing::Test {
+ protected:
+  BackupFlow() {
+    config.pod.name = "todo-db-backup";
+    config.pod.service = "todo-db";
+    config.backup.dir = dir / "backups";
+    config.backup.keep = 2;
+    config.postgres.superuser_password = agent::Secret("s3cret");
+    resolver.set(kService, {"10.0.0.10", "10.0.0.11", "10.0.0.12"});
+    resolver.set(kPrimary, {"10.0.0.10"});
+    pg.servers["10.0.0.10"] = FakeServer{false, "", std::nullopt, {{"public.todo", 3}}};
+    pg.servers["10.0.0.11"] = FakeServer{true, "startup", std::nullopt, {{"public.todo", 3}}};
+    pg.servers["10.0.0.12"] = FakeServer{true, "streaming", std::nullopt, {{"public.todo", 3}}};
+    // pg_dump writes its -f file; pg_restore --list accepts it.
+    FakeProcessRunner::Script dump;
+    dump.effect = [](const agent::ProcessSpec& spec) {
+      std::ofstream(fakes::arg_after(spec, "-f")) << "PGDMP fake archive";
+    };
+    runner.script("pg_dump", dump);
+  }
+
+  BackupDeps deps() { return BackupDeps{resolver, pg, runner, clock, [this] { return now; }}; }
+  std::vector<std::string> files() {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(config.backup.dir)) out.push_back(e.path().filename());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  TempDir dir;
+  agent::Config config;
+  FakeResolver resolver;
+  ScriptedPg pg;
+  FakeProcessRunner runner;
+  FakeClock clock;
+  WallTime now = *parse_backup_timestamp("20261125T171500Z");
+};
+
+TEST_F(BackupFlow, PicksTheStreamingReplica) {
+  const auto choice = choose_backup_source(config, backup_target_of(config), resolver, pg);
+  ASSERT_TRUE(choice.source) << choice.reason;
+  EXPECT_EQ(choice.source->role, "replica");
+  EXPECT_EQ(choice.source->address, "10.0.0.12");
+  // Superuser over TCP with a numeric address.
+  ASSERT_FALSE(pg.connects.empty());
+  EXPECT_EQ(pg.connects.back().user, "postgres");
+  EXPECT_EQ(pg.connects.back().hostaddr, "10.0.0.12");
+  EXPECT_FALSE(pg.connects.back().replication);
+}
+
+TEST_F(BackupFlow, FallsBackToThePrimaryAndSaysWhy) {
+  pg.servers["10.0.0.12"].receiver = "";
+  pg.servers["10.0.0.11"].connect_error = agent::PgError{"28P01", "password authentication failed"};
+  const auto choice = choose_backup_source(config, backup_target_of(config), resolver, pg);
+  ASSERT_TRUE(choice.source);
+  EXPECT_EQ(choice.source->role, "primary");
+  EXPECT_EQ(choice.source->host, kPrimary);
+  EXPECT_NE(choice.reason.find("10.0.0.11: password authentication failed"), std::string::npos)
+      << choice.reason;
+  EXPECT_NE(choice.reason.find("10.0.0.12: a replica but not streaming"), std::string::npos);
+  EXPECT_NE(choice.reason.find("10.0.0.10: not a replica"), std::string::npos);
+}
+
+TEST_F(BackupFlow, SourceSettingPrimaryOrHost) {
+  config.backup.source = "primary";
+  auto choice = choose_backup_source(config, backup_target_of(config), resolver, pg);
+  ASSERT_TRUE(choice.source);
+  EXPECT_EQ(choice.source->address, "10.0.0.10");
+  config.backup.source = "10.0.0.11";  // a numeric host is not looked up
+  choice = choose_backup_source(config, backup_target_of(config), resolver, pg);
+  ASSERT_TRUE(choice.source);
+  EXPECT_EQ(choice.source->role, "host");
+  EXPECT_EQ(choice.source->address, "10.0.0.11");
+  config.backup.source = "db.example";
+  choice = choose_backup_source(config, backup_target_of(config), resolver, pg);
+  EXPECT_FALSE(choice.source);
+  EXPECT_NE(choice.reason.find("db.example does not resolve"), std::string::npos) << choice.reason;
+}
+
+TEST_F(BackupFlow, TargetFromPodNameOrService) {
+  config.pod.name = "todo-db-1";
+  config.pod.service = "todo-db";
+  EXPECT_EQ(backup_target_of(config).set, "todo-db");
+  // A Job pod whose random suffix is all digits is still not read as a member.
+  config.pod.name = "todo-db-backup-29012345-24567";
+  EXPECT_EQ(backup_target_of(config).set, "todo-db");
+  EXPECT_EQ(backup_target_of(config).primary_host, kPrimary);
+  config.pod.service = "";
+  EXPECT_EQ(backup_target_of(config).set, "todo-db-backup-29012345");
+  config.pod.name = "cron-abcde";
+  EXPECT_THROW(backup_target_of(config), agent::AgentError);
+}
+
+TEST_F(BackupFlow, WritesDumpChecksumAndCountsThenRenames) {
+  const auto out = run_backup(config, deps());
+  ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
+  EXPECT_EQ(files(), (std::vector<std::string>{".lock", "todo-db-20261125T171500Z.dump",
+                                               "todo-db-20261125T171500Z.dump.counts",
+                                               "todo-db-20261125T171500Z.dump.sha256"}));
+  const std::string base = config.backup.dir + "/todo-db-20261125T171500Z.dump";
+  EXPECT_EQ(*read_text_file(base + ".counts"), "3\tpublic.todo\n");
+  EXPECT_EQ(*read_text_file(base + ".sha256"),
+            sha256_file(base) + "  todo-db-20261125T171500Z.dump\n");
+  // pg_dump reads at the exported snapshot; the password is only in the passfile.
+  const auto* dump = runner.find("pg_dump");
+  ASSERT_NE(dump, nullptr);
+  EXPECT_EQ(fakes::arg_after(*dump, "-f"), base + ".partial");
+  EXPECT_NE(std::find(dump->args.begin(), dump->args.end(), "--snapshot=00000003-0000001B-1"),
+            dump->args.end());
+  EXPECT_TRUE(dump->env.count("PGPASSFILE"));
+  EXPECT_EQ(dump->env.at("PGPASSWORD"), "");
+  for (const auto& a : dump->args) EXPECT_EQ(a.find("s3cret"), std::string::npos) << a;
+  EXPECT_FALSE(fs::exists(dump->env.at("PGPASSFILE"))) << "the passfile outlived the run";
+  ASSERT_NE(runner.find("pg_restore"), nullptr);
+  EXPECT_EQ(runner.find("pg_restore")->args,
+            (std::vector<std::string>{"--list", base + ".partial"}));
+  EXPECT_NE(out.message.find("source replica 10.0.0.12"), std::string::npos) << out.message;
+  EXPECT_NE(out.message.find("1 tables / 3 rows, kept 1, removed 0"), std::string::npos)
+      << out.message;
+}
+
+TEST_F(BackupFlow, FailedDumpLeavesNothingAndExits4) {
+  FakeProcessRunner::Script fail;
+  fail.result = exited(1, "pg_dump: error: could not write to output file: No space left on device");
+  fail.effect = [](const agent::ProcessSpec& spec) {
+    std::ofstream(fakes::arg_after(spec, "-f")) << "half";
+  };
+  FakeProcessRunner failing;
+  failing.script("pg_dump", fail);
+  const auto out = run_backup(config, BackupDeps{resolver, pg, failing, clock, [this] { return now; }});
+  EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed);
+  EXPECT_NE(out.message.find("No space left on device"), std::string::npos) << out.message;
+  EXPECT_NE(out.message.find("is full"), std::string::npos) << out.message;
+  EXPECT_EQ(files(), std::vector<std::string>{".lock"});
+}
+
+TEST_F(BackupFlow, BadArchiveIsNotPublished) {
+  FakeProcessRunner::Script bad;
+  bad.result = exited(1, "pg_restore: error: could not read input file: end of file");
+  runner.script("pg_restore", bad);
+  const auto out = run_backup(config, deps());
+  EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed);
+  EXPECT_NE(out.message.find("pg_restore --list"), std::string::npos) << out.message;
+  EXPECT_EQ(files(), std::vector<std::string>{".lock"});
+}
+
+TEST_F(BackupFlow, HeldLockMeansAnotherBackupRuns) {
+  fs::create_directories(config.backup.dir);
+  auto held = BackupLock::try_acquire(config.backup.dir);
+  ASSERT_TRUE(held);
+  // flock locks belong to the open file description: a second open in this process conflicts
+  // exactly as another process would.
+  const auto out = run_backup(config, deps());
+  EXPECT_EQ(out.code, agent::ExitCode::kOk);
+  EXPECT_NE(out.message.find("another backup is running"), std::string::npos) << out.message;
+  EXPECT_EQ(runner.count("pg_dump"), 0);
+}
+
+TEST_F(BackupFlow, RetentionAndLeftovers) {
+  fs::create_directories(config.backup.dir);
+  for (const char* f : {"todo-db-20261120T000000Z.dump", "todo-db-20261121T000000Z.dump",
+                        "todo-db-20261122T000000Z.dump", "todo-db-20261122T000000Z.dump.sha256",
+                        "todo-db-20261123T000000Z.dump.partial",  // a killed run
+                        "todo-db-20261119T000000Z.dump.sha256",   // orphan companion
+                        "todo-db-20261101T000000Z.dump.keep", "other-20261101T000000Z.dump",
+                        "notes.txt"}) {
+    std::ofstream(config.backup.dir + "/" + f) << "x";
+  }
+  const auto out = run_backup(config, deps());
+  ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
+  EXPECT_EQ(files(),
+            (std::vector<std::string>{".lock", "notes.txt", "other-20261101T000000Z.dump",
+                                      "todo-db-20261101T000000Z.dump.keep",
+                                      "todo-db-20261122T000000Z.dump",
+                                      "todo-db-20261122T000000Z.dump.sha256",
+                                      "todo-db-20261125T171500Z.dump",
+                                      "todo-db-20261125T171500Z.dump.counts",
+                                      "todo-db-20261125T171500Z.dump.sha256"}));
+  EXPECT_NE(out.message.find("kept 2, removed 2"), std::string::npos) << out.message;
+}
+
+TEST_F(BackupFlow, SameSecondWaitsForAFreeName) {
+  fs::create_directories(config.backup.dir);
+  std::ofstream(config.backup.dir + "/todo-db-20261125T171500Z.dump") << "x";
+  std::ofstream(config.backup.dir + "/todo-db-20261125T171500Z.dump.sha256") << "x";
+  int calls = 0;
+  BackupDeps d{resolver, pg, runner, clock, [&] {
+                 return now + std::chrono::seconds(calls++ > 0 ? 1 : 0);
+               }};
+  const auto out = run_backup(config, d);
+  ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
+  EXPECT_TRUE(fs::exists(config.backup.dir + "/todo-db-20261125T171501Z.dump"));
+}
+
+TEST_F(BackupFlow, ListFlagsMismatchAndMissingChecksums) {
+  ASSERT_EQ(run_backup(config, deps()).code, agent::ExitCode::kOk);
+  std::ostringstream listing;
+  auto out = run_backup_list(config, deps(), listing);
+  EXPECT_EQ(out.code, agent::ExitCode::kOk) << out.message;
+  EXPECT_NE(listing.str().find("todo-db-20261125T171500Z.dump"), std::string::npos);
+  EXPECT_NE(listing.str().find("checksum ok"), std::string::npos) << listing.str();
+
+  {
+    std::fstream f(config.backup.dir + "/todo-db-20261125T171500Z.dump",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2);
+    f.put('X');
+  }
+  std::ofstream(config.backup.dir + "/todo-db-20261124T000000Z.dump") << "no checksum";
+  std::ostringstream again;
+  out = run_backup_list(config, deps(), again);
+  EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed);
+  EXPECT_NE(again.str().find("CHECKSUM MISMATCH"), std::string::npos) << again.str();
+  EXPECT_NE(again.str().find("CHECKSUM MISSING"), std::string::npos) << again.str();
+  EXPECT_NE(out.message.find("2 of 2 backups"), std::string::npos) << out.message;
+}
+
+TEST_F(BackupFlow, RestoreCheckRefusesACorruptedDump) {
+  ASSERT_EQ(run_backup(config, deps()).code, agent::ExitCode::kOk);
+  std::ofstream(config.backup.dir + "/todo-db-20261125T171500Z.dump", std::ios::app) << "junk";
+  const auto out = run_restore_check(config, deps());
+  EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed);
+  EXPECT_NE(out.message.find("checksum mismatch"), std::string::npos) << out.message;
+  EXPECT_EQ(runner.count("initdb"), 0);
+}
+
+TEST_F(BackupFlow, RestoreCheckComparesWithTheRecordedCounts) {
+  ASSERT_EQ(run_backup(config, deps()).code, agent::ExitCode::kOk);
+  pg.servers["*socket*"] = FakeServer{false, "", std::nullopt, {{"public.todo", 3}}};
+  auto out = run_restore_check(config, deps());
+  EXPECT_EQ(out.code, agent::ExitCode::kOk) << out.message;
+  EXPECT_NE(out.message.find("1 tables / 3 rows match"), std::string::npos) << out.message;
+  // The temporary server listens on a unix socket only and is stopped again.
+  const auto* start = runner.find("pg_ctl");
+  ASSERT_NE(start, nullptr);
+  EXPECT_NE(fakes::arg_after(*start, "-o").find("listen_addresses=''"), std::string::npos);
+  EXPECT_EQ(runner.specs.back().args.back(), "stop");
+
+  pg.servers["*socket*"].tables = {{"public.todo", 2}};
+  out = run_restore_check(config, deps());
+  EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed);
+  EXPECT_NE(out.message.find("public.todo: 2 rows restored, 3 in the source"), std::string::npos)
+      << out.message;
+}
+
+TEST(BackupConfig, MaxAgeIsAnOptionalDuration) {
+  agent::ConfigInputs in;
+  in.default_file = "/nonexistent/replagent.toml";
+  in.hostname = "todo-db-0";
+  EXPECT_FALSE(agent::load_config(in).backup.max_age);
+  in.env["REPLAGENT_BACKUP_MAX_AGE"] = "168h";
+  EXPECT_EQ(agent::load_config(in).backup.max_age, std::chrono::hours(168));
+  EXPECT_NE(agent::render_config(agent::load_config(in)).find("max_age = '168h'"),
+            std::string::npos);
+  in.flags = {{"backup.max_age", ""}};
+  EXPECT_FALSE(agent::load_config(in).backup.max_age);
+  for (const char* bad : {"7d", "0", "-1h", "soon"}) {
+    in.flags = {{"backup.max_age", bad}};
+    EXPECT_THROW(agent::load_config(in), agent::AgentError) << bad;
+  }
+}
+
+TEST(BackupToolOutput, ErrorAndServerDetailNotTheCommand) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"pg_dump: error: Dumping the contents of table \"t\" failed: PQgetCopyData() failed.\n"
+       "pg_dump: detail: Error message from server: server closed the connection unexpectedly\n"
+       "pg_dump: detail: Command was: COPY public.t (a) TO stdout;\n",
+       "pg_dump: error: Dumping the contents of table \"t\" failed: PQgetCopyData() failed. "
+       "pg_dump: detail: Error message from server: server closed the connection unexpectedly"},
+      {"pg_dump: error: could not write to output file: No space left on device\n",
+       "pg_dump: error: could not write to output file: No space left on device"},
+      {"something\nlast words\n", "last words"},
+      {"", "(no output)"},
+  };
+  for (const auto& [tail, expected] : cases) EXPECT_EQ(last_line(exited(1, tail)), expected);
+}
+
+}  // namespace
+}  // namespace replagent::roles
