@@ -19,6 +19,7 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <map>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -126,6 +127,30 @@ class PipeReader {
   bool done_ = false;
 };
 
+// The agent's environment with `overrides` applied, as execve wants it. Built here rather
+// than with boost::process::environment, whose find() in Boost 1.74 reads past the end of
+// shorter entries (AddressSanitizer: heap-buffer-overflow).
+class ChildEnvironment {
+ public:
+  explicit ChildEnvironment(const std::map<std::string, std::string>& overrides) {
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      const std::string_view entry(*e);
+      const auto eq = entry.find('=');
+      if (eq == std::string_view::npos) continue;
+      if (overrides.count(std::string(entry.substr(0, eq))) != 0) continue;
+      entries_.emplace_back(entry);
+    }
+    for (const auto& [key, value] : overrides) entries_.push_back(key + "=" + value);
+    for (auto& entry : entries_) pointers_.push_back(entry.data());
+    pointers_.push_back(nullptr);
+  }
+  char** envp() { return pointers_.data(); }
+
+ private:
+  std::vector<std::string> entries_;
+  std::vector<char*> pointers_;
+};
+
 // The child leads its own process group (see run()), so a signal reaches the tools it forks
 // too: pg_basebackup streams WAL from a forked background process.
 void signal_group(pid_t pid, int sig) {
@@ -158,8 +183,7 @@ class BoostProcessRunner final : public ProcessRunner {
       return result;
     }
 
-    bp::environment env = boost::this_process::environment();
-    for (const auto& [key, value] : spec.env) env[key] = value;
+    ChildEnvironment env(spec.env);
 
     asio::io_context io;
     OutputSink sink(on_line);
@@ -168,7 +192,8 @@ class BoostProcessRunner final : public ProcessRunner {
     std::error_code ec;
     bp::child child(
         bp::exe = path, bp::args = spec.args, bp::std_in < bp::null,
-        bp::std_out > out.pipe(), bp::std_err > err.pipe(), env,
+        bp::std_out > out.pipe(), bp::std_err > err.pipe(),
+        bp::extend::on_setup = [&env](auto& exec) { exec.env = env.envp(); },
         // Own process group: signals we send reach the child's children, and a Ctrl-C meant
         // for the agent does not hit the child before the agent decides what to do.
         bp::extend::on_exec_setup = [](auto&) { ::setpgid(0, 0); }, ec);
