@@ -19,7 +19,7 @@ const defaults = {
   superuserKey: 'superuser-password', replicationKey: 'replication-password',
   schedule: '30 2 * * *', suspend: false, ttl: 86400, claim: 'todo-db-backup', renderedClaim: true,
   podMonitor: false, prometheusRule: false, storageClass: undefined, size: '1Gi', retention: undefined,
-  maxLag: '16MB',
+  maxLag: '16MB', restoreCheck: false, restoreSchedule: '30 3 * * *', restoreSuspend: false, tmpSize: '2Gi',
 };
 const valueSets = [
   { name: 'default values', files: [], expect: {} },
@@ -32,6 +32,8 @@ const valueSets = [
   { name: 'HTTP probes', files: ['http-probes.yaml'], expect: { readiness: 'http' } },
   { name: 'backup suspended', files: ['backup-suspended.yaml'],
     expect: { suspend: true, schedule: '15 */6 * * *', ttl: 3600, claim: 'todo-db-backups-nfs', renderedClaim: false } },
+  { name: 'restore check', files: ['restore-check.yaml'],
+    expect: { restoreCheck: true, restoreSchedule: '0 5 * * 0', tmpSize: '8Gi' } },
 ];
 
 const podSpecOf = (o) => (o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template.spec : o.spec.template.spec);
@@ -130,7 +132,7 @@ for (const set of valueSets) {
 
     const kinds = objects.map((o) => o.kind).sort();
     t.diagnostic(`kinds: ${kinds.join(', ')}`);
-    const expectKinds = ['ConfigMap', 'ConfigMap', 'CronJob', 'PodDisruptionBudget', 'Service', 'Service',
+    const expectKinds = ['ConfigMap', 'ConfigMap', 'CronJob', ...(e.restoreCheck ? ['CronJob'] : []), 'PodDisruptionBudget', 'Service', 'Service',
       'Service', 'StatefulSet', ...(e.renderedSecret ? ['Secret'] : []),
       ...(e.renderedClaim ? ['PersistentVolumeClaim'] : []), ...(e.podMonitor ? ['PodMonitor'] : []),
       ...(e.prometheusRule ? ['PrometheusRule'] : [])].sort();
@@ -245,11 +247,50 @@ for (const set of valueSets) {
       assert.ok(!lib.matches(sel, podLabelsOf(cron)), 'a Service selects the backup pod');
     }
 
+    // --- Restore-check CronJob (backup.restoreCheck) -----------------------------------------------
+    const restoreCrons = lib.byKind(objects, 'CronJob').filter((o) => o.metadata.name === 'todo-db-restore-check');
+    if (!e.restoreCheck) {
+      assert.equal(restoreCrons.length, 0, 'no restore-check CronJob unless backup.restoreCheck.enabled');
+    } else {
+      const rc = lib.one(objects, 'CronJob', 'todo-db-restore-check');
+      assert.equal(rc.spec.schedule, e.restoreSchedule);
+      assert.equal(rc.spec.suspend, e.restoreSuspend);
+      assert.equal(rc.spec.concurrencyPolicy, 'Forbid');
+      assert.equal(rc.spec.jobTemplate.spec.ttlSecondsAfterFinished, e.ttl);
+      assert.equal(podLabelsOf(rc)['app.kubernetes.io/component'], 'restore-check');
+      const rcSpec = checkPodBasics(rc);
+      assert.equal(rcSpec.restartPolicy, 'Never');
+      assert.deepEqual(rcSpec.initContainers.map((c) => c.name), ['install']);
+      const check = container(rcSpec, 'restore-check');
+      assert.equal(check.image, 'postgres:15');
+      assert.deepEqual([...check.command, ...(check.args ?? [])], [`${bin}/replagent`, 'backup', '--verify-restore']);
+      checkAgentContainer(rcSpec, check);
+      assert.equal(lib.envOf(check, 'REPLAGENT_POD_SERVICE')?.value, 'todo-db');
+      // The restore goes into $TMPDIR: /tmp, an emptyDir sized by backup.restoreCheck.tmpSize.
+      assert.equal(lib.envOf(check, 'TMPDIR')?.value, '/tmp');
+      const tmpVol = rcSpec.volumes.find((v) => v.name === lib.mountAt(check, '/tmp')?.name);
+      assert.equal(tmpVol?.emptyDir?.sizeLimit, e.tmpSize, '/tmp emptyDir sized by tmpSize');
+      // The same backup volume as the backup's, read-only (--verify-restore takes no lock, writes nothing).
+      const m = lib.mountAt(check, '/backup');
+      assert.equal(m?.readOnly, true, '/backup mounted read-only');
+      const rcBackupVol = rcSpec.volumes.find((v) => v.name === m.name);
+      assert.equal(rcBackupVol?.persistentVolumeClaim?.claimName, e.claim);
+      assert.equal(rcBackupVol.persistentVolumeClaim.readOnly, true);
+      // Same config as the backup pods (one rendered replagent.toml).
+      assert.equal(rcSpec.volumes.find((v) => v.name === 'config').configMap.name, 'todo-db-config');
+      assert.equal(rc.spec.jobTemplate.spec.template.metadata.annotations['checksum/config'],
+        cron.spec.jobTemplate.spec.template.metadata.annotations['checksum/config']);
+      for (const sel of [headless.spec.selector, ro.spec.selector, pdb.spec.selector.matchLabels]) {
+        assert.ok(!lib.matches(sel, podLabelsOf(rc)), 'a Service selects the restore-check pod');
+      }
+    }
+
     // --- Monitoring ------------------------------------------------------------------------------
     if (e.podMonitor) {
       const pm = lib.one(objects, 'PodMonitor');
       assert.ok(lib.matches(pm.spec.selector.matchLabels, podLabels), 'PodMonitor selects the database pods');
       assert.ok(!lib.matches(pm.spec.selector.matchLabels, podLabelsOf(cron)), 'PodMonitor skips backup pods');
+      for (const rc of restoreCrons) assert.ok(!lib.matches(pm.spec.selector.matchLabels, podLabelsOf(rc)));
       assert.ok(ports.has(pm.spec.podMetricsEndpoints[0].port));
       assert.equal(pm.spec.podMetricsEndpoints[0].path, '/metrics');
     }
@@ -291,6 +332,20 @@ test('names follow the release when fullnameOverride is empty', async () => {
   assert.equal(lib.envOf(backup, 'REPLAGENT_POD_SERVICE').value, 'shop-replagent-postgres');
 });
 
+// The restore check follows its own values, and only exists alongside backups.
+test('restore-check CronJob: suspend and schedule from values, needs backup.enabled', () => {
+  const rc = lib.one(lib.render({ set: ['backup.restoreCheck.enabled=true', 'backup.restoreCheck.suspend=true',
+    'backup.restoreCheck.schedule=45 4 * * 1'] }), 'CronJob', 'todo-db-restore-check');
+  assert.equal(rc.spec.suspend, true);
+  assert.equal(rc.spec.schedule, '45 4 * * 1');
+  // Disabled by default, and backup.enabled=false renders neither CronJob.
+  assert.deepEqual(lib.byKind(lib.render(), 'CronJob').map((o) => o.metadata.name), ['todo-db-backup']);
+  assert.deepEqual(lib.byKind(lib.render({ set: ['backup.enabled=false'] }), 'CronJob'), []);
+  const r = lib.helm(['template', 't', lib.chartDir, '--set', 'backup.enabled=false', '--set', 'backup.restoreCheck.enabled=true']);
+  assert.notEqual(r.status, 0, 'a restore check without backups was accepted');
+  assert.match(r.stderr, /backup\.restoreCheck\.enabled needs backup\.enabled/);
+});
+
 // The dashboard and the alerts use only metric names the sidecar exports.
 test('dashboard and alert expressions use metrics the sidecar exports', () => {
   const exported = new Set(readFileSync(path.join(lib.source, 'probes/metrics.cpp'), 'utf8')
@@ -317,6 +372,7 @@ const badExpect = {
   'misspelt-key.yaml': /Additional property replica is not allowed/,
   'primary-out-of-range.yaml': /primaryOrdinal \(2\) must be below replicas \(2\)/,
   'bad-probe-mode.yaml': /probes\.readiness\.mode/,
+  'restore-check-enabled-string.yaml': /backup\.restoreCheck\.enabled: Invalid type\. Expected: boolean, given: string/,
 };
 test('bad values are rejected', () => {
   const files = readdirSync(path.join(lib.valuesDir, 'bad')).sort();

@@ -1,0 +1,132 @@
+{{/* A CronJob that runs `replagent backup [ARGS]` inside the postgres image, on the backup
+     volume: the backup itself and the optional restore check share everything but these
+     parameters (a dict):
+       ctx             the root context
+       name            object-name suffix and container name (backup, restore-check)
+       component       app.kubernetes.io/component of the CronJob, its Jobs and pods
+       schedule        cron schedule
+       suspend         bool
+       args            list: arguments after `backup` (none: no args field)
+       extraEnv        list of EnvVar objects after the shared ones (may be empty)
+       tmpSize         sizeLimit of the /tmp emptyDir
+       backupReadOnly  bool: mount the backup volume (and claim) read-only
+     History limits, deadlines, backoff, TTL, time zone and resources come from backup.*. */}}
+{{- define "replagent.backupCronJob" -}}
+{{- $ctx := .ctx -}}
+{{- $v := $ctx.Values -}}
+{{- $fullname := include "replagent.fullname" $ctx -}}
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: {{ $fullname }}-{{ .name }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "replagent.labels" $ctx | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+spec:
+  schedule: {{ .schedule | quote }}
+  {{- with $v.backup.timeZone }}
+  timeZone: {{ . | quote }}
+  {{- end }}
+  suspend: {{ .suspend }}
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: {{ $v.backup.startingDeadlineSeconds }}
+  successfulJobsHistoryLimit: {{ $v.backup.successfulJobsHistoryLimit }}
+  failedJobsHistoryLimit: {{ $v.backup.failedJobsHistoryLimit }}
+  jobTemplate:
+    metadata:
+      labels:
+        {{- include "replagent.labels" $ctx | nindent 8 }}
+        app.kubernetes.io/component: {{ .component }}
+    spec:
+      backoffLimit: {{ $v.backup.backoffLimit }}
+      activeDeadlineSeconds: {{ $v.backup.activeDeadlineSeconds }}
+      ttlSecondsAfterFinished: {{ $v.backup.ttlSecondsAfterFinished }}
+      template:
+        metadata:
+          labels:
+            {{- include "replagent.labels" $ctx | nindent 12 }}
+            app.kubernetes.io/component: {{ .component }}
+          annotations:
+            checksum/config: {{ include (print $ctx.Template.BasePath "/configmap.yaml") $ctx | sha256sum }}
+        spec:
+          restartPolicy: Never
+          securityContext:
+            {{- include "replagent.podSecurityContext" $ctx | nindent 12 }}
+          {{- with $v.imagePullSecrets }}
+          imagePullSecrets:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- with $v.nodeSelector }}
+          nodeSelector:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- with $v.tolerations }}
+          tolerations:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          initContainers:
+            {{- include "replagent.installContainer" $ctx | nindent 12 }}
+          containers:
+            # The postgres image for pg_dump, pg_restore (and initdb, pg_ctl for the restore
+            # check); replagent from the shared volume.
+            - name: {{ .name }}
+              image: {{ include "replagent.postgresImage" $ctx }}
+              imagePullPolicy: {{ $v.postgresImage.pullPolicy }}
+              command: ["{{ include "replagent.binDir" $ctx }}/replagent", "backup"]
+              {{- with .args }}
+              args:
+                {{- toYaml . | nindent 16 }}
+              {{- end }}
+              env:
+                {{- include "replagent.podEnv" $ctx | nindent 16 }}
+                # A Job's pod is no member of the set: the set (and the backup files' prefix)
+                # comes from the headless Service's name (also in replagent.toml's pod.service).
+                - name: REPLAGENT_POD_SERVICE
+                  value: {{ $fullname }}
+                {{- with .extraEnv }}
+                {{- toYaml . | nindent 16 }}
+                {{- end }}
+              terminationMessagePolicy: FallbackToLogsOnError
+              securityContext:
+                {{- include "replagent.containerSecurityContext" true | nindent 16 }}
+              {{- with $v.backup.resources }}
+              resources:
+                {{- toYaml . | nindent 16 }}
+              {{- end }}
+              volumeMounts:
+                {{- include "replagent.commonMounts" $ctx | nindent 16 }}
+                - name: backup
+                  mountPath: /backup
+                  {{- if .backupReadOnly }}
+                  readOnly: true
+                  {{- end }}
+          volumes:
+            - name: replagent-bin
+              emptyDir:
+                sizeLimit: 64Mi
+            - name: tmp
+              emptyDir:
+                sizeLimit: {{ .tmpSize }}
+            - name: run
+              emptyDir:
+                sizeLimit: 16Mi
+            - name: config
+              configMap:
+                name: {{ $fullname }}-config
+            - name: secrets
+              secret:
+                secretName: {{ include "replagent.secretName" $ctx }}
+                defaultMode: 0440
+                items:
+                  - key: {{ $v.auth.superuserPasswordKey }}
+                    path: superuser-password
+                  - key: {{ $v.auth.replicationPasswordKey }}
+                    path: replication-password
+            - name: backup
+              persistentVolumeClaim:
+                claimName: {{ $v.backup.persistence.existingClaim | default (printf "%s-backup" $fullname) }}
+                {{- if .backupReadOnly }}
+                readOnly: true
+                {{- end }}
+{{- end -}}
