@@ -40,9 +40,14 @@ std::string slot_name_for(std::string_view pod_name) {
   return slot;
 }
 
+std::string service_dns_name(std::string_view service, std::string_view ns,
+                             std::string_view cluster_domain) {
+  return fmt::format("{}.{}.svc.{}", service, ns, cluster_domain);
+}
+
 std::string pod_dns_name(const PodIdentity& pod, std::string_view service, std::string_view ns,
                          std::string_view cluster_domain) {
-  return fmt::format("{}-{}.{}.{}.svc.{}", pod.set, pod.ordinal, service, ns, cluster_domain);
+  return fmt::format("{}-{}.{}", pod.set, pod.ordinal, service_dns_name(service, ns, cluster_domain));
 }
 
 }  // namespace replagent::agent

@@ -20,6 +20,10 @@ std::optional<PodIdentity> parse_pod_name(std::string_view name);
 // "todo-db-1" -> "todo_db_1": physical slot names allow only [a-z0-9_], at most 63 chars.
 std::string slot_name_for(std::string_view pod_name);
 
+// <service>.<namespace>.svc.<domain>: a headless Service's own name, one A record per pod.
+std::string service_dns_name(std::string_view service, std::string_view ns,
+                             std::string_view cluster_domain);
+
 // <set>-<ordinal>.<service>.<namespace>.svc.<domain>
 std::string pod_dns_name(const PodIdentity& pod, std::string_view service,
                          std::string_view ns, std::string_view cluster_domain);

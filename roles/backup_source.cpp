@@ -6,6 +6,7 @@
 
 #include "agent/errors.hpp"
 #include "agent/identity.hpp"
+#include "roles/pod_connection.hpp"
 
 namespace replagent::roles {
 namespace {
@@ -86,14 +87,10 @@ std::string BackupSource::describe() const {
 
 agent::ConnParams superuser_params(const agent::Config& c, const std::string& host,
                                    const std::string& address) {
-  agent::ConnParams p;
-  p.host = host;
-  p.hostaddr = address;
-  p.port = c.postgres.port;
+  agent::ConnParams p = pod_connection(c, host, address);
   p.user = c.postgres.superuser;
   p.password = c.postgres.superuser_password;
   p.application_name = "replagent-backup";
-  p.connect_timeout = std::chrono::seconds(5);
   return p;
 }
 
@@ -115,7 +112,7 @@ BackupTarget backup_target_of(const agent::Config& c) {
         "e.g. todo-db)",
         c.pod.name));
   }
-  t.service_host = fmt::format("{}.{}.svc.{}", service, c.pod.namespace_, c.pod.cluster_domain);
+  t.service_host = agent::service_dns_name(service, c.pod.namespace_, c.pod.cluster_domain);
   t.primary_host = agent::pod_dns_name(agent::PodIdentity{t.set, c.pod.primary_ordinal}, service,
                                        c.pod.namespace_, c.pod.cluster_domain);
   return t;

@@ -9,6 +9,7 @@
 
 #include "agent/fs.hpp"
 #include "roles/init_steps.hpp"
+#include "roles/pod_connection.hpp"
 
 namespace replagent::roles {
 namespace detail {
@@ -26,22 +27,18 @@ Topology topology_of(const agent::Config& c) {
   t.primary = agent::PodIdentity{self->set, c.pod.primary_ordinal};
   const std::string service = c.pod.service.empty() ? self->set : c.pod.service;
   t.primary_host = agent::pod_dns_name(t.primary, service, c.pod.namespace_, c.pod.cluster_domain);
-  t.service_host = fmt::format("{}.{}.svc.{}", service, c.pod.namespace_, c.pod.cluster_domain);
+  t.service_host = agent::service_dns_name(service, c.pod.namespace_, c.pod.cluster_domain);
   t.slot = agent::slot_name_for(c.pod.name);
   return t;
 }
 
 agent::ConnParams replication_params(const agent::Config& c, const std::string& host,
                                      const std::string& address) {
-  agent::ConnParams p;
-  p.host = host;
-  p.hostaddr = address;
-  p.port = c.postgres.port;
+  agent::ConnParams p = pod_connection(c, host, address);
   p.user = c.postgres.replication_user;
   p.password = c.postgres.replication_password;
   p.application_name = c.pod.name;
   p.replication = true;
-  p.connect_timeout = std::chrono::seconds(5);
   return p;
 }
 

@@ -1,0 +1,16 @@
+#pragma once
+
+#include <string>
+
+#include "agent/config.hpp"
+#include "agent/pg.hpp"
+
+namespace replagent::roles {
+
+// A TCP connection to a pod of the set: its DNS name (for messages and TLS), the numeric
+// address c-ares resolved (the static binary never resolves names itself), the set's port.
+// Callers add who connects (replication role for init, superuser for backups).
+agent::ConnParams pod_connection(const agent::Config& config, const std::string& host,
+                                 const std::string& address);
+
+}  // namespace replagent::roles
