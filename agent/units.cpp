@@ -89,9 +89,11 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     bool matched = false;
     for (const auto& [name, factor] : kUnits) {
       if (unit == name) {
+        // The sum must fit milliseconds' int64 (one part alone may not: "10000000000000000s"
+        // once came back negative, because kMax - part wrapped around as unsigned).
+        constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
         std::uint64_t part = 0;
-        if (!checked_mul(value, factor, &part) ||
-            total > std::numeric_limits<std::int64_t>::max() - part)
+        if (!checked_mul(value, factor, &part) || part > kMax || total > kMax - part)
           return std::nullopt;
         total += part;
         matched = true;
@@ -121,6 +123,11 @@ std::string format_size(std::uint64_t bytes) {
     }
   }
   return fmt::format("{}B", bytes);
+}
+
+std::string format_size_exact(std::uint64_t bytes) {
+  std::string shown = format_size(bytes);
+  return shown.find('.') == std::string::npos ? shown : std::to_string(bytes);
 }
 
 std::string format_duration(std::chrono::milliseconds d) {

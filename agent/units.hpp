@@ -19,6 +19,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 // 16000000 -> "16MB" when exact, else "15.3MiB"-style with one decimal; for logs and config.
 std::string format_size(std::uint64_t bytes);
+// format_size when that is exact, else the bytes ("100001"): for output that is read back
+// (`replagent config`), where parse_size must give the same value again.
+std::string format_size_exact(std::uint64_t bytes);
 // 90000ms -> "1m30s", 200ms -> "200ms", 0 -> "0s".
 std::string format_duration(std::chrono::milliseconds d);
 

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <regex>
 
 #include "roles/pg_files.hpp"
 
@@ -39,17 +38,35 @@ agent::ProcessSpec build_verifybackup(const std::string& dir, const std::string&
   return spec;
 }
 
+// The first "<done>/<total> kB (<percent>%)" in the line. Scanned by hand: std::regex
+// recurses once per character matched and overflowed the stack on a long run of digits
+// (found by test/fuzz/progress_fuzz.cpp), and a line is whatever the child printed.
 std::optional<Progress> parse_progress_line(std::string_view line) {
-  static const std::regex kRe(R"((\d+)/(\d+) kB \((\d+)%\))");
-  std::match_results<std::string_view::const_iterator> m;
-  if (!std::regex_search(line.begin(), line.end(), m, kRe)) return std::nullopt;
-  Progress p;
-  auto num = [](const auto& sub, auto& out) {
-    auto [ptr, ec] = std::from_chars(&*sub.first, &*sub.first + sub.length(), out);
-    return ec == std::errc() && ptr == &*sub.first + sub.length();
+  const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  const auto num = [](std::string_view digits, auto& out) {
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+    return ec == std::errc() && ptr == digits.data() + digits.size();
   };
-  if (!num(m[1], p.done_kb) || !num(m[2], p.total_kb) || !num(m[3], p.percent)) return std::nullopt;
-  return p;
+  constexpr std::string_view kMid = " kB (";
+  for (auto mid = line.find(kMid); mid != std::string_view::npos; mid = line.find(kMid, mid + 1)) {
+    auto slash = mid;  // digits, then '/', then digits right before " kB ("
+    while (slash > 0 && is_digit(line[slash - 1])) --slash;
+    if (slash == mid || slash == 0 || line[slash - 1] != '/') continue;
+    auto first = slash - 1;
+    while (first > 0 && is_digit(line[first - 1])) --first;
+    if (first == slash - 1) continue;
+    const auto pct_begin = mid + kMid.size();
+    auto pct_end = pct_begin;
+    while (pct_end < line.size() && is_digit(line[pct_end])) ++pct_end;
+    if (pct_end == pct_begin || line.substr(pct_end, 2) != "%)") continue;
+    Progress p;
+    if (!num(line.substr(first, slash - 1 - first), p.done_kb) ||
+        !num(line.substr(slash, mid - slash), p.total_kb) ||
+        !num(line.substr(pct_begin, pct_end - pct_begin), p.percent))
+      return std::nullopt;
+    return p;
+  }
+  return std::nullopt;
 }
 
 ProgressReporter::ProgressReporter(agent::Clock& clock, std::chrono::milliseconds interval)

@@ -150,8 +150,18 @@ INSTANTIATE_TEST_SUITE_P(
         ProgressCase{"overflow_done", "99999999999999999999999/1 kB (1%), 0/1 tablespace",
                      std::nullopt},
         ProgressCase{"overflow_percent", "1/2 kB (99999999999999999999%), 0/1 tablespace",
-                     std::nullopt}),
+                     std::nullopt},
+        ProgressCase{"after_a_near_miss", "x/1 kB (2%) 3/4 kB (5), 6/7 kB (8%)", Progress{6, 7, 8}},
+        ProgressCase{"no_done", "/7 kB (8%)", std::nullopt}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// std::regex recursed once per digit and overflowed the stack here (found by fuzz_progress).
+TEST(ParseProgressLine, LongRunOfDigitsIsNoProgress) {
+  EXPECT_FALSE(parse_progress_line(std::string(1'000'000, '7') + "/ kB (1%)"));
+  const auto p = parse_progress_line("1/" + std::string(300'000, '0') + "2 kB (3%)");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->total_kb, 2u);
+}
 
 TEST(ProgressReporter, NothingBeforeTheInterval) {
   fakes::FakeClock clock;

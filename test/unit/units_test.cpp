@@ -64,6 +64,10 @@ TEST(ParseDuration, Table) {
       {"1d", std::nullopt},
       {"99999999999999999999h", std::nullopt},
       {"9999999999999999h", std::nullopt},
+      // One part above int64 milliseconds used to come back negative (found by fuzz_units).
+      {"10000000000000000s", std::nullopt},
+      {"9223372036854775807ms", milliseconds{9223372036854775807}},
+      {"9223372036854775807ms1ms", std::nullopt},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(parse_duration(c.text), c.want) << "input: '" << c.text << "'";
@@ -77,6 +81,14 @@ TEST(FormatSize, RoundTripsExactValues) {
   EXPECT_EQ(format_size(16'000'000), "16MB");
   EXPECT_EQ(format_size(1ULL << 30), "1GiB");
   EXPECT_EQ(format_size(1'500'000'123), "1.4GiB");
+}
+
+TEST(FormatSizeExact, NeverRounds) {
+  for (std::uint64_t v : {0ULL, 7ULL, 100'001ULL, 16'000'000ULL, 1ULL << 30, 1'500'000'123ULL}) {
+    EXPECT_EQ(parse_size(format_size_exact(v)), v) << format_size_exact(v);
+  }
+  EXPECT_EQ(format_size_exact(16'000'000), "16MB");
+  EXPECT_EQ(format_size_exact(100'001), "100001");
 }
 
 TEST(FormatDuration, Table) {
