@@ -3,12 +3,21 @@
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <charconv>
+#include <climits>
+#include <cstring>
 #include <string_view>
+#include <system_error>
+#include <thread>
 
 #include "agent/errors.hpp"
+#include "agent/units.hpp"
 
 namespace replagent::agent {
 namespace {
@@ -21,6 +30,7 @@ struct ResultDeleter {
 };
 using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
 using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+using SteadyClock = std::chrono::steady_clock;
 
 // libpq's messages end in "\n" and may carry a hint on further lines; logs and errors want
 // one line.
@@ -58,6 +68,68 @@ std::string auth_sqlstate_from_message(std::string_view msg) {
 // unformatted, around the structured log.
 void log_notice(void* /*arg*/, const char* message) {
   spdlog::debug("postgres notice: {}", first_line(message));
+}
+
+// --- waiting with a deadline (ConnParams::io_timeout) ---
+
+enum class Wait { kReady, kTimedOut, kFailed };
+
+// Waits until libpq's socket is readable (or writable) or `deadline` passes. The socket is
+// asked for each time: libpq may open a new one while connecting (SSL, then plain).
+Wait wait_socket(PGconn* conn, bool for_write, SteadyClock::time_point deadline, std::string* why) {
+  const int fd = PQsocket(conn);
+  if (fd < 0) {
+    *why = "no socket";
+    return Wait::kFailed;
+  }
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    if (left.count() <= 0) return Wait::kTimedOut;
+    pollfd p{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), INT_MAX)));
+    // POLLERR/POLLHUP count as ready: libpq then reads the error itself.
+    if (n > 0) return Wait::kReady;
+    if (n < 0 && errno != EINTR) {
+      *why = std::string("poll: ") + std::strerror(errno);
+      return Wait::kFailed;
+    }
+  }
+}
+
+// A cancel request is a second connection to the postmaster, and libpq 15's PQcancel (there
+// is no non-blocking variant before 17) waits until the postmaster closes it: against a
+// stopped server that is as long as the stop. So it runs on a detached thread and nobody
+// waits for it, at most one per process: while one is pending, a further timed-out
+// statement is not cancelled (its connection is closed all the same, and the server-side
+// statement_timeout ends the query once the server runs again).
+std::atomic<bool> g_cancel_pending{false};
+
+void cancel_in_background(PGconn* conn) {
+  bool expected = false;
+  if (!g_cancel_pending.compare_exchange_strong(expected, true)) return;
+  PGcancel* cancel = PQgetCancel(conn);
+  if (cancel == nullptr) {
+    g_cancel_pending.store(false);
+    return;
+  }
+  try {
+    std::thread([cancel] {
+      char err[256] = {};
+      PQcancel(cancel, err, sizeof err);  // best effort; the connection is gone either way
+      PQfreeCancel(cancel);
+      g_cancel_pending.store(false);
+    }).detach();
+  } catch (const std::system_error&) {
+    PQfreeCancel(cancel);
+    g_cancel_pending.store(false);
+  }
+}
+
+// Callers prefix what they were doing with whom ("cannot connect to ...: "); a statement's
+// error names the server, as a session's errors are reported without it.
+std::string no_answer(std::chrono::milliseconds timeout, const char* doing) {
+  return fmt::format("no answer within {} {} (server stopped or overloaded?)",
+                     format_duration(timeout), doing);
 }
 
 // Keyword/value arrays for PQconnectdbParams: every value reaches libpq as-is, so a password
@@ -152,25 +224,37 @@ std::optional<PgError> finish(PGconn* conn, PGresult* raw, QueryResult* out) {
 
 class LibpqSession final : public PgSession {
  public:
-  explicit LibpqSession(ConnPtr conn) : conn_(std::move(conn)) {}
+  LibpqSession(ConnPtr conn, const ConnParams& params)
+      : conn_(std::move(conn)), who_(params.describe()), timeout_(params.io_timeout) {}
 
   std::optional<PgError> exec(const std::string& sql, QueryResult* out) override {
-    return finish(conn_.get(), PQexec(conn_.get(), sql.c_str()), out);
+    if (!conn_) return closed();
+    if (timeout_.count() <= 0) return finish(conn_.get(), PQexec(conn_.get(), sql.c_str()), out);
+    return run_until_deadline([&sql](PGconn* c) { return PQsendQuery(c, sql.c_str()); }, out);
   }
 
-  std::optional<PgError> exec_params(const std::string& sql,
-                                     const std::vector<std::string>& params,
+  std::optional<PgError> exec_params(const std::string& sql, const std::vector<std::string>& params,
                                      QueryResult* out) override {
+    if (!conn_) return closed();
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& p : params) values.push_back(p.c_str());
-    return finish(conn_.get(),
-                  PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()),
-                               nullptr, values.data(), nullptr, nullptr, 0),
-                  out);
+    const int n = static_cast<int>(values.size());
+    if (timeout_.count() <= 0) {
+      return finish(
+          conn_.get(),
+          PQexecParams(conn_.get(), sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0),
+          out);
+    }
+    return run_until_deadline(
+        [&](PGconn* c) {
+          return PQsendQueryParams(c, sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+        },
+        out);
   }
 
   std::string encrypt_password(const std::string& user, const Secret& password) override {
+    if (!conn_) throw AgentError(ExitCode::kFailed, closed().message);
     char* verifier =
         PQencryptPasswordConn(conn_.get(), password.reveal().c_str(), user.c_str(),
                               "scram-sha-256");
@@ -187,13 +271,102 @@ class LibpqSession final : public PgSession {
   PGconn* raw() const { return conn_.get(); }
 
  private:
+  PgError closed() const {
+    return PgError{"", "connection to " + who_ + " was closed after an earlier timeout", true};
+  }
+
+  // One statement bounded by io_timeout: send it, then wait on the socket until libpq holds
+  // every result or the deadline passes. The results are kept as PQexec keeps them: the
+  // first error, else the last result.
+  template <typename Send>
+  std::optional<PgError> run_until_deadline(Send send, QueryResult* out) {
+    const auto deadline = SteadyClock::now() + timeout_;
+    PGconn* c = conn_.get();
+    // A statement fits the socket's send buffer: PQsend* has flushed it on return.
+    if (send(c) == 0) return result_error(c, nullptr);
+    ResultPtr kept;
+    for (;;) {
+      while (PQisBusy(c) != 0) {
+        std::string why;
+        switch (wait_socket(c, false, deadline, &why)) {
+          case Wait::kReady:
+            break;
+          case Wait::kTimedOut:
+            return give_up();
+          case Wait::kFailed:
+            conn_.reset();
+            return PgError{"", "waiting for " + who_ + ": " + why};
+        }
+        if (PQconsumeInput(c) == 0) return result_error(c, nullptr);
+      }
+      ResultPtr next(PQgetResult(c));
+      if (!next) break;
+      const ExecStatusType st = PQresultStatus(next.get());
+      if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+        conn_.reset();  // no COPY here; a connection left in that state is of no use
+        return PgError{"", "unexpected COPY response from " + who_};
+      }
+      const bool kept_error = kept && PQresultStatus(kept.get()) == PGRES_FATAL_ERROR;
+      if (!kept_error) kept = std::move(next);
+    }
+    return finish(c, kept.release(), out);
+  }
+
+  // The deadline passed with the statement in flight: ask the server to cancel it, and drop
+  // the connection (libpq cannot take another statement while one is pending).
+  PgError give_up() {
+    cancel_in_background(conn_.get());
+    conn_.reset();
+    return PgError{"", who_ + ": " + no_answer(timeout_, "to a statement"), true};
+  }
+
   ConnPtr conn_;
+  std::string who_;
+  std::chrono::milliseconds timeout_;
 };
+
+// PQconnectStartParams and PQconnectPoll, waiting on the socket until `deadline` (libpq
+// ignores connect_timeout on this path). nullptr with *timed_out set when it passed.
+ConnPtr connect_until(const ConnKeywords& kw, SteadyClock::time_point deadline, bool* timed_out,
+                      std::string* why) {
+  // expand_dbname = 0: dbname is a database name, never parsed as a connection string.
+  ConnPtr conn(PQconnectStartParams(kw.keys(), kw.values(), 0));
+  if (!conn || PQstatus(conn.get()) == CONNECTION_BAD) return conn;
+  // As the libpq manual says: start as if PQconnectPoll had asked to wait for writing.
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+    switch (wait_socket(conn.get(), st == PGRES_POLLING_WRITING, deadline, why)) {
+      case Wait::kReady:
+        break;
+      case Wait::kTimedOut:
+        *timed_out = true;
+        return nullptr;
+      case Wait::kFailed:
+        return nullptr;
+    }
+    st = PQconnectPoll(conn.get());
+  }
+  return conn;
+}
 
 ConnPtr open_connection(const ConnParams& params, PgError* error) {
   const ConnKeywords kw(params);
-  // expand_dbname = 0: dbname is a database name, never parsed as a connection string.
-  ConnPtr conn(PQconnectdbParams(kw.keys(), kw.values(), 0));
+  ConnPtr conn;
+  if (params.io_timeout.count() > 0) {
+    bool timed_out = false;
+    std::string why;
+    conn = connect_until(kw, SteadyClock::now() + params.io_timeout, &timed_out, &why);
+    if (!conn) {
+      if (error != nullptr) {
+        *error = timed_out ? PgError{"", no_answer(params.io_timeout, "while connecting"), true}
+                           : PgError{"", why};
+      }
+      return nullptr;
+    }
+  } else {
+    // expand_dbname = 0: dbname is a database name, never parsed as a connection string.
+    conn.reset(PQconnectdbParams(kw.keys(), kw.values(), 0));
+  }
   if (conn && PQstatus(conn.get()) == CONNECTION_OK) {
     PQsetNoticeProcessor(conn.get(), log_notice, nullptr);
     return conn;
@@ -211,6 +384,16 @@ bool parse_int(const std::string& text, Int* out) {
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, *out);
   return ec == std::errc() && ptr == end && !text.empty();
+}
+
+// A slot name as a quoted identifier. Names come from slot_name_for ([a-z0-9_]), so quoting
+// only fails on a broken connection; that error is then reported by the command itself.
+std::string quoted_identifier(PGconn* conn, const std::string& name) {
+  char* quoted = PQescapeIdentifier(conn, name.c_str(), name.size());
+  if (quoted == nullptr) return "\"" + name + "\"";
+  std::string out(quoted);
+  PQfreemem(quoted);
+  return out;
 }
 
 class LibpqClient final : public PgClient {
@@ -233,7 +416,7 @@ class LibpqClient final : public PgClient {
   std::unique_ptr<PgSession> connect(const ConnParams& params, PgError* error) override {
     ConnPtr conn = open_connection(params, error);
     if (!conn) return nullptr;
-    return std::make_unique<LibpqSession>(std::move(conn));
+    return std::make_unique<LibpqSession>(std::move(conn), params);
   }
 
   std::optional<SystemInfo> identify_system(const ConnParams& params, PgError* error) override {
@@ -261,6 +444,13 @@ class LibpqClient final : public PgClient {
       return std::nullopt;
     }
     info.wal_position = *lsn;
+    // Which pod this is (replagent writes cluster_name = the pod name); optional, so an error
+    // (an older server configuration) leaves it empty.
+    QueryResult name;
+    if (!session->exec("SHOW cluster_name", &name) && name.rows.size() == 1 &&
+        !name.rows[0].empty() && name.rows[0][0]) {
+      info.cluster_name = *name.rows[0][0];
+    }
     return info;
   }
 
@@ -272,14 +462,11 @@ class LibpqClient final : public PgClient {
     PgError error;
     ConnPtr conn = open_connection(repl, &error);
     if (!conn) return error;
-    char* quoted = PQescapeIdentifier(conn.get(), slot.c_str(), slot.size());
-    if (quoted == nullptr) return PgError{"", first_line(PQerrorMessage(conn.get()))};
     // RESERVE_WAL: the slot holds WAL from now on, so nothing the clone needs is recycled
     // between creating the slot and pg_basebackup starting to stream.
-    const std::string sql =
-        std::string("CREATE_REPLICATION_SLOT ") + quoted + " PHYSICAL RESERVE_WAL";
-    PQfreemem(quoted);
-    LibpqSession session(std::move(conn));
+    const std::string sql = "CREATE_REPLICATION_SLOT " + quoted_identifier(conn.get(), slot) +
+                            " PHYSICAL RESERVE_WAL";
+    LibpqSession session(std::move(conn), repl);
     auto e = session.exec(sql, nullptr);
     if (!e) {
       if (created != nullptr) *created = true;
@@ -287,6 +474,46 @@ class LibpqClient final : public PgClient {
     }
     if (e->sqlstate == "42710") return std::nullopt;  // duplicate_object: the slot exists
     return e;
+  }
+
+  std::optional<SlotState> read_physical_slot(const ConnParams& params, const std::string& slot,
+                                              PgError* error) override {
+    ConnParams repl = params;
+    repl.replication = true;
+    PgError e;
+    ConnPtr conn = open_connection(repl, &e);
+    if (!conn) {
+      if (error != nullptr) *error = std::move(e);
+      return std::nullopt;
+    }
+    const std::string sql = "READ_REPLICATION_SLOT " + quoted_identifier(conn.get(), slot);
+    LibpqSession session(std::move(conn), repl);
+    QueryResult r;
+    if (auto failed = session.exec(sql, &r)) {
+      if (error != nullptr) *error = std::move(*failed);
+      return std::nullopt;
+    }
+    // Columns: slot_type, restart_lsn, restart_tli; all NULL when there is no such slot.
+    SlotState state;
+    if (r.rows.size() == 1 && !r.rows[0].empty() && r.rows[0][0]) {
+      state.exists = true;
+      if (r.rows[0].size() >= 2 && r.rows[0][1]) state.restart_lsn = parse_lsn(*r.rows[0][1]);
+    }
+    return state;
+  }
+
+  std::optional<PgError> drop_physical_slot(const ConnParams& params,
+                                            const std::string& slot) override {
+    ConnParams repl = params;
+    repl.replication = true;
+    PgError e;
+    ConnPtr conn = open_connection(repl, &e);
+    if (!conn) return e;
+    const std::string sql = "DROP_REPLICATION_SLOT " + quoted_identifier(conn.get(), slot);
+    LibpqSession session(std::move(conn), repl);
+    auto failed = session.exec(sql, nullptr);
+    if (failed && failed->sqlstate == "42704") return std::nullopt;  // undefined_object
+    return failed;
   }
 };
 

@@ -22,6 +22,14 @@ struct ConnParams {
   std::string dbname = "postgres";
   std::string application_name = "replagent";
   std::chrono::seconds connect_timeout{2};
+  // Client-side bound on connecting and on each statement, enforced with poll() on the
+  // socket; 0: none (connect_timeout only, statements wait as long as the server takes).
+  // TCP keepalives and connect_timeout do not catch a server that is alive to the kernel but
+  // does not run (SIGSTOP, a hung host process): the kernel still completes handshakes and
+  // ACKs, and a query in progress would wait forever. On expiry the statement is cancelled
+  // (PQcancel, off the caller's thread) and the connection dropped: the session then fails
+  // every further statement and must be replaced.
+  std::chrono::milliseconds io_timeout{0};
   bool replication = false;  // physical replication connection (replication=true)
   std::string options;       // e.g. "-c wal_sender_timeout=0"
 
@@ -34,8 +42,9 @@ const char* to_string(PingStatus s);
 
 // A failed operation: what the server (or libpq) said.
 struct PgError {
-  std::string sqlstate;  // "28P01" for a bad password, empty when not from the server
-  std::string message;   // libpq's message, first line, no trailing newline
+  std::string sqlstate;      // "28P01" for a bad password, empty when not from the server
+  std::string message;       // libpq's message, first line, no trailing newline
+  bool timed_out = false;    // ConnParams::io_timeout ran out: the server did not answer
   bool auth_failed() const;  // 28P01 / 28000
 };
 
@@ -43,6 +52,16 @@ struct SystemInfo {
   std::uint64_t system_identifier = 0;
   int timeline = 0;
   std::uint64_t wal_position = 0;  // the server's current flush LSN as a byte position
+  std::string cluster_name;        // SHOW cluster_name: the pod name replagent init sets; may be empty
+};
+
+// A physical replication slot as the primary reports it.
+struct SlotState {
+  bool exists = false;
+  // Where the slot holds WAL from. Unset for an existing slot means it was invalidated:
+  // max_slot_wal_keep_size let the primary remove WAL the slot's replica had not received.
+  std::optional<std::uint64_t> restart_lsn;
+  bool wal_removed() const { return exists && !restart_lsn; }
 };
 
 // Result of a query: rows of nullable text values.
@@ -80,6 +99,14 @@ class PgClient {
   virtual std::optional<PgError> ensure_physical_slot(const ConnParams& params,
                                                       const std::string& slot,
                                                       bool* created) = 0;
+  // READ_REPLICATION_SLOT <name> (PostgreSQL 15+, replication role rights suffice); nullopt
+  // with *error when the server could not be asked.
+  virtual std::optional<SlotState> read_physical_slot(const ConnParams& params,
+                                                      const std::string& slot,
+                                                      PgError* error) = 0;
+  // DROP_REPLICATION_SLOT <name>; a slot that does not exist is success.
+  virtual std::optional<PgError> drop_physical_slot(const ConnParams& params,
+                                                    const std::string& slot) = 0;
 };
 
 std::unique_ptr<PgClient> make_libpq_client();

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -12,10 +13,12 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
+#include <list>
 #include <utility>  // Boost 1.74 asio needs std::exchange under -std=c++20
 
 #include "agent/errors.hpp"
 #include "agent/signals.hpp"
+#include "agent/units.hpp"
 
 namespace replagent::probes {
 
@@ -48,30 +51,64 @@ std::optional<ListenAddress> parse_listen(std::string_view text) {
 
 namespace {
 
-// An idle keep-alive connection is closed after this; a request must arrive within it.
-constexpr std::chrono::seconds kIdleTimeout{30};
+class Session;
+
+// The open connections and, oldest first, those waiting for their next request. Shared by
+// the server and every session (io_context thread only, except the count), so a session
+// destroyed after the server (pending handlers die with the io_context) touches nothing else.
+struct Connections {
+  std::atomic<std::size_t> open{0};
+  std::list<std::weak_ptr<Session>> waiting;
+  std::function<void()> on_close;  // the server's: resume accepting; cleared before it goes
+};
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const HttpServer::Handler& handler)
-      : stream_(std::move(socket)), handler_(handler) {}
+  Session(tcp::socket socket, const HttpServer::Handler& handler, const HttpLimits& limits,
+          std::shared_ptr<Connections> connections)
+      : stream_(std::move(socket)),
+        handler_(handler),
+        limits_(limits),
+        connections_(std::move(connections)) {}
+
+  ~Session() {
+    stop_waiting();
+    --connections_->open;
+    if (connections_->on_close) connections_->on_close();
+  }
 
   void start() { read(); }
+
+  // Closes the connection to make room for a new one; its pending read then ends.
+  void evict() {
+    stop_waiting();
+    close();
+  }
 
  private:
   void read() {
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
     parser_->body_limit(kMaxBodyBytes);
-    stream_.expires_after(kIdleTimeout);
+    stream_.expires_after(limits_.request_timeout);
+    waiting_ = connections_->waiting.insert(connections_->waiting.end(), weak_from_this());
+    is_waiting_ = true;
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
+  void stop_waiting() {
+    if (!is_waiting_) return;
+    connections_->waiting.erase(waiting_);
+    is_waiting_ = false;
+  }
+
   void on_read(beast::error_code ec) {
+    stop_waiting();
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        !stream_.socket().is_open()) {
       return close();
     }
     if (ec) {
@@ -107,6 +144,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = r.body;
     res->prepare_payload();  // Content-Length of the full body, also for HEAD
     if (head) res->body().clear();
+    stream_.expires_after(limits_.write_timeout);
     http::async_write(
         stream_, *res,
         [self = shared_from_this(), res, keep_alive](beast::error_code ec, std::size_t) {
@@ -125,13 +163,23 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_{kMaxHeaderBytes + kMaxBodyBytes};
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpServer::Handler& handler_;
+  const HttpLimits& limits_;
+  std::shared_ptr<Connections> connections_;
+  std::list<std::weak_ptr<Session>>::iterator waiting_;
+  bool is_waiting_ = false;
 };
 
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(const ListenAddress& listen, Handler h)
-      : handler(std::move(h)), acceptor(ioc), stop_watch(ioc), grace(ioc) {
+  Impl(const ListenAddress& listen, Handler h, HttpLimits l)
+      : handler(std::move(h)),
+        limits(l),
+        acceptor(ioc),
+        accept_retry(ioc),
+        stop_watch(ioc),
+        grace(ioc) {
+    if (limits.max_connections == 0) limits.max_connections = 1;
     const tcp::endpoint ep(asio::ip::make_address_v4(listen.address), listen.port);
     beast::error_code ec;
     acceptor.open(ep.protocol(), ec);
@@ -147,12 +195,50 @@ struct HttpServer::Impl {
     // A duplicate, so closing the watcher never closes the process-wide stop descriptor.
     const int fd = ::dup(agent::stop_fd());
     if (fd >= 0) stop_watch.assign(fd);
+    connections->on_close = [this] {
+      if (paused && !stopping && connections->open <= limits.max_connections) {
+        paused = false;
+        accept();
+      }
+    };
   }
+
+  // Sessions still queued in the io_context are destroyed with it, after this body: they
+  // must not call back into a server that is going away.
+  ~Impl() { connections->on_close = nullptr; }
 
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) std::make_shared<Session>(std::move(socket), handler)->start();
+      if (ec == asio::error::operation_aborted || !acceptor.is_open() || stopping) return;
+      if (ec) {
+        // Out of descriptors (EMFILE/ENFILE) or memory: retrying at once would spin on the
+        // same error; a closing connection or the kernel clears it, so wait a moment.
+        if (!accept_failing) {
+          spdlog::warn("sidecar http: cannot accept connections: {} (retrying every {})",
+                       ec.message(), agent::format_duration(limits.accept_retry));
+        }
+        accept_failing = true;
+        accept_retry.expires_after(limits.accept_retry);
+        accept_retry.async_wait([this](beast::error_code e) {
+          if (!e && !stopping) accept();
+        });
+        return;
+      }
+      if (accept_failing) spdlog::info("sidecar http: accepting connections again");
+      accept_failing = false;
+      ++connections->open;
+      auto session = std::make_shared<Session>(std::move(socket), handler, limits, connections);
+      session->start();
+      if (connections->open > limits.max_connections) {
+        // Over the limit: close the connection that has waited longest for a request (not
+        // the one just accepted), and accept again once a connection has ended.
+        paused = true;
+        if (!connections->waiting.empty()) {
+          auto oldest = connections->waiting.front().lock();
+          if (oldest && oldest != session) oldest->evict();
+        }
+        return;
+      }
       accept();
     });
   }
@@ -170,6 +256,7 @@ struct HttpServer::Impl {
     spdlog::info("sidecar http: stopping");
     beast::error_code ignored;
     acceptor.close(ignored);
+    accept_retry.cancel();
     stop_watch.close(ignored);
     // Responses being written get a moment; idle keep-alive connections do not hold us up.
     grace.expires_after(std::chrono::milliseconds(500));
@@ -177,19 +264,26 @@ struct HttpServer::Impl {
   }
 
   Handler handler;
+  HttpLimits limits;
+  std::shared_ptr<Connections> connections = std::make_shared<Connections>();
   asio::io_context ioc{1};
   tcp::acceptor acceptor;
+  asio::steady_timer accept_retry;
   asio::posix::stream_descriptor stop_watch;
   asio::steady_timer grace;
   bool stopping = false;
+  bool paused = false;  // at the connection limit: accepting resumes when one ends
+  bool accept_failing = false;
 };
 
-HttpServer::HttpServer(const ListenAddress& listen, Handler handler)
-    : impl_(std::make_unique<Impl>(listen, std::move(handler))) {}
+HttpServer::HttpServer(const ListenAddress& listen, Handler handler, HttpLimits limits)
+    : impl_(std::make_unique<Impl>(listen, std::move(handler), limits)) {}
 
 HttpServer::~HttpServer() = default;
 
 std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+std::size_t HttpServer::open_connections() const { return impl_->connections->open.load(); }
 
 void HttpServer::run() {
   impl_->accept();

@@ -35,6 +35,17 @@ std::string error_text(const agent::PgError& e) {
 
 }  // namespace
 
+// The client-side bound (ConnParams::io_timeout) on connecting and on each query. The
+// server's statement_timeout ends a slow query first, with a proper error; this one catches
+// a server that does not answer at all (a stopped process: its kernel still accepts and
+// ACKs, so TCP keepalives and connect_timeout never fire). A poll waits at most twice (the
+// local server, then the primary), and a snapshot older than kStaleIntervals (3) intervals
+// counts as unknown: 2 x (interval / 2 + 250 ms) stays within that from 500 ms intervals up,
+// so a frozen server is reported as "did not answer", not as a stale snapshot.
+std::chrono::milliseconds io_deadline(std::chrono::milliseconds interval) {
+  return statement_timeout(interval) + std::chrono::milliseconds(250);
+}
+
 agent::ConnParams local_conn_params(const agent::Config& c,
                                     std::chrono::milliseconds query_budget) {
   agent::ConnParams l;
@@ -63,6 +74,7 @@ PollerTargets poller_targets(const agent::Config& c) {
   PollerTargets t;
   t.data_dir = c.postgres.data_dir;
   t.local = local_conn_params(c, statement_timeout(c.sidecar.poll_interval));
+  t.local.io_timeout = io_deadline(c.sidecar.poll_interval);
   try {
     const auto topo = roles::detail::topology_of(c);
     if (!topo.is_primary()) t.primary_host = topo.primary_host;
@@ -81,6 +93,7 @@ PollerTargets poller_targets(const agent::Config& c) {
   // pg_stat_replication query skips replagent-* senders.
   p.application_name = "replagent-sidecar-" + c.pod.name;
   p.connect_timeout = std::chrono::seconds(2);
+  p.io_timeout = io_deadline(c.sidecar.poll_interval);
   p.replication = true;
   return t;
 }
@@ -116,7 +129,7 @@ void Poller::poll_local(Snapshot& s) {
     agent::PgError err;
     session_ = deps_.pg.connect(targets_.local, &err);
     if (!session_) {
-      fail("connect");
+      fail(err.timed_out ? "timeout" : "connect");
       local_error_ =
           fmt::format("cannot connect to {}: {}", targets_.local.describe(), error_text(err));
       next_local_attempt_ = now + local_backoff_.next();
@@ -129,7 +142,7 @@ void Poller::poll_local(Snapshot& s) {
   }
   agent::QueryResult r;
   if (auto e = session_->exec(kLocalStatusSql, &r)) {
-    fail("query");
+    fail(e->timed_out ? "timeout" : "query");
     s.server_error = "status query failed: " + error_text(*e);
     session_.reset();  // a lost connection reconnects on the next poll
     if (was_up_) spdlog::warn("sidecar: {}", s.server_error);
@@ -158,15 +171,14 @@ void Poller::poll_local(Snapshot& s) {
   if (s.role == Role::kPrimary) {
     agent::QueryResult rows;
     if (auto e = session_->exec(kReplicationSql, &rows)) {
-      fail("query");
-      spdlog::debug("sidecar: pg_stat_replication: {}", error_text(*e));
+      secondary_query_failed("pg_stat_replication", *e);
     } else {
       s.replicas = parse_replication(rows);
     }
     agent::QueryResult slots;
+    if (!session_) return;
     if (auto e = session_->exec(kSlotsSql, &slots)) {
-      fail("query");
-      spdlog::debug("sidecar: pg_replication_slots: {}", error_text(*e));
+      secondary_query_failed("pg_replication_slots", *e);
     } else {
       s.slots = parse_slots(slots);
     }
@@ -177,9 +189,20 @@ void Poller::poll_local(Snapshot& s) {
                                                 st->last_replay_epoch, st->now_epoch);
 }
 
-// A fresh replication connection per poll rather than a held one: connect_timeout bounds the
-// whole exchange (a held session would block forever on a frozen primary), and a held
-// connection would take one of the primary's max_wal_senders for good.
+// The primary's extra queries: their rows are missing from this snapshot, the server still
+// counts as up (it answered the status query). A timed-out session is closed: reconnect.
+void Poller::secondary_query_failed(const char* what, const agent::PgError& e) {
+  fail(e.timed_out ? "timeout" : "query");
+  if (e.timed_out) {
+    spdlog::warn("sidecar: {}: {}", what, error_text(e));
+    session_.reset();
+  } else {
+    spdlog::debug("sidecar: {}: {}", what, error_text(e));
+  }
+}
+
+// A fresh replication connection per poll rather than a held one: io_timeout bounds the whole
+// exchange, and a held connection would take one of the primary's max_wal_senders for good.
 void Poller::poll_primary(Snapshot& s) {
   if (targets_.primary_host.empty() || deps_.resolver == nullptr) {
     s.primary_error = "primary unknown (pod name has no ordinal)";

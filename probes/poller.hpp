@@ -3,10 +3,12 @@
 // The sidecar's only PostgreSQL client. One thread polls every sidecar.poll_interval and
 // publishes an immutable Snapshot; the HTTP side never waits on a query.
 //
-// Bounds: connect_timeout on every connection, statement_timeout (a server option) on the
-// local session. A local connection failure backs off (capped exponential) instead of
-// retrying every poll, and a snapshot is published either way, saying why the server is not
-// up, so "not up" (503 on /readyz) is never confused with "poller stuck" (stale).
+// Bounds: statement_timeout (a server option) on the local session, and a client-side
+// deadline (ConnParams::io_timeout, io_deadline()) on every connection attempt and query, so
+// a stopped server that never answers makes a poll fail (reason "timeout"), not hang. A local
+// connection failure backs off (capped exponential) instead of retrying every poll, and a snapshot
+// is published either way, saying why the server is not up, so "not up" (503 on /readyz) is never
+// confused with "poller stuck" (stale).
 
 #include <atomic>
 #include <chrono>
@@ -52,6 +54,9 @@ struct PollerTargets {
 };
 PollerTargets poller_targets(const agent::Config& config);
 
+// The client-side deadline for connecting and for each query at this poll interval.
+std::chrono::milliseconds io_deadline(std::chrono::milliseconds interval);
+
 // The local server as the sidecar and the probe reach it: postgres.host/port as superuser,
 // with connect_timeout and a statement_timeout under `query_budget`.
 agent::ConnParams local_conn_params(const agent::Config& config,
@@ -72,6 +77,7 @@ class Poller {
  private:
   void poll_local(Snapshot& s);
   void poll_primary(Snapshot& s);
+  void secondary_query_failed(const char* what, const agent::PgError& e);
   void fail(const std::string& reason);
 
   std::chrono::milliseconds interval_;

@@ -76,6 +76,7 @@ class Sidecar {
   RunResult probe(const std::string& kind, const std::vector<std::string>& args = {}) const;
 
   bool running() { return process_->running(); }
+  pid_t pid() const { return process_->pid(); }
   // SIGTERM, then waits up to 10 s (SIGKILL after that); idempotent.
   ExitStatus stop();
   std::string log_tail(int lines = 30) const;

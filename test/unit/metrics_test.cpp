@@ -80,6 +80,7 @@ TEST(Metrics, PrimarySeries) {
            "replagent_filesystem_avail_bytes 4000000000",
            "replagent_poll_errors_total{reason=\"connect\"} 2",
            "replagent_poll_errors_total{reason=\"primary\"} 0",
+           "replagent_poll_errors_total{reason=\"timeout\"} 0",
            "replagent_build_info{version=\"1.2.3\"} 1",
            "pg_replication_lag_seconds 0",
        }) {

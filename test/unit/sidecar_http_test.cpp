@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -156,6 +158,144 @@ TEST(SidecarHttp, PortInUseIsAStartupError) {
   EXPECT_THROW(HttpServer(ListenAddress{"127.0.0.1", first.port()},
                           [](const Request&) { return Response{}; }),
                std::exception);
+}
+
+// --- limits: connections, slow and idle clients ---
+
+// One client connection held open across requests (blocking socket, receive timeout).
+class RawConnection {
+ public:
+  explicit RawConnection(std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~RawConnection() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  bool send(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // Reads until `text` has arrived; false on EOF, error or the 5 s receive timeout.
+  bool read_until(const std::string& text) {
+    char buf[4096];
+    while (received_.find(text) == std::string::npos) {
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      received_.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  // True when the server closes the connection (EOF or reset) within the receive timeout.
+  bool closed_by_server() {
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n == 0) return true;
+      if (n < 0) return errno == ECONNRESET;
+      received_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  const std::string& received() const { return received_; }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string received_;
+};
+
+std::string get(const std::string& path, bool close = false) {
+  return "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + (close ? "Connection: close\r\n" : "") +
+         "\r\n";
+}
+
+class LimitedServer {
+ public:
+  explicit LimitedServer(HttpLimits limits)
+      : server_(
+            ListenAddress{"127.0.0.1", 0},
+            [](const Request& r) {
+              Response res;
+              res.body = "answer for " + r.target + "\n";
+              return res;
+            },
+            limits),
+        thread_([this] { server_.run(); }) {}
+  ~LimitedServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::uint16_t port() const { return server_.port(); }
+  bool wait_open(std::size_t n) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (server_.open_connections() != n) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+  std::size_t open() const { return server_.open_connections(); }
+
+ private:
+  HttpServer server_;
+  std::thread thread_;
+};
+
+TEST(SidecarHttpLimits, AtTheLimitTheLongestIdleConnectionMakesRoom) {
+  LimitedServer server(HttpLimits{.max_connections = 2});
+  RawConnection a(server.port());
+  ASSERT_TRUE(a.connected());
+  ASSERT_TRUE(a.send(get("/a")) && a.read_until("answer for /a\n")) << a.received();
+  RawConnection b(server.port());
+  ASSERT_TRUE(b.send(get("/b")) && b.read_until("answer for /b\n")) << b.received();
+  ASSERT_TRUE(server.wait_open(2)) << server.open();
+
+  // A third client (a kubelet probe) is served, not queued behind two idle keep-alive
+  // connections: the one idle longest (a) is closed for it.
+  const std::string c = raw_exchange(server.port(), get("/c", true));
+  EXPECT_NE(c.find("answer for /c"), std::string::npos) << c;
+  EXPECT_TRUE(a.closed_by_server());
+  // b was idle for less time and keeps working.
+  EXPECT_TRUE(b.send(get("/b2")) && b.read_until("answer for /b2\n")) << b.received();
+  // Closed connections are forgotten: b is the only one left.
+  EXPECT_TRUE(server.wait_open(1)) << server.open();
+}
+
+TEST(SidecarHttpLimits, ManyClientsAtOnceNeverExceedTheLimitAndAllAreAnswered) {
+  LimitedServer server(HttpLimits{.max_connections = 4});
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 12; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(server.port()));
+    ASSERT_TRUE(idle.back()->connected());
+    // The server holds at most the limit, plus the one just accepted while another closes.
+    EXPECT_LE(server.open(), 5u);
+  }
+  // Every new client is still answered while the idle ones are being closed.
+  for (int i = 0; i < 5; ++i) {
+    const std::string out = raw_exchange(server.port(), get("/x" + std::to_string(i), true));
+    EXPECT_NE(out.find("answer for /x" + std::to_string(i)), std::string::npos) << out;
+  }
+  EXPECT_LE(server.open(), 5u);
+}
+
+TEST(SidecarHttpLimits, SlowOrSilentClientIsCutOff) {
+  LimitedServer server(HttpLimits{.request_timeout = 300ms});
+  RawConnection silent(server.port());
+  RawConnection slow(server.port());
+  ASSERT_TRUE(silent.connected() && slow.connected());
+  ASSERT_TRUE(slow.send("GET /slow HTTP/1.1\r\nHost: x\r\n"));  // never finishes its headers
+  EXPECT_TRUE(silent.closed_by_server());
+  EXPECT_TRUE(slow.closed_by_server());
+  EXPECT_EQ(slow.received(), "");
+  EXPECT_TRUE(server.wait_open(0)) << server.open();
+  // The server itself goes on.
+  const std::string out = raw_exchange(server.port(), get("/after", true));
+  EXPECT_NE(out.find("answer for /after"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "fakes.hpp"
 #include "probes/poller.hpp"
 #include "probes/queries.hpp"
+#include "probes/routes.hpp"
 
 namespace replagent::probes {
 namespace {
@@ -19,6 +20,7 @@ struct FakeServer {
   std::vector<Row> replication;
   std::vector<Row> slots;
   std::optional<agent::PgError> status_error;
+  std::optional<agent::PgError> replication_error;
   int queries = 0;
 };
 
@@ -32,6 +34,7 @@ class ScriptedSession : public agent::PgSession {
       if (server_->status_error) return server_->status_error;
       out->rows.push_back(server_->status);
     } else if (sql == kReplicationSql) {
+      if (server_->replication_error) return server_->replication_error;
       out->rows = server_->replication;
     } else if (sql == kSlotsSql) {
       out->rows = server_->slots;
@@ -267,6 +270,106 @@ TEST(SidecarPoller, StatvfsFailureIsCounted) {
   EXPECT_TRUE(s.server_up);
   EXPECT_FALSE(s.filesystem);
   EXPECT_EQ(s.error_counts.at("statvfs"), 1u);
+}
+
+// --- a server that stops answering (SIGSTOP): ConnParams::io_timeout ran out ---
+
+agent::PgError no_answer(const char* doing) {
+  return agent::PgError{
+      "", std::string("no answer within 1.25s ") + doing + " (server stopped or overloaded?)",
+      true};
+}
+
+TEST(SidecarPoller, IoDeadlineFitsThePollAndTheStaleLimit) {
+  // Default 2 s interval: statement_timeout 1 s server side, 1.25 s client side.
+  const auto t = poller_targets(config_for("todo-db-1"));
+  EXPECT_EQ(t.local.io_timeout, 1250ms);
+  EXPECT_EQ(t.primary.io_timeout, 1250ms);
+  for (const std::chrono::milliseconds interval :
+       std::initializer_list<std::chrono::milliseconds>{500ms, 1s, 2s, 5s, 10s, 60s}) {
+    const auto d = io_deadline(interval);
+    auto c = config_for("todo-db-1");
+    c.sidecar.poll_interval = interval;
+    const auto targets = poller_targets(c);
+    // The server's own statement_timeout ends a slow query first, with a proper error.
+    const auto opt = targets.local.options;
+    const long server_ms = std::stol(opt.substr(opt.find('=') + 1));
+    EXPECT_GT(d.count(), server_ms) << interval.count();
+    // A poll waits at most twice (local, primary) and still publishes before the snapshot
+    // would count as stale: a frozen server reads "no answer", not "stale".
+    EXPECT_LE(2 * d, kStaleIntervals * interval) << interval.count();
+    // Far from the liveness limit: a frozen server never fails /healthz.
+    EXPECT_LT(2 * d, std::chrono::milliseconds(kWedgedPoll)) << interval.count();
+  }
+}
+
+TEST(SidecarPoller, StatusQueryTimeoutIsNotReadyButLive) {
+  Fixture f("db-0");
+  f.client.server.status = kPrimaryStatus;
+  f.client.server.status_error = no_answer("to a statement");
+  Poller poller = f.make();
+  const auto s = std::make_shared<const Snapshot>(poller.poll_once());
+  EXPECT_FALSE(s->server_up);
+  EXPECT_NE(s->server_error.find("no answer within 1.25s"), std::string::npos) << s->server_error;
+  EXPECT_EQ(s->error_counts.at("timeout"), 1u);
+  EXPECT_EQ(s->error_counts.count("query"), 0u);
+
+  RouteParams p;
+  p.poll_interval = f.config.sidecar.poll_interval;
+  const Decision ready = decide_readyz(s.get(), s->taken_at, p, p.max_lag);
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.reason.find("no answer within 1.25s"), std::string::npos) << ready.reason;
+  const Decision live = decide_healthz(s.get(), s->taken_at, p, poller.health());
+  EXPECT_EQ(live.status, 200) << live.reason;
+
+  // The timed-out session was dropped: the next poll connects again, and the server is back.
+  f.client.server.status_error.reset();
+  const Snapshot next = poller.poll_once();
+  EXPECT_TRUE(next.server_up) << next.server_error;
+  EXPECT_EQ(f.client.connect_calls.size(), 2u);
+  EXPECT_EQ(next.error_counts.at("timeout"), 1u);
+}
+
+TEST(SidecarPoller, ConnectTimeoutCountsAsTimeoutAndBacksOff) {
+  Fixture f("db-0");
+  f.client.connect_error = no_answer("while connecting");
+  Poller poller = f.make();
+  Snapshot s = poller.poll_once();
+  EXPECT_FALSE(s.server_up);
+  EXPECT_NE(s.server_error.find("cannot connect to"), std::string::npos) << s.server_error;
+  EXPECT_NE(s.server_error.find("no answer within"), std::string::npos) << s.server_error;
+  EXPECT_EQ(s.error_counts.at("timeout"), 1u);
+  EXPECT_EQ(s.error_counts.count("connect"), 0u);
+  // Backing off like any failed connect: polls go on (fresh snapshots), no new attempt yet.
+  s = poller.poll_once();
+  EXPECT_EQ(f.client.connect_calls.size(), 1u);
+  EXPECT_NE(s.server_error.find("(retrying)"), std::string::npos);
+  EXPECT_EQ(s.sequence, 2u);
+  // After the backoff the server answers again.
+  f.clock.advance(600ms);
+  f.client.connect_error.reset();
+  f.client.server.status = kPrimaryStatus;
+  s = poller.poll_once();
+  EXPECT_TRUE(s.server_up) << s.server_error;
+}
+
+TEST(SidecarPoller, PrimaryQueryTimeoutKeepsTheStatusAndReconnects) {
+  Fixture f("db-0");
+  f.client.server.status = kPrimaryStatus;
+  f.client.server.replication_error = no_answer("to a statement");
+  f.client.server.slots = {{"db_1", "t", "4096"}};
+  Poller poller = f.make();
+  const Snapshot s = poller.poll_once();
+  // The status query answered: the server is up, its replica rows are missing this once.
+  EXPECT_TRUE(s.server_up);
+  EXPECT_TRUE(s.replicas.empty());
+  EXPECT_EQ(s.error_counts.at("timeout"), 1u);
+  // The session was closed on the timeout, so the slots query was not sent on it.
+  EXPECT_TRUE(s.slots.empty());
+  f.client.server.replication_error.reset();
+  const Snapshot next = poller.poll_once();
+  EXPECT_EQ(f.client.connect_calls.size(), 2u);
+  EXPECT_EQ(next.slots.size(), 1u);
 }
 
 }  // namespace
