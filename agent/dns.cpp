@@ -16,6 +16,7 @@
 
 #include "agent/errors.hpp"
 #include "agent/signals.hpp"
+#include "agent/units.hpp"
 
 namespace replagent::agent {
 namespace {
@@ -96,14 +97,53 @@ DnsStatus map_status(int status) {
 struct Query {
   bool done = false;
   DnsAnswer answer;
+  const std::string* servers = nullptr;  // who was asked, for the failure's detail
+  std::chrono::milliseconds timeout{0};
 };
+
+// What a failed lookup's log line and error message say: the DNS rcode by its RFC name (what
+// `dig` and CoreDNS's logs show), which servers, and for a timeout how long we waited, so a
+// broken cluster DNS is not mistaken for a pod that does not exist yet.
+std::string failure_detail(int status, const Query& q) {
+  const std::string servers = q.servers != nullptr ? *q.servers : "the DNS server";
+  switch (status) {
+    case ARES_ESERVFAIL:
+      return "SERVFAIL from " + servers + ": the DNS server failed to answer";
+    case ARES_EREFUSED:
+      return "REFUSED by " + servers;
+    case ARES_ETIMEOUT:
+      return "no answer from " + servers + " within dns.timeout (" +
+             format_duration(q.timeout) + ")";
+    case ARES_ENOTFOUND:
+      return "NXDOMAIN from " + servers + ": no such name";
+    default:
+      return ares_strerror(status);
+  }
+}
+
+// "ip:port, ..." of the channel's servers (the configured ones or /etc/resolv.conf's).
+std::string describe_servers(ares_channel channel) {
+  ares_addr_port_node* list = nullptr;
+  if (ares_get_servers_ports(channel, &list) != ARES_SUCCESS) return "the DNS server";
+  std::string out;
+  for (auto* n = list; n != nullptr; n = n->next) {
+    char text[INET6_ADDRSTRLEN] = "?";
+    ares_inet_ntop(n->family, &n->addr, text, sizeof text);
+    const int port = n->udp_port != 0 ? n->udp_port : 53;
+    if (!out.empty()) out += ", ";
+    out += n->family == AF_INET6 ? "[" + std::string(text) + "]:" + std::to_string(port)
+                                 : std::string(text) + ":" + std::to_string(port);
+  }
+  ares_free_data(list);
+  return out.empty() ? "no DNS server" : out;
+}
 
 void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
   auto* q = static_cast<Query*>(arg);
   q->done = true;
   if (status != ARES_SUCCESS) {
     q->answer.status = map_status(status);
-    q->answer.detail = ares_strerror(status);
+    q->answer.detail = failure_detail(status, *q);
     return;
   }
   ares_addrttl ttls[kMaxAddresses];
@@ -129,10 +169,13 @@ void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int
 // One channel, used by one thread at a time (c-ares channels are not thread-safe).
 class CaresResolver final : public Resolver {
  public:
-  explicit CaresResolver(ChannelPtr channel) : channel_(std::move(channel)) {}
+  CaresResolver(ChannelPtr channel, std::chrono::milliseconds timeout)
+      : channel_(std::move(channel)), servers_(describe_servers(channel_.get())), timeout_(timeout) {}
 
   DnsAnswer resolve_ipv4(const std::string& name) override {
     Query q;
+    q.servers = &servers_;
+    q.timeout = timeout_;
     ares_query(channel_.get(), name.c_str(), kClassIn, kTypeA, on_answer, &q);
     const int stop = stop_fd();
     while (!q.done) {
@@ -155,8 +198,9 @@ class CaresResolver final : public Resolver {
       const int rc = ::poll(fds.data(), fds.size(), wait_ms);
       if (rc < 0) {
         if (errno == EINTR) continue;
+        const int err = errno;
         ares_cancel(channel_.get());  // completes q with ARES_ECANCELLED
-        q.answer.detail = std::string("poll failed: ") + std::strerror(errno);
+        q.answer.detail = std::string("poll failed: ") + std::strerror(err);
         break;
       }
       if (fds.back().revents != 0) {
@@ -179,6 +223,8 @@ class CaresResolver final : public Resolver {
 
  private:
   ChannelPtr channel_;
+  std::string servers_;
+  std::chrono::milliseconds timeout_;
 };
 
 }  // namespace
@@ -245,7 +291,7 @@ std::unique_ptr<Resolver> make_cares_resolver(const std::vector<std::string>& se
       throw usage_error("dns.servers: c-ares rejected '" + csv + "': " + ares_strerror(rc));
     }
   }
-  return std::make_unique<CaresResolver>(std::move(channel));
+  return std::make_unique<CaresResolver>(std::move(channel), timeout);
 }
 
 }  // namespace replagent::agent

@@ -22,24 +22,51 @@ using agent::ExitCode;
 std::optional<InitOutcome> refuse_if_peers_hold_data(const agent::Config& c, InitDeps& deps,
                                                      const Topology& t) {
   if (c.init.allow_empty_primary) return std::nullopt;
-  const auto answer = deps.resolver.resolve_ipv4(t.service_host);
-  if (answer.status != agent::DnsStatus::kOk) {
+  // Only a definite answer tells: NXDOMAIN (no pod published) or the pods' addresses. SERVFAIL
+  // or silence says nothing about the peers, so wait for an answer (bounded, like a replica's
+  // wait for the primary) and refuse rather than initialise blindly over a replica's data.
+  std::optional<agent::DnsAnswer> answer;
+  std::string reason;
+  const auto end = wait_for<agent::DnsAnswer>(
+      deps, c, deps.clock.now() + c.init.wait_timeout, "DNS " + t.service_host + " (peers)",
+      [&](std::string* why) -> std::optional<agent::DnsAnswer> {
+        auto a = deps.resolver.resolve_ipv4(t.service_host);
+        if (a.status == agent::DnsStatus::kOk || a.status == agent::DnsStatus::kNotFound) return a;
+        *why = fmt::format("{}{}", agent::to_string(a.status),
+                           a.detail.empty() ? "" : " (" + a.detail + ")");
+        return std::nullopt;
+      },
+      &answer, &reason);
+  if (end == WaitEnd::kStopped)
+    return outcome(ExitCode::kFailed, "stopped by signal while looking for peers");
+  if (end == WaitEnd::kTimedOut) {
+    return outcome(
+        ExitCode::kUnsafeData,
+        fmt::format("the primary's volume is empty and {} gave no answer within "
+                    "init.wait_timeout ({}): {}; cannot tell whether a peer still holds data, "
+                    "so refusing to initialise an empty primary. Fix the cluster DNS, or set "
+                    "init.allow_empty_primary=true to start empty anyway",
+                    t.service_host, agent::format_duration(c.init.wait_timeout), reason));
+  }
+  if (answer->status != agent::DnsStatus::kOk) {
     spdlog::info("no peers found through {} ({}): first start of the set", t.service_host,
-                 agent::to_string(answer.status));
+                 agent::to_string(answer->status));
     return std::nullopt;
   }
-  for (const auto& address : answer.addresses) {
+  for (const auto& address : answer->addresses) {
     auto params = replication_params(c, t.service_host, address);
     params.connect_timeout = std::chrono::seconds(2);
     agent::PgError err;
     if (auto info = deps.pg.identify_system(params, &err)) {
       return outcome(
           ExitCode::kUnsafeData,
-          fmt::format("the primary's volume is empty but the peer at {}:{} holds data of cluster "
+          fmt::format("the primary's volume is empty but the peer {}{}:{}{} holds data of cluster "
                       "{} at LSN {}: refusing to initialise an empty primary, which would make "
                       "the replicas re-clone nothing. Restore the primary's volume, or set "
                       "init.allow_empty_primary=true to start empty anyway",
-                      address, c.postgres.port, info->system_identifier,
+                      info->cluster_name.empty() ? "at " : info->cluster_name + " (",
+                      address, c.postgres.port, info->cluster_name.empty() ? "" : ")",
+                      info->system_identifier,
                       agent::format_lsn(info->wal_position)));
     }
     spdlog::info("peer {}:{} holds no reachable data ({})", address, c.postgres.port, err.message);
@@ -145,8 +172,11 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
   promote_staging(pgdata);
   cleanup.keep_staging = true;
   const auto st = inspect_data_dir(pgdata);
-  return outcome(ExitCode::kOk, fmt::format("initialised a new primary in {} (system identifier {})",
-                                            pgdata, st.system_identifier));
+  InitOutcome done = outcome(ExitCode::kOk,
+                             fmt::format("initialised a new primary in {} (system identifier {})",
+                                         pgdata, st.system_identifier));
+  done.action = "initdb";
+  return done;
 }
 
 }  // namespace
@@ -159,11 +189,15 @@ InitOutcome run_primary(const agent::Config& c, InitDeps& deps, const Topology& 
       if (auto refused = refuse_if_peers_hold_data(c, deps, t)) return *refused;
       return initialise(c, deps);
     case DataDirKind::kPrimary:
+    {
       write_primary_files(c.postgres.data_dir, c);
-      return outcome(ExitCode::kOk,
-                     fmt::format("existing primary data (system identifier {}): refreshed {} and "
-                                 "pg_hba.conf, data untouched",
-                                 local.system_identifier, kIncludeFile));
+      InitOutcome kept = outcome(ExitCode::kOk,
+                                 fmt::format("existing primary data (system identifier {}): "
+                                             "refreshed {} and pg_hba.conf, data untouched",
+                                             local.system_identifier, kIncludeFile));
+      kept.action = "refreshed";
+      return kept;
+    }
     case DataDirKind::kReplica:
       return outcome(ExitCode::kUnsafeData,
                      fmt::format("{} holds a standby's data (standby.signal) but pod {} is the "

@@ -106,22 +106,25 @@ DnsReply query_a(const std::string& server_ip, std::uint16_t port, const std::st
   return reply;
 }
 
-DnsServer::DnsServer(const fs::path& dir, const std::string& ip, std::uint16_t port)
-    : hosts_dir_(dir / "dns-hosts"),
-      staging_dir_(dir / "dns-staging"),
-      log_(dir / "dnsmasq.log"),
+DnsServer::DnsServer(const fs::path& dir, const std::string& ip, std::uint16_t port,
+                     const std::string& name, const std::string& upstream)
+    : hosts_dir_(dir / (name + "-hosts")),
+      staging_dir_(dir / (name + "-staging")),
+      log_(dir / (name + "masq.log")),
       ip_(ip),
-      port_(port) {
+      port_(port),
+      upstream_(upstream) {
   fs::create_directories(hosts_dir_);
   fs::create_directories(staging_dir_);
   SpawnOptions opts;
   opts.argv = {kDnsmasq, "--keep-in-foreground", "--conf-file=/dev/null",
-               "--no-resolv",  // no upstream: nothing leaves the machine
+               "--no-resolv",  // no upstream but the loopback one below: nothing leaves the machine
                "--no-hosts", "--no-poll",
                // Names under cluster.local are answered from the hosts directory only: an
                // absent pod name is NXDOMAIN, as CoreDNS answers (without this dnsmasq, having
-               // no upstream, says REFUSED).
-               "--local=/cluster.local/", "--listen-address=" + ip, "--bind-interfaces",
+               // no upstream, says REFUSED). With an upstream, its answer instead.
+               upstream.empty() ? "--local=/cluster.local/" : "--server=/cluster.local/" + upstream,
+               "--listen-address=" + ip, "--bind-interfaces",
                "--port=" + std::to_string(port), "--hostsdir=" + hosts_dir_.string(),
                "--pid-file=", "--user=" + current_user(),
                "--cache-size=0",  // a removed record disappears at once
@@ -167,7 +170,9 @@ void DnsServer::await(const std::string& name, bool present) {
           throw std::runtime_error("dnsmasq " + s->describe() + ":\n" + tail_file(log_, 20));
         }
         DnsReply r = query(name);
-        return present ? (r.rcode == 0 && !r.addresses.empty()) : r.rcode == 3;
+        const bool has = r.rcode == 0 && !r.addresses.empty();
+        // Without a record, the upstream decides (maybe no answer at all).
+        return present ? has : upstream_.empty() ? r.rcode == 3 : !has;
       },
       std::chrono::seconds(10), std::chrono::milliseconds(20));
   if (!ok) {

@@ -26,9 +26,12 @@ DnsReply query_a(const std::string& server_ip, std::uint16_t port, const std::st
 
 class DnsServer {
  public:
-  // Starts dnsmasq with its hosts directory, pid-less, logging queries to `dir`/dnsmasq.log,
+  // Starts dnsmasq with its hosts directory, pid-less, logging queries to `dir`/<name>.log,
   // and returns once it answers.
-  DnsServer(const std::filesystem::path& dir, const std::string& ip, std::uint16_t port);
+  // Names under cluster.local without a record are NXDOMAIN, as CoreDNS answers, unless
+  // `upstream` ("ip#port") is given: then dnsmasq forwards them there and relays its answer.
+  DnsServer(const std::filesystem::path& dir, const std::string& ip, std::uint16_t port,
+            const std::string& name = "dns", const std::string& upstream = "");
   ~DnsServer();
 
   void set_record(const std::string& name, const std::string& ip);
@@ -50,6 +53,7 @@ class DnsServer {
   std::filesystem::path log_;
   std::string ip_;
   std::uint16_t port_;
+  std::string upstream_;
   std::unique_ptr<ChildProcess> process_;
 };
 
