@@ -117,6 +117,22 @@ const std::vector<Key>& keys() {
       REPLAGENT_STR_KEY("postgres.replication_user", postgres.replication_user),
       REPLAGENT_STR_KEY("postgres.replication_password_file",
                         postgres.replication_password_file),
+      Key{"postgres.max_slot_wal_keep_size",
+          [](Config& c, const std::string& v) {
+            if (v.empty() || v == "unlimited" || v == "-1") {
+              c.postgres.max_slot_wal_keep_size.reset();
+              return;
+            }
+            c.postgres.max_slot_wal_keep_size = to_size(v);
+            // Less than one WAL segment would invalidate a slot at every checkpoint.
+            if (*c.postgres.max_slot_wal_keep_size < 16ULL * 1024 * 1024)
+              bad("a size of at least 16MiB (one WAL segment), or unlimited");
+          },
+          [](const Config& c) {
+            return str_node(c.postgres.max_slot_wal_keep_size
+                                ? format_size_exact(*c.postgres.max_slot_wal_keep_size)
+                                : "unlimited");
+          }},
       Key{"postgres.superuser_password",
           [](Config& c, const std::string& v) { c.postgres.superuser_password = Secret(v); },
           nullptr, true},
@@ -141,7 +157,7 @@ const std::vector<Key>& keys() {
               bad("a rate between 32KiB and 1GiB (bytes per second), or empty for unlimited");
           },
           [](const Config& c) {
-            return str_node(c.init.max_rate ? format_size(*c.init.max_rate) : "");
+            return str_node(c.init.max_rate ? format_size_exact(*c.init.max_rate) : "");
           }},
       Key{"init.verify", [](Config& c, const std::string& v) { c.init.verify = to_bool(v); },
           [](const Config& c) { return Rendered(bool{c.init.verify}); }},
@@ -160,12 +176,18 @@ const std::vector<Key>& keys() {
       REPLAGENT_STR_KEY("sidecar.listen", sidecar.listen),
       REPLAGENT_DURATION_KEY("sidecar.poll_interval", sidecar.poll_interval),
       Key{"sidecar.max_lag", [](Config& c, const std::string& v) { c.sidecar.max_lag = to_size(v); },
-          [](const Config& c) { return str_node(format_size(c.sidecar.max_lag)); }},
+          [](const Config& c) { return str_node(format_size_exact(c.sidecar.max_lag)); }},
       REPLAGENT_STR_KEY("backup.dir", backup.dir),
       Key{"backup.keep",
           [](Config& c, const std::string& v) { c.backup.keep = to_int(v, 1, 100000); },
           [](const Config& c) { return Rendered(std::int64_t{c.backup.keep}); }},
       REPLAGENT_STR_KEY("backup.source", backup.source),
+      Key{"backup.database",
+          [](Config& c, const std::string& v) {
+            if (v.empty()) bad("a database name, e.g. todo");
+            c.backup.database = v;
+          },
+          [](const Config& c) { return str_node(c.backup.database); }},
       Key{"backup.max_age",
           [](Config& c, const std::string& v) {
             if (v.empty()) {
@@ -222,10 +244,11 @@ std::string suggest(const std::string& section) {
   return list.empty() ? "" : " (known keys in [" + section + "]: " + list + ")";
 }
 
-void apply_file(Config& c, const std::string& path) {
+// `text`: the file's contents when the caller has them already (ConfigInputs::file_text).
+void apply_file(Config& c, const std::string& path, const std::string* text = nullptr) {
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = text ? toml::parse(*text, path) : toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& src = e.source();
     throw usage_error(fmt::format("config file {}:{}:{}: {}", path, src.begin.line,
@@ -301,7 +324,9 @@ Config load_config(const ConfigInputs& in) {
   if (auto v = env("HOSTNAME")) c.pod.name = *v;
 
   // 2. The TOML file.
-  if (in.file) {
+  if (in.file_text) {
+    apply_file(c, in.file.value_or("(text)"), &*in.file_text);
+  } else if (in.file) {
     if (!std::filesystem::exists(*in.file))
       throw usage_error(fmt::format("--config {}: no such file", *in.file));
     apply_file(c, *in.file);

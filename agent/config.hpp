@@ -32,6 +32,9 @@ struct Config {
     std::string superuser_password_file;
     std::string replication_user = "replicator";
     std::string replication_password_file;
+    // WAL a replication slot may hold back on the primary (max_slot_wal_keep_size); unset:
+    // unlimited, PostgreSQL's default. A replica whose slot lost its WAL is re-cloned by init.
+    std::optional<std::uint64_t> max_slot_wal_keep_size;
     // Resolved from the files above, else from the environment; never printed.
     Secret superuser_password;
     Secret replication_password;
@@ -63,6 +66,7 @@ struct Config {
     std::string dir = "/backup";
     int keep = 7;
     std::string source = "replica";  // "replica", "primary" or a host
+    std::string database = "postgres";  // the database pg_dump dumps
     // Backups older than this are removed too (never the one just made); unset: count only.
     std::optional<std::chrono::milliseconds> max_age;
   } backup;
@@ -76,6 +80,9 @@ struct ConfigInputs {
   // --config FILE; when absent, /etc/replagent/replagent.toml is read if it exists.
   std::optional<std::string> file;
   std::string default_file = "/etc/replagent/replagent.toml";
+  // The TOML text itself, used instead of reading a file (then `file`, if set, only names it
+  // in messages): for tests and the config fuzzer (test/fuzz), which must not touch the disk.
+  std::optional<std::string> file_text;
   std::map<std::string, std::string> env;  // the process environment
   // Flag settings in command-line order: {"init.wait_timeout", "30s"}.
   std::vector<std::pair<std::string, std::string>> flags;

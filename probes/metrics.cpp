@@ -46,12 +46,31 @@ constexpr std::array<GaugeSpec, 16> kGauges{{
 }};
 
 // The reasons a poll can fail; created at 0 so rate() and alerts see them from the start.
-constexpr std::array<const char*, 5> kErrorReasons{"connect", "query", "primary", "resolve",
-                                                   "statvfs"};
+// "timeout": the local server did not answer within the poller's deadline (a stopped process).
+constexpr std::array<const char*, 6> kErrorReasons{"connect", "query", "timeout", "primary",
+                                                   "resolve", "statvfs"};
 
 using Labels = std::map<std::string, std::string>;
 
 }  // namespace
+
+void Metrics::set_last_init(const std::string& action, const std::string& reason,
+                            std::int64_t unix_seconds) {
+  std::lock_guard lock(mutex_);
+  prometheus::BuildGauge()
+      .Name("replagent_last_init_info")
+      .Help("What the last replagent init did with this pod's volume (always 1): action initdb, "
+            "clone, reclone (a replica's data replaced), kept or refreshed; reason of a reclone")
+      .Register(*registry_)
+      .Add({{"action", action}, {"reason", reason}})
+      .Set(1);
+  prometheus::BuildGauge()
+      .Name("replagent_last_init_timestamp_seconds")
+      .Help("When the last replagent init on this pod's volume finished (Unix time)")
+      .Register(*registry_)
+      .Add({})
+      .Set(static_cast<double>(unix_seconds));
+}
 
 void Metrics::Series::set(const Labels& labels, double value) {
   family_->Add(labels).Set(value);
@@ -76,7 +95,8 @@ Metrics::Metrics(std::string version, std::chrono::milliseconds poll_interval)
   }
   errors_ = &prometheus::BuildCounter()
                  .Name("replagent_poll_errors_total")
-                 .Help("Failed poll steps by reason (connect, query, primary, resolve, statvfs)")
+                 .Help("Failed poll steps by reason (connect, query, timeout, primary, resolve, "
+                       "statvfs)")
                  .Register(*registry_);
   for (const char* reason : kErrorReasons) errors_->Add({{"reason", reason}});
   auto& durations = prometheus::BuildHistogram()

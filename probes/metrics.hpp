@@ -40,6 +40,12 @@ class Metrics {
   // scrape time, so polls between two scrapes are all counted. Thread-safe.
   void observe_poll(const Snapshot& s);
 
+  // What the last `replagent init` did with this pod's volume (roles::InitRecord), set once at
+  // start: replagent_last_init_info{action,reason} 1 and replagent_last_init_timestamp_seconds.
+  // action="reclone" means a replica's data was replaced by a new clone. Thread-safe.
+  void set_last_init(const std::string& action, const std::string& reason,
+                     std::int64_t unix_seconds);
+
  private:
   // One gauge family and the label sets set during the current update; the rest are removed
   // when the update ends.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "probes/snapshot.hpp"
+#include "roles/init_record.hpp"
 
 namespace replagent::probes {
 
@@ -36,6 +37,8 @@ struct RouteParams {
   std::uint64_t max_lag = 16ULL * 1000 * 1000;  // sidecar.max_lag
   std::string pod_name;
   std::optional<int> ordinal;
+  // What the last init did with the volume (PGDATA/replagent.last-init), read at start.
+  std::optional<roles::InitRecord> last_init;
 };
 
 // The poller's liveness, as the HTTP thread sees it.
@@ -48,9 +51,10 @@ struct PollerHealth {
 
 // A snapshot older than this many poll intervals counts as unknown (DESIGN.md "sidecar").
 inline constexpr int kStaleIntervals = 3;
-// A single poll running longer than this means the poller is wedged (all its calls are
-// bounded by connect_timeout and statement_timeout, so only a stopped/frozen peer that
-// keeps the TCP connection open gets here). Restarting the sidecar is then the right cure.
+// A single poll running longer than this means the poller is wedged: every connection
+// attempt and query it makes is bounded by a client-side deadline (ConnParams::io_timeout,
+// far below this), so a stopped/frozen server makes polls fail with "timeout" (readiness),
+// never reach this (liveness). Only a bug gets here; restarting the sidecar is the cure.
 inline constexpr std::chrono::seconds kWedgedPoll{60};
 
 // "/replica?lag=1MB&x=%20y" -> {"/replica", {lag: 1MB, x: " y"}}; nullopt for a target that

@@ -34,6 +34,8 @@ RouteParams route_params(const agent::Config& config) {
   p.max_lag = config.sidecar.max_lag;
   p.pod_name = config.pod.name;
   if (auto id = agent::parse_pod_name(config.pod.name)) p.ordinal = id->ordinal;
+  // Init ran before this container started (an init container), so once is enough.
+  if (!config.postgres.data_dir.empty()) p.last_init = roles::load_init_record(config.postgres.data_dir);
   return p;
 }
 
@@ -50,6 +52,14 @@ int sidecar_command(const agent::Config& config) {
   auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
   SnapshotStore store;
   Metrics metrics(REPLAGENT_VERSION, config.sidecar.poll_interval);
+  if (params.last_init) {
+    metrics.set_last_init(params.last_init->action, params.last_init->reason,
+                          params.last_init->time);
+    if (params.last_init->action == "reclone") {
+      spdlog::warn("the last init re-cloned this replica ({}): {}", params.last_init->reason,
+                   params.last_init->message);
+    }
+  }
   PollerTargets targets = poller_targets(config);
   PollerDeps deps{.pg = *pg,
                   .clock = agent::system_clock(),

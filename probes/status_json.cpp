@@ -11,7 +11,13 @@
 namespace replagent::probes {
 namespace {
 
-std::string str(const std::string& s) { return "\"" + agent::json_escape(s) + "\""; }
+std::string str(const std::string& s) {
+  // Appended piecewise: GCC 12 warns (-Wrestrict, a known false positive) on "\"" + string.
+  std::string out(1, '"');
+  out += agent::json_escape(s);
+  out += '"';
+  return out;
+}
 
 template <typename T>
 std::string opt_num(const std::optional<T>& v) {
@@ -63,6 +69,13 @@ std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p)
   std::string out = "{";
   out += "\"pod\":" + str(p.pod_name);
   out += ",\"ordinal\":" + opt_num(p.ordinal);
+  if (p.last_init) {
+    out += ",\"last_init\":{\"action\":" + str(p.last_init->action) +
+           ",\"reason\":" + (p.last_init->reason.empty() ? "null" : str(p.last_init->reason)) +
+           ",\"time\":" +
+           str(iso_utc(std::chrono::system_clock::from_time_t(p.last_init->time))) +
+           ",\"message\":" + str(p.last_init->message) + "}";
+  }
   const auto stale = staleness(s, now, p);
   out += fmt::format(",\"stale\":{}", stale ? "true" : "false");
   if (stale) out += ",\"stale_reason\":" + str(stale->reason);

@@ -60,7 +60,9 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
   agent::write_file_atomic(
       passfile, passfile_line(c.postgres.superuser, c.postgres.superuser_password), 0600);
 
-  const agent::ConnParams params = superuser_params(c, source.host, source.address);
+  // The snapshot, the row counts and pg_dump all in the database being backed up.
+  agent::ConnParams params = superuser_params(c, source.host, source.address);
+  params.dbname = c.backup.database;
   agent::PgError err;
   auto session = deps.pg.connect(params, &err);
   if (!session) {
@@ -82,9 +84,10 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
   }
   const std::string snapshot = *snap.rows[0][0];
   DumpRequest req{output,          source.host,          source.address,
-                  c.postgres.port, c.postgres.superuser, "postgres",
+                  c.postgres.port, c.postgres.superuser, c.backup.database,
                   snapshot,        passfile,             c.postgres.bin_dir};
-  spdlog::info("pg_dump -Fc from {} into {} at snapshot {}", source.describe(), output, snapshot);
+  spdlog::info("pg_dump -Fc of database {} from {} into {} at snapshot {}", c.backup.database,
+               source.describe(), output, snapshot);
   // The counts are taken on this session while pg_dump reads on its own connection: both scan
   // every table, and side by side they take about as long as the dump alone. The session is
   // used by the counting thread only until the join.

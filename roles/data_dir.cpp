@@ -87,6 +87,32 @@ bool remove_leftovers(const std::string& pgdata) {
     }
     removed = true;
   }
+  // A re-clone moves the old data aside just before the new clone takes its place, and removes
+  // it just after. Killed in between, PGDATA is missing (put the old data back: the next run
+  // decides again) or is the new clone (the old data is no longer needed).
+  const std::string retired = retired_dir_for(pgdata);
+  std::error_code ec;
+  if (fs::exists(retired, ec)) {
+    if (!fs::exists(pgdata, ec) || agent::is_empty_dir(pgdata)) {
+      spdlog::warn("putting {} back as {}: an earlier re-clone was interrupted before its swap",
+                   retired, pgdata);
+      fs::remove(pgdata, ec);  // an empty directory, if any
+      if (::rename(retired.c_str(), pgdata.c_str()) != 0) {
+        throw AgentError(ExitCode::kFailed, fmt::format("cannot rename {} to {}: {}", retired,
+                                                        pgdata, std::strerror(errno)));
+      }
+      agent::fsync_dir(fs::path(pgdata).parent_path().string());
+    } else {
+      spdlog::warn("removing {}: an earlier re-clone completed its swap but was interrupted "
+                   "before removing the replaced data", retired);
+      fs::remove_all(retired, ec);
+      if (ec) {
+        throw AgentError(ExitCode::kFailed,
+                         fmt::format("cannot remove leftover {}: {}", retired, ec.message()));
+      }
+    }
+    removed = true;
+  }
   return removed;
 }
 

@@ -31,8 +31,10 @@ std::string staging_dir_for(const std::string& pgdata);  // clone / initdb targe
 std::string retired_dir_for(const std::string& pgdata);  // old data moved aside by a re-clone
 std::string run_dir_for(const std::string& pgdata);      // private 0700: passfiles, sockets
 
-// Removes what an interrupted earlier run left (the staging and run directories). Returns
-// true when something was removed. Never touches PGDATA itself.
+// Removes what an interrupted earlier run left (the staging and run directories) and settles
+// an interrupted re-clone's retired directory: moved back to PGDATA when PGDATA is missing or
+// empty, removed when PGDATA holds the new clone. Returns true when it changed anything. Never
+// removes PGDATA's contents.
 bool remove_leftovers(const std::string& pgdata);
 
 // Makes the staging directory PGDATA: fsync the tree, rename (PGDATA must be missing or an

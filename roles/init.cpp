@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/fs.hpp"
+#include "roles/init_record.hpp"
 #include "roles/init_steps.hpp"
 #include "roles/pod_connection.hpp"
 
@@ -43,7 +44,7 @@ agent::ConnParams replication_params(const agent::Config& c, const std::string& 
 }
 
 InitOutcome outcome(agent::ExitCode code, std::string message) {
-  return InitOutcome{code, std::move(message)};
+  return InitOutcome{code, std::move(message), {}, {}};
 }
 
 std::string failure_line(const agent::ProcessResult& result) {
@@ -113,12 +114,21 @@ int init_command(const agent::Config& config) {
   try {
     out = run_init(config, InitDeps{*resolver, *pg, *runner, agent::system_clock()});
   } catch (const agent::AgentError& e) {
-    out = InitOutcome{e.code(), e.what()};
+    out = InitOutcome{e.code(), e.what(), {}, {}};
   }
-  if (out.code == agent::ExitCode::kOk)
-    spdlog::info("init done: {}", out.message);
-  else
+  if (out.code == agent::ExitCode::kOk) {
+    if (out.action == "reclone") {
+      spdlog::warn("init done, replica data re-cloned ({}): {}", out.reason, out.message);
+    } else {
+      spdlog::info("init done: {}", out.message);
+    }
+    save_init_record(config.postgres.data_dir, out,
+                     std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count());
+  } else {
     spdlog::error("init failed (exit {}): {}", static_cast<int>(out.code), out.message);
+  }
   write_termination_log(config, out);
   return static_cast<int>(out.code);
 }

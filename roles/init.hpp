@@ -24,6 +24,12 @@ struct InitDeps {
 struct InitOutcome {
   agent::ExitCode code = agent::ExitCode::kOk;
   std::string message;  // one line: what happened, or why not and what to do
+  // What a successful init did with the volume, recorded for the sidecar (InitRecord):
+  // "initdb", "clone", "reclone", "kept" (valid data, no clone), "refreshed" (a primary's).
+  std::string action;
+  // Why a re-clone replaced a replica's data: "slot_missing", "slot_wal_removed",
+  // "foreign_data"; empty otherwise.
+  std::string reason;
 };
 
 // `replagent init`: works out the role from the pod's ordinal and prepares the data directory.

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <variant>
 
 #include "agent/fs.hpp"
 #include "roles/clone.hpp"
@@ -58,10 +59,50 @@ std::optional<PrimaryFacts> glance_at_primary(const agent::Config& c, InitDeps& 
   return PrimaryFacts{answer.addresses.front(), info->system_identifier};
 }
 
-// The outcome for valid replica data, or nullopt when it must be re-cloned (another cluster's
-// data and init.on_foreign_data=reclone).
-std::optional<InitOutcome> keep_replica(const agent::Config& c, InitDeps& deps, const Topology& t,
-                                        const DataDirState& local) {
+// Why existing data is replaced by a new clone: a machine-readable reason (metric label) and
+// the sentence for the logs and the termination message.
+struct Reclone {
+  std::string reason;
+  std::string detail;
+};
+
+// Whether the primary still holds the WAL this replica needs to resume streaming: its slot
+// must exist and be valid. A replica that was away (scaled down, its node gone) while the
+// primary recycled WAL past max_slot_wal_keep_size would otherwise start, fail to stream
+// ("requested WAL segment has already been removed") and stay behind forever, unnoticed.
+std::optional<Reclone> check_slot(const agent::Config& c, InitDeps& deps, const Topology& t,
+                                  const std::string& address) {
+  agent::PgError err;
+  auto params = replication_params(c, t.primary_host, address);
+  params.connect_timeout = std::chrono::seconds(2);
+  const auto slot = deps.pg.read_physical_slot(params, t.slot, &err);
+  if (!slot) {
+    spdlog::warn("could not read replication slot {} on {} ({}); keeping the replica data",
+                 t.slot, params.describe(), err.message);
+    return std::nullopt;
+  }
+  if (!slot->exists) {
+    return Reclone{"slot_missing",
+                   fmt::format("replication slot {} does not exist on the primary {}, so nothing "
+                               "kept the WAL this replica needs to resume",
+                               t.slot, t.primary_host)};
+  }
+  if (slot->wal_removed()) {
+    return Reclone{"slot_wal_removed",
+                   fmt::format("replication slot {} on the primary {} was invalidated: the "
+                               "primary removed WAL this replica had not received "
+                               "(postgres.max_slot_wal_keep_size)",
+                               t.slot, t.primary_host)};
+  }
+  spdlog::info("replication slot {} on the primary holds WAL from {}", t.slot,
+               agent::format_lsn(*slot->restart_lsn));
+  return std::nullopt;
+}
+
+// The outcome for valid replica data, or the reason it must be re-cloned (another cluster's
+// data with init.on_foreign_data=reclone, or WAL the primary no longer has).
+std::variant<InitOutcome, Reclone> keep_replica(const agent::Config& c, InitDeps& deps,
+                                                const Topology& t, const DataDirState& local) {
   std::string why;
   const auto primary = glance_at_primary(c, deps, t, &why);
   if (primary && primary->system_identifier != local.system_identifier) {
@@ -72,9 +113,15 @@ std::optional<InitOutcome> keep_replica(const agent::Config& c, InitDeps& deps, 
                                  c.postgres.data_dir, local.system_identifier,
                                  primary->system_identifier, reclone_hint()));
     }
-    return std::nullopt;
+    return Reclone{"foreign_data",
+                   fmt::format("{} holds a replica of another cluster (system identifier {}, the "
+                               "primary's is {}) and init.on_foreign_data=reclone",
+                               c.postgres.data_dir, local.system_identifier,
+                               primary->system_identifier)};
   }
-  if (!primary) {
+  if (primary) {
+    if (auto reclone = check_slot(c, deps, t, primary->address)) return *reclone;
+  } else {
     spdlog::warn("could not check the primary ({}); keeping the existing replica data "
                  "(system identifier {}) unverified", why, local.system_identifier);
   }
@@ -84,10 +131,13 @@ std::optional<InitOutcome> keep_replica(const agent::Config& c, InitDeps& deps, 
   } else {
     write_primary_files(c.postgres.data_dir, c);  // keep the old pinned conninfo
   }
-  return outcome(ExitCode::kOk,
-                 fmt::format("valid replica data (system identifier {}{}), no clone; "
-                             "primary_conninfo refreshed",
-                             local.system_identifier, primary ? ", matches the primary" : ""));
+  InitOutcome kept = outcome(ExitCode::kOk,
+                             fmt::format("valid replica data (system identifier {}{}), no clone; "
+                                         "primary_conninfo refreshed",
+                                         local.system_identifier,
+                                         primary ? ", matches the primary" : ""));
+  kept.action = "kept";
+  return kept;
 }
 
 // Waits for DNS, then for the server to accept connections; fills `address`.
@@ -96,10 +146,12 @@ std::optional<InitOutcome> wait_for_primary(const agent::Config& c, InitDeps& de
   const auto deadline = deps.clock.now() + c.init.wait_timeout;
   std::string reason;
   std::optional<std::string> resolved;
+  agent::DnsStatus last = agent::DnsStatus::kNotFound;
   auto end = wait_for<std::string>(
       deps, c, deadline, "DNS " + t.primary_host,
       [&](std::string* why) -> std::optional<std::string> {
         auto a = deps.resolver.resolve_ipv4(t.primary_host);
+        last = a.status;
         if (a.status == agent::DnsStatus::kOk && !a.addresses.empty()) return a.addresses.front();
         *why = fmt::format("{}{}", agent::to_string(a.status),
                            a.detail.empty() ? "" : " (" + a.detail + ")");
@@ -110,11 +162,17 @@ std::optional<InitOutcome> wait_for_primary(const agent::Config& c, InitDeps& de
     return outcome(ExitCode::kFailed, "stopped by signal while waiting for DNS");
   if (end == WaitEnd::kTimedOut) {
     return outcome(ExitCode::kTimedOut,
-                   fmt::format("{} did not resolve within init.wait_timeout ({}): {}; check that "
-                               "the headless Service '{}' exists and pod {} is created",
-                               t.primary_host, agent::format_duration(c.init.wait_timeout), reason,
-                               c.pod.service.empty() ? t.self.set : c.pod.service,
-                               t.primary.ordinal));
+                   last == agent::DnsStatus::kNotFound
+                       ? fmt::format("{} did not resolve within init.wait_timeout ({}): {}; check "
+                                     "that the headless Service '{}' exists and pod {} is created",
+                                     t.primary_host, agent::format_duration(c.init.wait_timeout),
+                                     reason, c.pod.service.empty() ? t.self.set : c.pod.service,
+                                     t.primary.ordinal)
+                       // SERVFAIL, no answer: the DNS itself fails, not a missing pod.
+                       : fmt::format("{} did not resolve within init.wait_timeout ({}): {}; the "
+                                     "cluster DNS is failing: check it (CoreDNS) and dns.servers",
+                                     t.primary_host, agent::format_duration(c.init.wait_timeout),
+                                     reason));
   }
   *address = *resolved;
   spdlog::info("primary {} resolved to {}", t.primary_host, *address);
@@ -159,7 +217,8 @@ struct StagingGuard {
 
 
 InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
-                  const DataDirState& local) {
+                  const DataDirState& local, const Reclone* reclone = nullptr) {
+  if (reclone) spdlog::warn("re-cloning {}: {}", c.postgres.data_dir, reclone->detail);
   std::string address;
   if (auto failed = wait_for_primary(c, deps, t, &address)) return *failed;
 
@@ -174,6 +233,15 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
                                      "postgres.replication_password_file or "
                                      "REPLAGENT_POSTGRES_REPLICATION_PASSWORD)"
                                    : ""));
+  }
+  if (reclone && reclone->reason == "slot_wal_removed") {
+    // An invalidated slot cannot stream again; a new one reserves WAL from now on.
+    if (auto e = deps.pg.drop_physical_slot(params, t.slot)) {
+      return outcome(ExitCode::kCloneFailed,
+                     fmt::format("cannot drop the invalidated replication slot {} on {}: {}",
+                                 t.slot, params.describe(), e->message));
+    }
+    spdlog::info("dropped the invalidated replication slot {} on the primary", t.slot);
   }
   bool created = false;
   if (auto e = deps.pg.ensure_physical_slot(params, t.slot, &created)) {
@@ -242,15 +310,20 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
   if (replacing) {
     fs::remove_all(retired);
     fs::rename(pgdata, retired);
-    spdlog::warn("moved the previous contents of {} to {} (init.on_foreign_data=reclone)", pgdata,
-                 retired);
+    spdlog::warn("moved the previous contents of {} to {} ({})", pgdata, retired,
+                 reclone ? reclone->reason : "not a usable data directory");
   }
   promote_staging(pgdata);
   guard.keep = true;
   fs::remove_all(run);
   if (replacing) fs::remove_all(retired);
-  return outcome(ExitCode::kOk, fmt::format("cloned {} into {}: {}", params.describe(), pgdata,
-                                            progress.summary()));
+  InitOutcome done = outcome(
+      ExitCode::kOk,
+      fmt::format("{} {} into {}: {}{}", replacing ? "re-cloned" : "cloned", params.describe(),
+                  pgdata, progress.summary(), reclone ? " (" + reclone->detail + ")" : ""));
+  done.action = replacing ? "reclone" : "clone";
+  done.reason = reclone ? reclone->reason : replacing ? "foreign_data" : "";
+  return done;
 }
 
 }  // namespace
@@ -261,18 +334,28 @@ InitOutcome run_replica(const agent::Config& c, InitDeps& deps, const Topology& 
     case DataDirKind::kMissing:
     case DataDirKind::kEmpty:
       return clone(c, deps, t, local);
-    case DataDirKind::kReplica:
-      if (auto kept = keep_replica(c, deps, t, local)) return *kept;
-      return clone(c, deps, t, local);
+    case DataDirKind::kReplica: {
+      auto decision = keep_replica(c, deps, t, local);
+      if (auto* kept = std::get_if<InitOutcome>(&decision)) return *kept;
+      return clone(c, deps, t, local, &std::get<Reclone>(decision));
+    }
     case DataDirKind::kPrimary:
-      if (c.init.on_foreign_data == "reclone") return clone(c, deps, t, local);
+      if (c.init.on_foreign_data == "reclone") {
+        const Reclone former{"foreign_data", "a primary's data (no standby.signal) with "
+                                             "init.on_foreign_data=reclone"};
+        return clone(c, deps, t, local, &former);
+      }
       return outcome(ExitCode::kUnsafeData,
                      fmt::format("{} holds a primary's data (no standby.signal; system identifier "
                                  "{}), maybe a former primary: this pod is a replica, so it would "
                                  "diverge; nothing was changed; {}",
                                  c.postgres.data_dir, local.system_identifier, reclone_hint()));
     case DataDirKind::kUnknownContents:
-      if (c.init.on_foreign_data == "reclone") return clone(c, deps, t, local);
+      if (c.init.on_foreign_data == "reclone") {
+        const Reclone unknown{"foreign_data", "not a PostgreSQL data directory (" + local.detail +
+                                                  ") with init.on_foreign_data=reclone"};
+        return clone(c, deps, t, local, &unknown);
+      }
       return outcome(ExitCode::kUnsafeData,
                      fmt::format("{} is not empty and not a PostgreSQL data directory ({}); "
                                  "nothing was changed; {}",

@@ -50,6 +50,8 @@ std::string render_include(const agent::Config& config) {
       "# Override with ALTER SYSTEM (postgresql.auto.conf wins over this file).\n"
       "listen_addresses = {}\n"
       "port = {}\n"
+      "# The pod's name: in process titles, and how a primary's init names its peers.\n"
+      "cluster_name = {}\n"
       "wal_level = replica\n"
       "max_wal_senders = 10\n"
       "max_replication_slots = 10\n"
@@ -58,8 +60,14 @@ std::string render_include(const agent::Config& config) {
       "wal_receiver_status_interval = 1s\n"
       "hot_standby_feedback = on\n"
       "# pg_rewind needs hint bits WAL-logged (checksums already imply it; explicit for clarity).\n"
-      "wal_log_hints = on\n",
-      conf_quote(config.postgres.listen_addresses), config.postgres.port);
+      "wal_log_hints = on\n"
+      "# WAL a replication slot may hold back (a replica gone for long is re-cloned by init).\n"
+      "max_slot_wal_keep_size = {}\n",
+      conf_quote(config.postgres.listen_addresses), config.postgres.port,
+      conf_quote(config.pod.name),
+      config.postgres.max_slot_wal_keep_size
+          ? conf_quote(std::to_string(*config.postgres.max_slot_wal_keep_size / (1024 * 1024)) + "MB")
+          : std::string("-1"));
 }
 
 std::string with_include_directive(const std::string& postgresql_conf) {

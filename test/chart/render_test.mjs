@@ -304,11 +304,13 @@ for (const set of valueSets) {
 test('optional agent settings are rendered into replagent.toml only when set', () => {
   const toml = (set) => lib.one(lib.render({ set }), 'ConfigMap', 'todo-db-config').data['replagent.toml'];
   const plain = toml([]);
-  assert.doesNotMatch(plain, /max_age|max_rate/);
+  assert.doesNotMatch(plain, /max_age|max_rate|max_slot_wal_keep_size/);
   const withAll = toml(['backup.maxAge=168h', 'agent.initMaxRate=50MB', 'agent.extraConfig.init.verify=false',
+    'postgres.maxSlotWalKeepSize=8GiB',
     'agent.extraConfig.dns.timeout=5s', 'primaryOrdinal=1']);
   assert.match(withAll, /\[backup\][^[]*max_age = "168h"/);
   assert.match(withAll, /\[init\][^[]*max_rate = "50MB"/);
+  assert.match(withAll, /\[postgres\][^[]*max_slot_wal_keep_size = "8GiB"/);
   assert.match(withAll, /\[init\][^[]*verify = false/);
   assert.match(withAll, /\[dns\]\n\s*timeout = "5s"/);
   assert.match(withAll, /primary_ordinal = 1/);

@@ -19,7 +19,7 @@ function promtoolRun(args, cwd) {
 test('alert rules pass promtool check rules and promtool test rules', (t) => {
   const rule = lib.one(lib.render({ set: ['metrics.prometheusRule.enabled=true'] }), 'PrometheusRule');
   const alerts = rule.spec.groups.flatMap((g) => g.rules.map((r) => r.alert)).sort();
-  assert.deepEqual(alerts, ['ReplagentBackupTooOld', 'ReplagentReplicaNotStreaming', 'ReplagentReplicationLagHigh']);
+  assert.deepEqual(alerts, ['ReplagentBackupTooOld', 'ReplagentReplicaNotStreaming', 'ReplagentReplicaRecloned', 'ReplagentReplicationLagHigh']);
 
   const dir = mkdtempSync(path.join(tmpdir(), 'replagent-rules-'));
   try {
@@ -28,7 +28,7 @@ test('alert rules pass promtool check rules and promtool test rules', (t) => {
     copyFileSync(path.join(lib.here, 'rules_test.yml'), path.join(dir, 'rules_test.yml'));
     const check = promtoolRun(['check', 'rules', 'rules.json'], dir);
     t.diagnostic(check);
-    assert.match(check, /SUCCESS: 3 rules found/);
+    assert.match(check, /SUCCESS: 4 rules found/);
     assert.match(check, /\(exit 0\)$/);
     const unit = promtoolRun(['test', 'rules', 'rules_test.yml'], dir);
     t.diagnostic(unit);
@@ -46,5 +46,5 @@ test('every alert has a firing case in rules_test.yml', async () => {
   const { readFileSync } = await import('node:fs');
   const tests = lib.yaml.load(readFileSync(path.join(lib.here, 'rules_test.yml'), 'utf8')).tests;
   const fired = new Set(tests.flatMap((g) => g.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
-  assert.deepEqual([...fired].sort(), ['ReplagentBackupTooOld', 'ReplagentReplicaNotStreaming', 'ReplagentReplicationLagHigh']);
+  assert.deepEqual([...fired].sort(), ['ReplagentBackupTooOld', 'ReplagentReplicaNotStreaming', 'ReplagentReplicaRecloned', 'ReplagentReplicationLagHigh']);
 });

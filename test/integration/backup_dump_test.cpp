@@ -105,6 +105,38 @@ TEST_F(BackupDump, FromStreamingReplicaWhilePgbenchWrites) {
   EXPECT_NE(check.err.find("restore check passed"), std::string::npos) << describe(check);
 }
 
+// backup.database names the application's database; the restore check restores that one.
+TEST_F(BackupDump, NamedDatabaseIsDumpedAndRestoreChecked) {
+  Pod& primary = pod(0);
+  ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
+  primary.psql("CREATE DATABASE todo");
+  const std::string todo_db = "host=" + primary.socket_dir().string() + " port=" +
+                              std::to_string(primary.port()) + " user=postgres dbname=todo";
+  ASSERT_EQ(primary.psql_result("CREATE TABLE items (id int); INSERT INTO items SELECT "
+                                "generate_series(1, 321)",
+                                todo_db)
+                .exit_code(),
+            0);
+  Env env = backup_env(primary, backups());
+  env["REPLAGENT_BACKUP_DATABASE"] = "todo";
+  RunResult r = run_backup(env, {}, logs());
+  ASSERT_EQ(r.exit_code(), 0) << describe(r);
+  EXPECT_NE(r.err.find("of database todo"), std::string::npos) << describe(r);
+  const auto dumps = files_ending(backups(), ".dump");
+  ASSERT_EQ(dumps.size(), 1u);
+  const std::string counts = read_file(backups() / (dumps[0] + ".counts"));
+  EXPECT_NE(counts.find("321\tpublic.items\n"), std::string::npos) << counts;
+  RunResult check = run_backup(env, {"--verify-restore"}, logs());
+  EXPECT_EQ(check.exit_code(), 0) << describe(check);
+
+  env["REPLAGENT_BACKUP_DATABASE"] = "nosuchdb";
+  RunResult missing = run_backup(env, {}, logs());
+  EXPECT_EQ(missing.exit_code(), 4) << describe(missing);
+  EXPECT_NE(missing.err.find("\"nosuchdb\" does not exist"), std::string::npos) << describe(missing);
+  EXPECT_EQ(files_ending(backups(), ".dump").size(), 1u);
+  EXPECT_TRUE(files_ending(backups(), ".partial").empty());
+}
+
 TEST_F(BackupDump, TwoAtOnceWriteExactlyOneDump) {
   Env env = backup_env(pod(0), backups());
   env["REPLAGENT_BACKUP_SOURCE"] = "primary";

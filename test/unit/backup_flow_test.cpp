@@ -83,6 +83,14 @@ class ScriptedPg : public agent::PgClient {
                                                      bool*) override {
     return std::nullopt;
   }
+  std::optional<agent::SlotState> read_physical_slot(const agent::ConnParams&, const std::string&,
+                                                     agent::PgError*) override {
+    return agent::SlotState{};
+  }
+  std::optional<agent::PgError> drop_physical_slot(const agent::ConnParams&,
+                                                   const std::string&) override {
+    return std::nullopt;
+  }
 };
 
 constexpr const char* kService = "todo-db.default.svc.cluster.local";

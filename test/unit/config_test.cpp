@@ -60,6 +60,26 @@ TEST_F(ConfigTest, DefaultsMatchTheDesign) {
   EXPECT_FALSE(c.init.max_rate.has_value());
 }
 
+TEST_F(ConfigTest, BackupDatabaseDefaultsToPostgresAndMustNotBeEmpty) {
+  EXPECT_EQ(load_config(inputs_).backup.database, "postgres");
+  inputs_.env = {{"REPLAGENT_BACKUP_DATABASE", "todo"}};
+  EXPECT_EQ(load_config(inputs_).backup.database, "todo");
+  inputs_.env = {{"REPLAGENT_BACKUP_DATABASE", ""}};
+  EXPECT_NE(error_of(inputs_).find("backup.database"), std::string::npos);
+}
+
+TEST_F(ConfigTest, MaxSlotWalKeepSizeIsASizeOrUnlimited) {
+  EXPECT_FALSE(load_config(inputs_).postgres.max_slot_wal_keep_size.has_value());
+  inputs_.env = {{"REPLAGENT_POSTGRES_MAX_SLOT_WAL_KEEP_SIZE", "2GiB"}};
+  EXPECT_EQ(load_config(inputs_).postgres.max_slot_wal_keep_size, 2ULL << 30);
+  inputs_.env = {{"REPLAGENT_POSTGRES_MAX_SLOT_WAL_KEEP_SIZE", "unlimited"}};
+  EXPECT_FALSE(load_config(inputs_).postgres.max_slot_wal_keep_size.has_value());
+  inputs_.env = {{"REPLAGENT_POSTGRES_MAX_SLOT_WAL_KEEP_SIZE", "1MB"}};
+  const std::string err = error_of(inputs_);
+  EXPECT_NE(err.find("postgres.max_slot_wal_keep_size"), std::string::npos) << err;
+  EXPECT_NE(err.find("16MiB"), std::string::npos) << err;
+}
+
 TEST_F(ConfigTest, PrecedenceDefaultsFileEnvFlags) {
   inputs_.file = write("a.toml",
                        "[postgres]\nport = 6000\nhost = \"10.0.0.1\"\n"
@@ -209,6 +229,22 @@ TEST_F(ConfigTest, RenderedConfigParsesBackToTheSameValues) {
   EXPECT_EQ(d.init.max_rate, c.init.max_rate);
   EXPECT_EQ(d.dns.servers, c.dns.servers);
   EXPECT_EQ(render_config(d), render_config(c));
+}
+
+TEST_F(ConfigTest, FileTextIsReadInsteadOfAFile) {
+  inputs_.file = "named.toml";  // absent on disk: only names the text in messages
+  inputs_.file_text = "[init]\nwait_timeout = \"30s\"\n";
+  EXPECT_EQ(load_config(inputs_).init.wait_timeout, std::chrono::seconds(30));
+  inputs_.file_text = "[init]\nwait_timeot = \"30s\"\n";
+  EXPECT_NE(error_of(inputs_).find("named.toml:2"), std::string::npos);
+}
+
+TEST_F(ConfigTest, SizesRenderExactly) {
+  // format_size would print "97.7KiB", which load_config rejects (found by fuzz_config).
+  inputs_.env = {{"REPLAGENT_INIT_MAX_RATE", "100001"}, {"REPLAGENT_SIDECAR_MAX_LAG", "1500000123"}};
+  const std::string rendered = render_config(load_config(inputs_));
+  EXPECT_NE(rendered.find("max_rate = '100001'"), std::string::npos) << rendered;
+  EXPECT_NE(rendered.find("max_lag = '1500000123'"), std::string::npos) << rendered;
 }
 
 }  // namespace

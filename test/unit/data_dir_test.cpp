@@ -125,6 +125,33 @@ TEST(RemoveLeftovers, RemovesStagingAndRunButNeverPgdata) {
   EXPECT_EQ(inspect_data_dir(pgdata).kind, DataDirKind::kReplica);
 }
 
+TEST(RemoveLeftovers, RetiredDataComesBackWhenTheSwapWasInterrupted) {
+  TempDir tmp;
+  const std::string pgdata = tmp / "pgdata";
+  make_fake_data_dir(retired_dir_for(pgdata), kSysid, true);
+  std::ofstream(fs::path(retired_dir_for(pgdata)) / "old-marker") << "old";
+  make_fake_data_dir(staging_dir_for(pgdata), kSysid, true);  // the complete new clone
+
+  EXPECT_TRUE(remove_leftovers(pgdata));
+  EXPECT_FALSE(fs::exists(retired_dir_for(pgdata)));
+  EXPECT_FALSE(fs::exists(staging_dir_for(pgdata)));
+  EXPECT_EQ(inspect_data_dir(pgdata).kind, DataDirKind::kReplica);
+  EXPECT_TRUE(fs::exists(fs::path(pgdata) / "old-marker")) << "the old data is back, not lost";
+}
+
+TEST(RemoveLeftovers, RetiredDataGoesOnceTheNewCloneIsInPlace) {
+  TempDir tmp;
+  const std::string pgdata = tmp / "pgdata";
+  make_fake_data_dir(pgdata, kSysid, true);
+  make_fake_data_dir(retired_dir_for(pgdata), kSysid, true);
+  std::ofstream(fs::path(retired_dir_for(pgdata)) / "old-marker") << "old";
+
+  EXPECT_TRUE(remove_leftovers(pgdata));
+  EXPECT_FALSE(fs::exists(retired_dir_for(pgdata)));
+  EXPECT_FALSE(fs::exists(fs::path(pgdata) / "old-marker"));
+  EXPECT_EQ(inspect_data_dir(pgdata).kind, DataDirKind::kReplica);
+}
+
 TEST(RemoveLeftovers, NothingToDoWithoutPgdata) {
   TempDir tmp;
   EXPECT_FALSE(remove_leftovers(tmp / "pgdata"));

@@ -118,8 +118,9 @@ class FakePgClient : public agent::PgClient {
   void script_ping(const std::string& address, std::vector<agent::PingStatus> answers) {
     pings_[address] = std::deque<agent::PingStatus>(answers.begin(), answers.end());
   }
-  void set_system(const std::string& address, std::uint64_t sysid, std::uint64_t lsn = 0x3000060) {
-    identify_[address] = agent::SystemInfo{sysid, 1, lsn};
+  void set_system(const std::string& address, std::uint64_t sysid, std::uint64_t lsn = 0x3000060,
+                  std::string cluster_name = "") {
+    identify_[address] = agent::SystemInfo{sysid, 1, lsn, std::move(cluster_name)};
   }
   void set_identify_error(const std::string& address, agent::PgError error) {
     identify_[address] = std::move(error);
@@ -168,7 +169,29 @@ class FakePgClient : public agent::PgClient {
     return slot_error;
   }
 
+  std::optional<agent::SlotState> read_physical_slot(const agent::ConnParams& params,
+                                                     const std::string& slot,
+                                                     agent::PgError* error) override {
+    read_slot_calls.emplace_back(params, slot);
+    if (read_slot_error) {
+      *error = *read_slot_error;
+      return std::nullopt;
+    }
+    return slot_state;
+  }
+
+  std::optional<agent::PgError> drop_physical_slot(const agent::ConnParams& params,
+                                                   const std::string& slot) override {
+    drop_slot_calls.emplace_back(params, slot);
+    return std::nullopt;
+  }
+
   agent::PingStatus ping_default = agent::PingStatus::kOk;
+  // What READ_REPLICATION_SLOT answers: by default a healthy slot.
+  agent::SlotState slot_state{true, 0x3000000};
+  std::optional<agent::PgError> read_slot_error;
+  std::vector<std::pair<agent::ConnParams, std::string>> read_slot_calls;
+  std::vector<std::pair<agent::ConnParams, std::string>> drop_slot_calls;
   std::optional<agent::PgError> slot_error;
   bool slot_created = true;
   std::optional<agent::PgError> connect_error;

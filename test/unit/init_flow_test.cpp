@@ -202,6 +202,21 @@ TEST_F(InitFlow, DnsNeverResolvesTimesOut) {
   EXPECT_FALSE(fs::exists(pgdata_));
 }
 
+TEST_F(InitFlow, DnsServfailTimesOutBlamingTheDns) {
+  // A failing DNS is no missing pod: the message says so, not "check the Service".
+  config_.init.wait_timeout = std::chrono::seconds(10);
+  resolver_.set_answer(kPrimaryHost, agent::DnsAnswer{agent::DnsStatus::kServerFailure, {},
+                                                      "SERVFAIL from 10.96.0.10:53"});
+  const InitOutcome out = run();
+  EXPECT_EQ(out.code, ExitCode::kTimedOut) << out.message;
+  EXPECT_TRUE(contains(out.message, kPrimaryHost)) << out.message;
+  EXPECT_TRUE(contains(out.message, "SERVFAIL from 10.96.0.10:53")) << out.message;
+  EXPECT_TRUE(contains(out.message, "cluster DNS is failing")) << out.message;
+  EXPECT_FALSE(contains(out.message, "Service 'todo-db'")) << out.message;
+  EXPECT_EQ(clock_.total_slept(), std::chrono::seconds(10));
+  EXPECT_FALSE(fs::exists(pgdata_));
+}
+
 TEST_F(InitFlow, PrimaryNeverAcceptsTimesOut) {
   config_.init.wait_timeout = std::chrono::seconds(30);
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
@@ -320,6 +335,80 @@ TEST_F(InitFlow, ValidReplicaIsKeptWhenPrimaryIsUnreachable) {
   EXPECT_TRUE(runner_.specs.empty());
   EXPECT_TRUE(clock_.sleeps.empty());
   EXPECT_EQ(resolver_.calls(kPrimaryHost), 1);
+}
+
+TEST_F(InitFlow, ValidReplicaWithAHealthySlotIsKept) {
+  fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
+  resolver_.set(kPrimaryHost, {kPrimaryAddr});
+  pg_.set_system(kPrimaryAddr, kSysid);
+  const InitOutcome out = run();
+  ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
+  EXPECT_EQ(out.action, "kept");
+  EXPECT_EQ(out.reason, "");
+  ASSERT_EQ(pg_.read_slot_calls.size(), 1u);
+  EXPECT_EQ(pg_.read_slot_calls[0].second, "todo_db_1");
+  EXPECT_TRUE(pg_.read_slot_calls[0].first.replication);
+  EXPECT_TRUE(pg_.drop_slot_calls.empty());
+}
+
+TEST_F(InitFlow, ReplicaWhoseSlotLostItsWalIsReclonedAndSaysWhy) {
+  fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
+  std::ofstream(fs::path(pgdata_) / "old-marker") << "old";
+  primary_is_up();
+  pg_.slot_state = agent::SlotState{true, std::nullopt};  // invalidated
+  const InitOutcome out = run();
+  ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
+  EXPECT_EQ(out.action, "reclone");
+  EXPECT_EQ(out.reason, "slot_wal_removed");
+  EXPECT_TRUE(contains(out.message, "re-cloned")) << out.message;
+  EXPECT_TRUE(contains(out.message, "todo_db_1")) << out.message;
+  EXPECT_TRUE(contains(out.message, "max_slot_wal_keep_size")) << out.message;
+  // The invalidated slot is replaced before the clone streams through it.
+  ASSERT_EQ(pg_.drop_slot_calls.size(), 1u);
+  EXPECT_EQ(pg_.drop_slot_calls[0].second, "todo_db_1");
+  EXPECT_EQ(pg_.slot_calls.size(), 1u);
+  EXPECT_EQ(runner_.count("pg_basebackup"), 1);
+  EXPECT_FALSE(fs::exists(fs::path(pgdata_) / "old-marker"));
+  EXPECT_EQ(inspect_data_dir(pgdata_).kind, DataDirKind::kReplica);
+  EXPECT_FALSE(fs::exists(retired_dir_for(pgdata_)));
+}
+
+TEST_F(InitFlow, ReplicaWhoseSlotIsMissingIsRecloned) {
+  fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
+  primary_is_up();
+  pg_.slot_state = agent::SlotState{};  // no such slot
+  const InitOutcome out = run();
+  ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
+  EXPECT_EQ(out.action, "reclone");
+  EXPECT_EQ(out.reason, "slot_missing");
+  EXPECT_TRUE(pg_.drop_slot_calls.empty());
+  EXPECT_EQ(runner_.count("pg_basebackup"), 1);
+}
+
+TEST_F(InitFlow, FailedRecloneKeepsTheOldReplicaData) {
+  fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
+  std::ofstream(fs::path(pgdata_) / "old-marker") << "old";
+  resolver_.set(kPrimaryHost, {kPrimaryAddr});
+  pg_.set_system(kPrimaryAddr, kSysid);
+  pg_.slot_state = agent::SlotState{true, std::nullopt};
+  runner_.script("pg_basebackup",
+                 {fakes::exited(1, "pg_basebackup: error: No space left on device\n"), {}, {}});
+  const auto before = snapshot(pgdata_);
+  const InitOutcome out = run();
+  EXPECT_EQ(out.code, ExitCode::kCloneFailed) << out.message;
+  EXPECT_EQ(snapshot(pgdata_), before) << "the old data stays until a clone is complete";
+  EXPECT_FALSE(fs::exists(staging()));
+}
+
+TEST_F(InitFlow, SlotThatCannotBeReadKeepsTheReplica) {
+  fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
+  resolver_.set(kPrimaryHost, {kPrimaryAddr});
+  pg_.set_system(kPrimaryAddr, kSysid);
+  pg_.read_slot_error = agent::PgError{"", "server closed the connection unexpectedly"};
+  const InitOutcome out = run();
+  ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
+  EXPECT_EQ(out.action, "kept");
+  EXPECT_EQ(runner_.count("pg_basebackup"), 0);
 }
 
 TEST_F(InitFlow, ReplicaOfAnotherClusterIsRefused) {
@@ -512,6 +601,16 @@ TEST_F(InitPrimaryFlow, EmptyWhileAPeerHoldsDataIsRefused) {
   EXPECT_EQ(inspect_data_dir(pgdata_).kind, DataDirKind::kEmpty);
 }
 
+TEST_F(InitPrimaryFlow, RefusalNamesThePeerPod) {
+  fs::create_directory(pgdata_);
+  resolver_.set(kServiceHost, {"10.0.0.11"});
+  pg_.set_system("10.0.0.11", kSysid, 0x16B374D848ULL, "todo-db-1");
+  const InitOutcome out = run();
+  EXPECT_EQ(out.code, ExitCode::kUnsafeData) << out.message;
+  EXPECT_TRUE(contains(out.message, "peer todo-db-1 (10.0.0.11:5432)")) << out.message;
+  EXPECT_TRUE(contains(out.message, "16/B374D848")) << out.message;
+}
+
 TEST_F(InitPrimaryFlow, AllowEmptyPrimaryRunsInitdb) {
   config_.init.allow_empty_primary = true;
   resolver_.set(kServiceHost, {"10.0.0.12"});
@@ -564,6 +663,38 @@ TEST_F(InitPrimaryFlow, FirstStartOfTheSetRunsInitdb) {
   EXPECT_EQ(resolver_.calls(kServiceHost), 1);
   EXPECT_EQ(runner_.count("initdb"), 1);
   EXPECT_EQ(inspect_data_dir(pgdata_).kind, DataDirKind::kPrimary);
+}
+
+TEST_F(InitPrimaryFlow, PeerLookupFailingForTheWholeWaitIsRefused) {
+  // SERVFAIL for the headless Service says nothing about the peers: no blind initdb.
+  config_.init.wait_timeout = std::chrono::seconds(10);
+  resolver_.set_answer(kServiceHost, agent::DnsAnswer{agent::DnsStatus::kServerFailure, {},
+                                                      "SERVFAIL from 10.96.0.10:53"});
+  runner_.initdb_creates(kSysid);
+  const InitOutcome out = run();
+  EXPECT_EQ(out.code, ExitCode::kUnsafeData) << out.message;
+  EXPECT_TRUE(contains(out.message, kServiceHost)) << out.message;
+  EXPECT_TRUE(contains(out.message, "SERVFAIL")) << out.message;
+  EXPECT_TRUE(contains(out.message, "init.allow_empty_primary")) << out.message;
+  EXPECT_EQ(clock_.total_slept(), std::chrono::seconds(10));
+  EXPECT_GT(resolver_.calls(kServiceHost), 3);
+  EXPECT_EQ(runner_.count("initdb"), 0);
+}
+
+TEST_F(InitPrimaryFlow, PeerLookupTimeoutThenNoPeersRunsInitdb) {
+  // Timeouts first, then a definite NXDOMAIN: the first start of the set goes on.
+  resolver_.set_answer(kServiceHost,
+                       agent::DnsAnswer{agent::DnsStatus::kTimeout, {}, "no answer"});
+  resolver_.on_query = [&](const std::string& name) {
+    if (name == kServiceHost && resolver_.calls(kServiceHost) == 3) {
+      resolver_.set_answer(kServiceHost, agent::DnsAnswer{agent::DnsStatus::kNotFound, {}, ""});
+    }
+  };
+  runner_.initdb_creates(kSysid);
+  const InitOutcome out = run();
+  ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
+  EXPECT_EQ(resolver_.calls(kServiceHost), 3);
+  EXPECT_EQ(runner_.count("initdb"), 1);
 }
 
 TEST_F(InitPrimaryFlow, InitdbFailureLeavesNothing) {

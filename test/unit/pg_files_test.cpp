@@ -26,6 +26,22 @@ TEST(RenderInclude, HasPortAndReplicationSettings) {
   EXPECT_NE(inc.find("\nmax_replication_slots = 10\n"), std::string::npos);
 }
 
+TEST(RenderInclude, ClusterNameIsThePodName) {
+  agent::Config c;
+  c.pod.name = "todo-db-2";
+  EXPECT_NE(render_include(c).find("\ncluster_name = 'todo-db-2'\n"), std::string::npos)
+      << render_include(c);
+}
+
+TEST(RenderInclude, SlotWalRetentionIsUnlimitedUnlessSet) {
+  agent::Config c;
+  EXPECT_NE(render_include(c).find("\nmax_slot_wal_keep_size = -1\n"), std::string::npos)
+      << render_include(c);
+  c.postgres.max_slot_wal_keep_size = 2ULL << 30;
+  EXPECT_NE(render_include(c).find("\nmax_slot_wal_keep_size = '2048MB'\n"), std::string::npos)
+      << render_include(c);
+}
+
 TEST(RenderInclude, QuotesListenAddresses) {
   agent::Config c;
   c.postgres.listen_addresses = "0.0.0.0, it's";
