@@ -1,6 +1,7 @@
 #include "agent/config.hpp"
 
 #include <fmt/format.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,10 +54,59 @@ bool to_bool(const std::string& v) {
   bad("true or false");
 }
 
-std::chrono::milliseconds to_duration(const std::string& v) {
+// Durations are bounded at load: a poll interval times the stale count, or now() plus a
+// timeout, must never overflow the clock's int64 milliseconds later.
+constexpr std::chrono::milliseconds kMaxDuration = std::chrono::hours(7 * 24);
+
+std::chrono::milliseconds to_duration(const std::string& v,
+                                      std::chrono::milliseconds max = kMaxDuration) {
   auto d = parse_duration(v);
   if (!d) bad("a duration such as 200ms, 10s, 5m or 1h");
+  if (*d > max) bad("a duration of at most " + format_duration(max));
   return *d;
+}
+
+std::string role_name(const std::string& v) {
+  if (!is_valid_role_name(v))
+    bad("a role name of lower-case letters, digits and _, starting with a letter or _, at most "
+        "63 characters (it is written into pg_hba.conf and SQL)");
+  return v;
+}
+
+std::string safe_path(const std::string& v) {
+  if (auto why = unsafe_path_reason(v); !why.empty()) bad("a path without " + why);
+  return v;
+}
+
+std::string dns_label(const std::string& v) {
+  if (!is_dns1123_label(v))
+    bad("a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter "
+        "or digit, at most 63 characters");
+  return v;
+}
+
+std::string dns_subdomain(const std::string& v) {
+  if (!is_dns1123_subdomain(v))
+    bad("a DNS-1123 subdomain such as cluster.local: DNS-1123 labels joined by '.', at most 253 "
+        "characters");
+  return v;
+}
+
+// "10.0.0.0/8", "::/0": an address and a prefix length that fits it.
+bool is_cidr(const std::string& v) {
+  const auto slash = v.find('/');
+  if (slash == std::string::npos) return false;
+  const std::string addr = v.substr(0, slash);
+  const std::string bits = v.substr(slash + 1);
+  unsigned char buf[16];
+  int max_bits = 0;
+  if (::inet_pton(AF_INET, addr.c_str(), buf) == 1) max_bits = 32;
+  else if (::inet_pton(AF_INET6, addr.c_str(), buf) == 1) max_bits = 128;
+  else return false;
+  int n = -1;
+  auto [p, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), n);
+  return ec == std::errc() && p == bits.data() + bits.size() && !bits.empty() && n >= 0 &&
+         n <= max_bits;
 }
 
 std::uint64_t to_size(const std::string& v) {
@@ -93,18 +143,25 @@ Rendered str_node(const std::string& v) { return Rendered(v); }
 #define REPLAGENT_DURATION_KEY(NAME, FIELD) \
   Key{NAME, [](Config& c, const std::string& v) { c.FIELD = to_duration(v); }, \
       [](const Config& c) { return str_node(format_duration(c.FIELD)); }}
+// A string key whose value is checked by CHECK (a function that returns it or calls bad()).
+#define REPLAGENT_CHECKED_KEY(NAME, FIELD, CHECK) \
+  Key{NAME, [](Config& c, const std::string& v) { c.FIELD = CHECK(v); }, \
+      [](const Config& c) { return str_node(c.FIELD); }}
+#define REPLAGENT_SECRET_KEY(NAME, FIELD) \
+  Key{NAME, [](Config& c, const std::string& v) { c.FIELD = Secret(v); }, nullptr, true}
 
 const std::vector<Key>& keys() {
   static const std::vector<Key> kKeys = {
+      // pod.name is checked after loading (it may come from the hostname too).
       REPLAGENT_STR_KEY("pod.name", pod.name),
-      REPLAGENT_STR_KEY("pod.namespace", pod.namespace_),
-      REPLAGENT_STR_KEY("pod.service", pod.service),
-      REPLAGENT_STR_KEY("pod.cluster_domain", pod.cluster_domain),
+      REPLAGENT_CHECKED_KEY("pod.namespace", pod.namespace_, dns_label),
+      REPLAGENT_CHECKED_KEY("pod.service", pod.service, dns_label),
+      REPLAGENT_CHECKED_KEY("pod.cluster_domain", pod.cluster_domain, dns_subdomain),
       Key{"pod.primary_ordinal",
           [](Config& c, const std::string& v) { c.pod.primary_ordinal = to_int(v, 0, 1 << 30); },
           [](const Config& c) { return Rendered(std::int64_t{c.pod.primary_ordinal}); }},
-      REPLAGENT_STR_KEY("postgres.data_dir", postgres.data_dir),
-      REPLAGENT_STR_KEY("postgres.bin_dir", postgres.bin_dir),
+      REPLAGENT_CHECKED_KEY("postgres.data_dir", postgres.data_dir, safe_path),
+      REPLAGENT_CHECKED_KEY("postgres.bin_dir", postgres.bin_dir, safe_path),
       REPLAGENT_STR_KEY("postgres.host", postgres.host),
       Key{"postgres.port",
           [](Config& c, const std::string& v) {
@@ -112,11 +169,30 @@ const std::vector<Key>& keys() {
           },
           [](const Config& c) { return Rendered(std::int64_t{c.postgres.port}); }},
       REPLAGENT_STR_KEY("postgres.listen_addresses", postgres.listen_addresses),
-      REPLAGENT_STR_KEY("postgres.superuser", postgres.superuser),
-      REPLAGENT_STR_KEY("postgres.superuser_password_file", postgres.superuser_password_file),
-      REPLAGENT_STR_KEY("postgres.replication_user", postgres.replication_user),
-      REPLAGENT_STR_KEY("postgres.replication_password_file",
-                        postgres.replication_password_file),
+      REPLAGENT_CHECKED_KEY("postgres.superuser", postgres.superuser, role_name),
+      REPLAGENT_CHECKED_KEY("postgres.superuser_password_file", postgres.superuser_password_file,
+                            safe_path),
+      REPLAGENT_CHECKED_KEY("postgres.replication_user", postgres.replication_user, role_name),
+      REPLAGENT_CHECKED_KEY("postgres.replication_password_file",
+                            postgres.replication_password_file, safe_path),
+      REPLAGENT_CHECKED_KEY("postgres.monitor_user", postgres.monitor_user, role_name),
+      REPLAGENT_CHECKED_KEY("postgres.monitor_password_file", postgres.monitor_password_file,
+                            safe_path),
+      REPLAGENT_CHECKED_KEY("postgres.backup_user", postgres.backup_user, role_name),
+      REPLAGENT_CHECKED_KEY("postgres.backup_password_file", postgres.backup_password_file,
+                            safe_path),
+      Key{"postgres.allowed_networks",
+          [](Config& c, const std::string& v) {
+            auto list = to_list(v);
+            if (list.empty()) bad("at least one network in CIDR notation, e.g. 10.0.0.0/8");
+            for (const auto& n : list)
+              if (!is_cidr(n)) bad("networks in CIDR notation such as 10.0.0.0/8 or ::/0, not '" + n + "'");
+            c.postgres.allowed_networks = std::move(list);
+          },
+          [](const Config& c) { return Rendered(c.postgres.allowed_networks); }},
+      Key{"postgres.superuser_network_login",
+          [](Config& c, const std::string& v) { c.postgres.superuser_network_login = to_bool(v); },
+          [](const Config& c) { return Rendered(bool{c.postgres.superuser_network_login}); }},
       Key{"postgres.max_slot_wal_keep_size",
           [](Config& c, const std::string& v) {
             if (v.empty() || v == "unlimited" || v == "-1") {
@@ -133,12 +209,10 @@ const std::vector<Key>& keys() {
                                 ? format_size_exact(*c.postgres.max_slot_wal_keep_size)
                                 : "unlimited");
           }},
-      Key{"postgres.superuser_password",
-          [](Config& c, const std::string& v) { c.postgres.superuser_password = Secret(v); },
-          nullptr, true},
-      Key{"postgres.replication_password",
-          [](Config& c, const std::string& v) { c.postgres.replication_password = Secret(v); },
-          nullptr, true},
+      REPLAGENT_SECRET_KEY("postgres.superuser_password", postgres.superuser_password),
+      REPLAGENT_SECRET_KEY("postgres.replication_password", postgres.replication_password),
+      REPLAGENT_SECRET_KEY("postgres.monitor_password", postgres.monitor_password),
+      REPLAGENT_SECRET_KEY("postgres.backup_password", postgres.backup_password),
       Key{"dns.servers", [](Config& c, const std::string& v) { c.dns.servers = to_list(v); },
           [](const Config& c) { return Rendered(c.dns.servers); }},
       REPLAGENT_DURATION_KEY("dns.timeout", dns.timeout),
@@ -169,15 +243,21 @@ const std::vector<Key>& keys() {
       Key{"init.allow_empty_primary",
           [](Config& c, const std::string& v) { c.init.allow_empty_primary = to_bool(v); },
           [](const Config& c) { return Rendered(bool{c.init.allow_empty_primary}); }},
-      REPLAGENT_STR_KEY("init.termination_log", init.termination_log),
+      REPLAGENT_CHECKED_KEY("init.termination_log", init.termination_log, safe_path),
       Key{"init.pin_primary_address",
           [](Config& c, const std::string& v) { c.init.pin_primary_address = to_bool(v); },
           [](const Config& c) { return Rendered(bool{c.init.pin_primary_address}); }},
       REPLAGENT_STR_KEY("sidecar.listen", sidecar.listen),
-      REPLAGENT_DURATION_KEY("sidecar.poll_interval", sidecar.poll_interval),
+      Key{"sidecar.poll_interval",
+          [](Config& c, const std::string& v) {
+            c.sidecar.poll_interval = to_duration(v, std::chrono::hours(1));
+          },
+          [](const Config& c) { return str_node(format_duration(c.sidecar.poll_interval)); }},
       Key{"sidecar.max_lag", [](Config& c, const std::string& v) { c.sidecar.max_lag = to_size(v); },
           [](const Config& c) { return str_node(format_size_exact(c.sidecar.max_lag)); }},
-      REPLAGENT_STR_KEY("backup.dir", backup.dir),
+      REPLAGENT_CHECKED_KEY("sidecar.status_token_file", sidecar.status_token_file, safe_path),
+      REPLAGENT_SECRET_KEY("sidecar.status_token", sidecar.status_token),
+      REPLAGENT_CHECKED_KEY("backup.dir", backup.dir, safe_path),
       Key{"backup.keep",
           [](Config& c, const std::string& v) { c.backup.keep = to_int(v, 1, 100000); },
           [](const Config& c) { return Rendered(std::int64_t{c.backup.keep}); }},
@@ -194,7 +274,8 @@ const std::vector<Key>& keys() {
               c.backup.max_age.reset();
               return;
             }
-            c.backup.max_age = to_duration(v);
+            // Backups may be kept for years; the bound only keeps now() - max_age in range.
+            c.backup.max_age = to_duration(v, std::chrono::hours(24 * 366 * 20));
             if (c.backup.max_age->count() <= 0) bad("a duration above 0, or empty for no limit");
           },
           [](const Config& c) {
@@ -214,6 +295,8 @@ const std::vector<Key>& keys() {
 
 #undef REPLAGENT_STR_KEY
 #undef REPLAGENT_DURATION_KEY
+#undef REPLAGENT_CHECKED_KEY
+#undef REPLAGENT_SECRET_KEY
 
 const Key* find_key(const std::string& name) {
   for (const auto& k : keys())
@@ -309,7 +392,110 @@ Secret read_secret_file(const std::string& path, const std::string& key) {
   return Secret(std::move(value));
 }
 
+// Cross-key checks of the names and paths the agent writes into pg_hba, SQL, shell command
+// lines (pg_ctl runs `sh -c`) and postgresql.conf.
+void check_names(const Config& c, const ConfigInputs& in) {
+  if (!c.pod.name.empty() && !is_dns1123_label(c.pod.name)) {
+    throw usage_error(fmt::format(
+        "pod.name '{}' (from POD_NAME, HOSTNAME, the config or the hostname) is not a DNS-1123 "
+        "label: lower-case letters, digits and '-', at most 63 characters; set POD_NAME to the "
+        "pod's name (<set>-<ordinal>)",
+        c.pod.name));
+  }
+  const std::pair<const char*, const std::string*> roles[] = {
+      {"postgres.superuser", &c.postgres.superuser},
+      {"postgres.replication_user", &c.postgres.replication_user},
+      {"postgres.monitor_user", &c.postgres.monitor_user},
+      {"postgres.backup_user", &c.postgres.backup_user}};
+  for (std::size_t i = 0; i < std::size(roles); ++i) {
+    for (std::size_t j = i + 1; j < std::size(roles); ++j) {
+      if (*roles[i].second == *roles[j].second) {
+        throw usage_error(fmt::format("{} and {} are both '{}': each needs a role of its own "
+                                      "(they hold different privileges)",
+                                      roles[i].first, roles[j].first, *roles[i].second));
+      }
+    }
+  }
+  // PGDATA from the environment did not pass a key's check; TMPDIR names the directories the
+  // agent's temporary servers and work files live in.
+  if (auto why = unsafe_path_reason(c.postgres.data_dir); !why.empty())
+    throw usage_error(fmt::format("postgres.data_dir (or PGDATA) '{}' contains {}: choose a "
+                                  "path without it",
+                                  c.postgres.data_dir, why));
+  if (auto it = in.env.find("TMPDIR"); it != in.env.end()) {
+    if (auto why = unsafe_path_reason(it->second); !why.empty())
+      throw usage_error(fmt::format("environment variable TMPDIR '{}' contains {}: choose a "
+                                    "path without it",
+                                    it->second, why));
+  }
+}
+
 }  // namespace
+
+bool is_valid_role_name(const std::string& name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (!(std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  for (char ch : name) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (!(std::islower(u) || std::isdigit(u) || ch == '_') || u >= 0x80) return false;
+  }
+  return true;
+}
+
+std::string unsafe_path_reason(const std::string& path) {
+  for (char ch : path) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u == 0x7f) return "a control character";
+    switch (ch) {
+      case '"': return "a double quote (\")";
+      case '\'': return "a single quote (')";
+      case '\\': return "a backslash (\\)";
+      case '$': return "a dollar sign ($)";
+      case '`': return "a backquote (`)";
+      default: break;
+    }
+  }
+  return "";
+}
+
+bool is_dns1123_label(const std::string& name) {
+  if (name.empty() || name.size() > 63) return false;
+  auto alnum = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); };
+  if (!alnum(name.front()) || !alnum(name.back())) return false;
+  return std::all_of(name.begin(), name.end(), [&](char ch) { return alnum(ch) || ch == '-'; });
+}
+
+bool is_dns1123_subdomain(const std::string& name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t start = 0;
+  while (true) {
+    const auto dot = name.find('.', start);
+    if (!is_dns1123_label(name.substr(start, dot - start))) return false;
+    if (dot == std::string::npos) return true;
+    start = dot + 1;
+  }
+}
+
+bool is_secret_variable(const std::string& name) {
+  if (name == "POSTGRES_PASSWORD") return true;
+  if (name.rfind("REPLAGENT_", 0) == 0 && name.find("PASSWORD") != std::string::npos &&
+      name.size() > 5 && name.compare(name.size() - 5, 5, "_FILE") != 0)
+    return true;
+  if (name == "REPLAGENT_SIDECAR_STATUS_TOKEN") return true;
+  return name.rfind("PG", 0) == 0 && name.find("PASS") != std::string::npos &&
+         name != "PGPASSFILE";
+}
+
+void scrub_secret_environment() {
+  std::vector<std::string> names;
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry(*e);
+    const auto eq = entry.find('=');
+    if (eq != std::string::npos && is_secret_variable(entry.substr(0, eq)))
+      names.push_back(entry.substr(0, eq));
+  }
+  for (const auto& n : names) ::unsetenv(n.c_str());
+}
 
 Config load_config(const ConfigInputs& in) {
   Config c;
@@ -366,6 +552,13 @@ Config load_config(const ConfigInputs& in) {
   for (const auto& [name, value] : in.flags) {
     const Key* k = find_key(name);
     if (!k) throw usage_error(fmt::format("--set {}: unknown key (see `replagent config --help`)", name));
+    if (k->secret) {
+      // argv is readable by every user of the pod (/proc/<pid>/cmdline).
+      throw usage_error(fmt::format(
+          "--set {}: a secret must not be given on the command line (every process in the pod "
+          "can read it); use {}_file (a mounted Secret) or the environment variable {}",
+          name, name, env_name(name)));
+    }
     apply(c, *k, value, "flag --set " + name);
   }
 
@@ -376,6 +569,16 @@ Config load_config(const ConfigInputs& in) {
   if (!c.postgres.replication_password_file.empty())
     c.postgres.replication_password = read_secret_file(c.postgres.replication_password_file,
                                                        "postgres.replication_password_file");
+  if (!c.postgres.monitor_password_file.empty())
+    c.postgres.monitor_password =
+        read_secret_file(c.postgres.monitor_password_file, "postgres.monitor_password_file");
+  if (!c.postgres.backup_password_file.empty())
+    c.postgres.backup_password =
+        read_secret_file(c.postgres.backup_password_file, "postgres.backup_password_file");
+  if (!c.sidecar.status_token_file.empty())
+    c.sidecar.status_token =
+        read_secret_file(c.sidecar.status_token_file, "sidecar.status_token_file");
+  check_names(c, in);
   if (c.pod.service.empty()) {
     if (auto id = parse_pod_name(c.pod.name)) c.pod.service = id->set;
   }

@@ -32,12 +32,25 @@ struct Config {
     std::string superuser_password_file;
     std::string replication_user = "replicator";
     std::string replication_password_file;
+    // The sidecar's and probe's role (pg_monitor): reads the statistics, owns nothing.
+    std::string monitor_user = "replagent_monitor";
+    std::string monitor_password_file;
+    // The backup's role (pg_read_all_data): reads every table, cannot write or run programs.
+    std::string backup_user = "replagent_backup";
+    std::string backup_password_file;
+    // Client networks pg_hba admits over TCP (CIDR); the replication role and every other
+    // role alike. Local (unix socket) connections use peer authentication.
+    std::vector<std::string> allowed_networks{"0.0.0.0/0", "::/0"};
+    // Whether the superuser may log in over TCP at all (it always may over the local socket).
+    bool superuser_network_login = false;
     // WAL a replication slot may hold back on the primary (max_slot_wal_keep_size); unset:
     // unlimited, PostgreSQL's default. A replica whose slot lost its WAL is re-cloned by init.
     std::optional<std::uint64_t> max_slot_wal_keep_size;
     // Resolved from the files above, else from the environment; never printed.
     Secret superuser_password;
     Secret replication_password;
+    Secret monitor_password;
+    Secret backup_password;
   } postgres;
   struct Dns {
     std::vector<std::string> servers;  // empty: /etc/resolv.conf
@@ -61,6 +74,10 @@ struct Config {
     std::string listen = "0.0.0.0:9187";
     std::chrono::milliseconds poll_interval{2000};
     std::uint64_t max_lag = 16ULL * 1000 * 1000;
+    // When set, /status answers in full only to `Authorization: Bearer <token>`; others get
+    // the same document with error texts reduced to a category.
+    std::string status_token_file;
+    Secret status_token;
   } sidecar;
   struct Backup {
     std::string dir = "/backup";
@@ -102,5 +119,24 @@ std::vector<std::string> config_keys();
 
 // The environment of this process as a map.
 std::map<std::string, std::string> current_environment();
+
+// True for the environment variables that carry a password (POSTGRES_PASSWORD,
+// REPLAGENT_*PASSWORD*, PG*PASS*): the agent removes them from its own environment once the
+// config is loaded, and never passes them to a child.
+bool is_secret_variable(const std::string& name);
+
+// Removes every is_secret_variable from this process's environment.
+void scrub_secret_environment();
+
+// Validation shared by load_config and its tests.
+// A PostgreSQL role name the agent writes into pg_hba and SQL: ^[a-z_][a-z0-9_]{0,62}$.
+bool is_valid_role_name(const std::string& name);
+// A path safe to hand to pg_ctl (which runs `sh -c`) and to write into PostgreSQL's files: no
+// quote, backslash, dollar, backquote or control character. Empty is "why not", else "".
+std::string unsafe_path_reason(const std::string& path);
+// DNS-1123: a label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63) and a subdomain (labels joined
+// by dots, at most 253).
+bool is_dns1123_label(const std::string& name);
+bool is_dns1123_subdomain(const std::string& name);
 
 }  // namespace replagent::agent

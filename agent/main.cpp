@@ -1,5 +1,7 @@
 // replagent: one binary, several roles. main only parses, loads the config and dispatches.
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -36,7 +38,11 @@ agent::Config load(const agent::CommandLine& cl) {
   if (cl.log_format) in.flags.emplace_back("log.format", *cl.log_format);
   if (cl.log_level) in.flags.emplace_back("log.level", *cl.log_level);
   in.hostname = hostname();
-  return agent::load_config(in);
+  agent::Config config = agent::load_config(in);
+  // The passwords now live in the config only: no child, and no later /proc/self/environ
+  // reader, sees them in the environment.
+  agent::scrub_secret_environment();
+  return config;
 }
 
 int run(const agent::CommandLine& cl) {
@@ -67,9 +73,18 @@ int run(const agent::CommandLine& cl) {
                           "'" + cl.command + "' is not part of this build yet");
 }
 
+// The agent holds passwords in memory: no core file may carry them (RLIMIT_CORE 0), and
+// not dumpable also keeps other processes of the same user from ptrace and /proc/<pid>/mem.
+void forbid_core_dumps() {
+  struct rlimit none {};
+  ::setrlimit(RLIMIT_CORE, &none);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  forbid_core_dumps();
   // Until the config says otherwise, log text at info level so early errors are readable.
   agent::setup_logging("text", "info");
   try {

@@ -149,7 +149,14 @@ class ConnKeywords {
     add("dbname", p.dbname);
     add("application_name", p.application_name);
     add("connect_timeout", std::to_string(p.connect_timeout.count()));
-    if (!p.options.empty()) add("options", p.options);
+    // Every session the agent opens resolves names in pg_catalog only (then pg_temp, last, so
+    // a temporary object cannot shadow either), as pg_dump does: in PostgreSQL 15 a database
+    // owner owns `public`, and a `public.format(text, name, name)` or operator there would
+    // outrank pg_catalog's for an unqualified call and run with the agent's privileges
+    // (CVE-2018-1058). As a startup option it applies before the first statement and wins
+    // over ALTER ROLE/DATABASE ... SET search_path. The agent's SQL is schema-qualified too.
+    add("options", "-c search_path=pg_catalog,pg_temp" +
+                       (p.options.empty() ? std::string() : " " + p.options));
     if (p.replication) add("replication", "true");
     if (!p.password.empty()) add("password", p.password.reveal());
     add("sslmode", "prefer");

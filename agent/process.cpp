@@ -3,6 +3,8 @@
 
 #include "agent/process.hpp"
 
+#include "agent/config.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -137,7 +139,11 @@ class ChildEnvironment {
       const std::string_view entry(*e);
       const auto eq = entry.find('=');
       if (eq == std::string_view::npos) continue;
-      if (overrides.count(std::string(entry.substr(0, eq))) != 0) continue;
+      const std::string name(entry.substr(0, eq));
+      if (overrides.count(name) != 0) continue;
+      // A password the agent was given in its environment never reaches a child (initdb,
+      // pg_ctl and the server it starts would all inherit it); main also scrubs its own.
+      if (is_secret_variable(name)) continue;
       entries_.emplace_back(entry);
     }
     for (const auto& [key, value] : overrides) entries_.push_back(key + "=" + value);
@@ -177,7 +183,7 @@ class BoostProcessRunner final : public ProcessRunner {
                      "PATH (set postgres.bin_dir)";
       return result;
     }
-    if (stop_requested()) {
+    if (stop_requested() && !spec.runs_while_stopping) {
       result.end = ProcessResult::End::kStopped;
       result.error = "not started: the agent is stopping";
       return result;
@@ -263,7 +269,7 @@ class BoostProcessRunner final : public ProcessRunner {
         continue;
       }
       if (!forced) {
-        if (stop_requested()) {
+        if (stop_requested() && !spec.runs_while_stopping) {
           forced = ProcessResult::End::kStopped;
         } else if (spec.timeout && now - started >= *spec.timeout) {
           forced = ProcessResult::End::kTimedOut;

@@ -21,6 +21,9 @@ struct ProcessSpec {
   // Stop the child once this much time has passed (SIGTERM, then SIGKILL after the grace).
   std::optional<std::chrono::milliseconds> timeout;
   std::chrono::milliseconds kill_grace{5000};
+  // A clean-up step (stopping a temporary server) runs and is waited for even after a stop
+  // was requested: skipping it would leave a server running on the data directory.
+  bool runs_while_stopping = false;
 };
 
 struct ProcessResult {

@@ -150,9 +150,10 @@ std::string probe_line(const ProbeOptions& o, const ProbeResult& r) {
 namespace {
 
 constexpr const char* kDirectSql = R"sql(
-SELECT pg_is_in_recovery(), w.status,
-       pg_wal_lsn_diff(w.latest_end_lsn, pg_last_wal_replay_lsn())::bigint
-FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true)sql";
+SELECT pg_catalog.pg_is_in_recovery(), w.status,
+       pg_catalog.pg_wal_lsn_diff(w.latest_end_lsn,
+                                  pg_catalog.pg_last_wal_replay_lsn())::pg_catalog.int8
+FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver AS w ON true)sql";
 
 DirectObservation check_directly(const agent::ConnParams& params, ProbeKind kind) {
   auto pg = agent::make_libpq_client();

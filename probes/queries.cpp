@@ -6,43 +6,51 @@
 
 namespace replagent::probes {
 
+// Every function, operator, type and relation is schema-qualified (the session's search_path
+// is pg_catalog, pg_temp as well, agent/pg.cpp): nothing a database owner plants in `public`
+// can stand in for them.
+//
 // Timeline: on a primary the current WAL file name carries it (pg_control_checkpoint() is
 // only as new as the last checkpoint, which after a promotion can still be the old one); on
 // a replica the WAL receiver's received_tli, else the last restartpoint's.
 const char* const kLocalStatusSql = R"sql(
-SELECT pg_is_in_recovery(),
-       (SELECT system_identifier FROM pg_control_system())::text,
-       CASE WHEN pg_is_in_recovery() THEN
-              COALESCE(w.received_tli, (SELECT timeline_id FROM pg_control_checkpoint()))
-            ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
+SELECT pg_catalog.pg_is_in_recovery(),
+       (SELECT system_identifier FROM pg_catalog.pg_control_system())::pg_catalog.text,
+       CASE WHEN pg_catalog.pg_is_in_recovery() THEN
+              COALESCE(w.received_tli, (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()))
+            ELSE ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name(
+                    pg_catalog.pg_current_wal_lsn()), 1, 8))::pg_catalog.bit(32)::pg_catalog.int4
        END,
-       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,
-       pg_last_wal_receive_lsn()::text,
-       pg_last_wal_replay_lsn()::text,
-       w.latest_end_lsn::text,
-       extract(epoch FROM pg_last_xact_replay_timestamp())::float8,
-       extract(epoch FROM now())::float8,
+       CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL
+            ELSE pg_catalog.pg_current_wal_lsn()::pg_catalog.text END,
+       pg_catalog.pg_last_wal_receive_lsn()::pg_catalog.text,
+       pg_catalog.pg_last_wal_replay_lsn()::pg_catalog.text,
+       w.latest_end_lsn::pg_catalog.text,
+       pg_catalog.date_part('epoch', pg_catalog.pg_last_xact_replay_timestamp())::pg_catalog.float8,
+       pg_catalog.date_part('epoch', pg_catalog.now())::pg_catalog.float8,
        w.status
-FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true)sql";
+FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver AS w ON true)sql";
 
 // Leaves out base backups in progress (state backup) and the sidecars' own IDENTIFY_SYSTEM
 // connections (application_name replagent-*), which are WAL senders too.
 const char* const kReplicationSql = R"sql(
 SELECT application_name, state,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), sent_lsn)::bigint,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), write_lsn)::bigint,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::bigint,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint,
-       extract(epoch FROM write_lag)::float8,
-       extract(epoch FROM flush_lag)::float8,
-       extract(epoch FROM replay_lag)::float8
-FROM pg_stat_replication
-WHERE state IS DISTINCT FROM 'backup' AND application_name NOT LIKE 'replagent-%'
-ORDER BY application_name, (state = 'streaming') DESC)sql";
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), sent_lsn)::pg_catalog.int8,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), write_lsn)::pg_catalog.int8,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), flush_lsn)::pg_catalog.int8,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), replay_lsn)::pg_catalog.int8,
+       pg_catalog.date_part('epoch', write_lag)::pg_catalog.float8,
+       pg_catalog.date_part('epoch', flush_lag)::pg_catalog.float8,
+       pg_catalog.date_part('epoch', replay_lag)::pg_catalog.float8
+FROM pg_catalog.pg_stat_replication
+WHERE state IS DISTINCT FROM 'backup'
+  AND application_name OPERATOR(pg_catalog.!~~) 'replagent-%'
+ORDER BY application_name, (state OPERATOR(pg_catalog.=) 'streaming') DESC)sql";
 
 const char* const kSlotsSql = R"sql(
-SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
-FROM pg_replication_slots ORDER BY slot_name)sql";
+SELECT slot_name, active,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::pg_catalog.int8
+FROM pg_catalog.pg_replication_slots ORDER BY slot_name)sql";
 
 namespace {
 

@@ -58,10 +58,10 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
   PrivateWorkDir work("replagent-backup");
   const std::string passfile = (fs::path(work.path()) / "pgpass").string();
   agent::write_file_atomic(
-      passfile, passfile_line(c.postgres.superuser, c.postgres.superuser_password), 0600);
+      passfile, passfile_line(c.postgres.backup_user, c.postgres.backup_password), 0600);
 
   // The snapshot, the row counts and pg_dump all in the database being backed up.
-  agent::ConnParams params = superuser_params(c, source.host, source.address);
+  agent::ConnParams params = backup_params(c, source.host, source.address);
   params.dbname = c.backup.database;
   agent::PgError err;
   auto session = deps.pg.connect(params, &err);
@@ -74,7 +74,7 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
     out.error = "cannot start the snapshot transaction: " + e->message;
     return out;
   }
-  if (auto e = session->exec("SELECT pg_export_snapshot()", &snap)) {
+  if (auto e = session->exec("SELECT pg_catalog.pg_export_snapshot()", &snap)) {
     out.error = "cannot export a snapshot: " + e->message;
     return out;
   }
@@ -84,7 +84,7 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
   }
   const std::string snapshot = *snap.rows[0][0];
   DumpRequest req{output,          source.host,          source.address,
-                  c.postgres.port, c.postgres.superuser, c.backup.database,
+                  c.postgres.port, c.postgres.backup_user, c.backup.database,
                   snapshot,        passfile,             c.postgres.bin_dir};
   spdlog::info("pg_dump -Fc of database {} from {} into {} at snapshot {}", c.backup.database,
                source.describe(), output, snapshot);

@@ -17,17 +17,26 @@ namespace {
 namespace fs = std::filesystem;
 
 // One round trip for all tables: query_to_xml runs each count(*) inside this statement, in
-// the same snapshot, and works in a read-only transaction on a standby.
+// the same snapshot, and works in a read-only transaction on a standby. Every function,
+// operator and type is schema-qualified, the inner statement's too, and the session's
+// search_path is pg_catalog, pg_temp (agent/pg.cpp): this runs in the application's
+// database, whose owner owns `public` and could plant a `public.format(text, name, name)`
+// that outranks pg_catalog's for an unqualified call (CVE-2018-1058).
 constexpr const char* kCountQuery = R"(
-SELECT format('%I.%I', n.nspname, c.relname),
-       (xpath('/row/c/text()',
-              query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname),
-                           false, true, '')))[1]::text
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r' AND c.relpersistence = 'p'
-  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
+SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
+       (pg_catalog.xpath('/row/c/text()',
+          pg_catalog.query_to_xml(
+            pg_catalog.format('SELECT pg_catalog.count(*) AS c FROM %I.%I', n.nspname, c.relname),
+            false, true, '')))[1]::pg_catalog.text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
+  ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relpersistence OPERATOR(pg_catalog.=) 'p'
+  AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema'
+  AND n.nspname OPERATOR(pg_catalog.!~) '^pg_'
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND d.objid OPERATOR(pg_catalog.=) c.oid
+                    AND d.deptype OPERATOR(pg_catalog.=) 'e')
 ORDER BY 1)";
 
 }  // namespace

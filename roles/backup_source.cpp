@@ -19,8 +19,8 @@ bool is_ipv4(const std::string& text) {
 // A replica is worth reading from only while it streams: a disconnected one may be hours
 // behind, and a dump of it would look fine while missing the latest data.
 const char* kRoleQuery =
-    "SELECT pg_is_in_recovery()::text, coalesce((SELECT status FROM pg_stat_wal_receiver "
-    "LIMIT 1), '')";
+    "SELECT pg_catalog.pg_is_in_recovery()::pg_catalog.text, "
+    "COALESCE((SELECT status FROM pg_catalog.pg_stat_wal_receiver LIMIT 1), '')";
 
 struct Observed {
   bool in_recovery = false;
@@ -66,9 +66,9 @@ SourceChoice named_source(const agent::Config& c, agent::Resolver& resolver, age
   std::string why;
   const auto address = resolve_first(resolver, host, &why);
   if (address) {
-    // Reachable and answering as the superuser: a wrong password fails here, with a clear
+    // Reachable and answering as the backup role: a wrong password fails here, with a clear
     // message, rather than deep inside pg_dump.
-    if (observe(pg, superuser_params(c, host, *address), &why)) {
+    if (observe(pg, backup_params(c, host, *address), &why)) {
       out.source = BackupSource{role, host, *address};
       out.reason = earlier;
       return out;
@@ -85,11 +85,11 @@ std::string BackupSource::describe() const {
   return fmt::format("{} {} ({})", role, address, host);
 }
 
-agent::ConnParams superuser_params(const agent::Config& c, const std::string& host,
+agent::ConnParams backup_params(const agent::Config& c, const std::string& host,
                                    const std::string& address) {
   agent::ConnParams p = pod_connection(c, host, address);
-  p.user = c.postgres.superuser;
-  p.password = c.postgres.superuser_password;
+  p.user = c.postgres.backup_user;
+  p.password = c.postgres.backup_password;
   p.application_name = "replagent-backup";
   return p;
 }
@@ -132,7 +132,7 @@ SourceChoice choose_backup_source(const agent::Config& c, const BackupTarget& t,
   }
   for (const auto& address : answer.addresses) {
     std::string why;
-    const auto seen = observe(pg, superuser_params(c, t.service_host, address), &why);
+    const auto seen = observe(pg, backup_params(c, t.service_host, address), &why);
     if (seen && seen->in_recovery && seen->receiver == "streaming") {
       SourceChoice out;
       out.source = BackupSource{"replica", t.service_host, address};

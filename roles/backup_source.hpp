@@ -34,14 +34,16 @@ struct SourceChoice {
   std::string reason;  // why none, or what was skipped on the way (for the log)
 };
 
-// backup.source: "replica" asks every address of the headless Service (superuser over TCP:
+// backup.source: "replica" asks every address of the headless Service (backup role over TCP:
 // in recovery and its WAL receiver streaming) and falls back to the primary; "primary" takes
 // the primary's pod name; anything else is a host name or IPv4 address taken as is.
 SourceChoice choose_backup_source(const agent::Config& config, const BackupTarget& target,
                                   agent::Resolver& resolver, agent::PgClient& pg);
 
-// The superuser's connection to `address` (TCP, numeric), database `postgres`.
-agent::ConnParams superuser_params(const agent::Config& config, const std::string& host,
-                                   const std::string& address);
+// The backup role's connection to `address` (TCP, numeric), database `postgres`. Never the
+// superuser: a dump reads what a database owner wrote, and the backup role (pg_read_all_data,
+// pg_roles.hpp) cannot run programs or write, whatever the dumped database contains.
+agent::ConnParams backup_params(const agent::Config& config, const std::string& host,
+                                const std::string& address);
 
 }  // namespace replagent::roles

@@ -10,6 +10,7 @@
 #include "roles/backup_dump.hpp"
 #include "roles/backup_source.hpp"
 #include "roles/backup_store.hpp"
+#include "roles/pg_files.hpp"
 
 namespace replagent::roles {
 namespace {
@@ -71,18 +72,43 @@ class TemporaryServer {
     return "";
   }
 
-  agent::ConnParams params() const {
+  // The restore and the counts run as kRestoreRole, an ordinary role that owns the database
+  // the dump is restored into: a dump holds what a database owner wrote (functions, index
+  // expressions, defaults), and pg_restore and the row counts execute some of it. As a
+  // superuser that code could run programs as the backup Job's OS user, next to the backups;
+  // as this role it can do nothing outside that throw-away database.
+  static constexpr const char* kRestoreRole = "replagent_restore";
+  static constexpr const char* kRestoreDatabase = "restore_check";
+
+  // Empty on success, else why not. The superuser's only statements in the temporary server.
+  std::string prepare_restore_target() {
+    agent::ConnParams p = params(c_.postgres.superuser, "postgres");
+    agent::PgError err;
+    auto session = deps_.pg.connect(p, &err);
+    if (!session) return "cannot connect to the temporary server: " + err.message;
+    for (const std::string sql :
+         {fmt::format("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE", kRestoreRole),
+          fmt::format("CREATE DATABASE {} OWNER {}", kRestoreDatabase, kRestoreRole)}) {
+      if (auto e = session->exec(sql)) return sql + ": " + e->message;
+    }
+    return "";
+  }
+
+  agent::ConnParams params(const std::string& user = kRestoreRole,
+                           const std::string& dbname = kRestoreDatabase) const {
     agent::ConnParams p;
     p.host = socket_dir_;
     p.port = c_.postgres.port;
-    p.user = c_.postgres.superuser;
+    p.user = user;
+    p.dbname = dbname;
     p.application_name = "replagent-restore-check";
     return p;
   }
 
   std::string conninfo() const {
-    return fmt::format("host='{}' port={} user='{}' dbname=postgres", socket_dir_,
-                       c_.postgres.port, c_.postgres.superuser);
+    return fmt::format("host={} port={} user={} dbname={}", conninfo_quote(socket_dir_),
+                       c_.postgres.port, conninfo_quote(kRestoreRole),
+                       conninfo_quote(kRestoreDatabase));
   }
 
  private:
@@ -149,9 +175,13 @@ BackupOutcome run_restore_check(const agent::Config& c, BackupDeps deps) {
   TemporaryServer server(c, deps, work.path());
   if (auto why = server.start(); !why.empty())
     return fail("cannot start the temporary server for the restore check: " + why);
+  if (auto why = server.prepare_restore_target(); !why.empty())
+    return fail("cannot prepare the temporary server for the restore check: " + why);
   spdlog::info("restoring {} into a temporary server in {}", path, work.path());
   // Roles and grants of the source do not exist in the temporary server; the rows are what
-  // is checked, so ownership and privileges are left out.
+  // is checked, so ownership and privileges are left out. Objects that only a superuser may
+  // create (untrusted extensions, C functions) fail the check: restoring them would run the
+  // dump's code with a superuser's rights.
   const auto r = run_logged(deps, tool(c, "pg_restore", {"--exit-on-error", "--no-owner",
                                                          "--no-privileges", "-d",
                                                          server.conninfo(), path}));

@@ -2,12 +2,15 @@
 // or refresh the files we own in an existing data directory. Never overwrites data.
 #include <sys/stat.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "agent/fs.hpp"
 #include "roles/data_dir.hpp"
 #include "roles/init_steps.hpp"
 #include "roles/pg_files.hpp"
+#include "roles/pg_roles.hpp"
 
 namespace replagent::roles::detail {
 namespace {
@@ -80,8 +83,6 @@ agent::ProcessResult run_logged(InitDeps& deps, agent::ProcessSpec spec) {
   return deps.runner.run(spec, [&](std::string_view line) { spdlog::debug("{}: {}", name, line); });
 }
 
-// The temporary server: only a unix socket in our private run directory, so nothing can
-// connect while the role is created.
 agent::ProcessSpec pg_ctl(const agent::Config& c, const std::vector<std::string>& args) {
   agent::ProcessSpec spec;
   spec.program = "pg_ctl";
@@ -89,6 +90,126 @@ agent::ProcessSpec pg_ctl(const agent::Config& c, const std::vector<std::string>
   spec.args = args;
   spec.timeout = std::chrono::minutes(5);
   return spec;
+}
+
+// The temporary server through which init creates and alters roles: it listens on a unix
+// socket in init's private 0700 run directory only, so nothing else can connect, and reads its
+// own pg_hba there (trust on that socket), so the data directory's pg_hba can use peer for
+// local connections without knowing which OS user runs init.
+class TemporaryServer {
+ public:
+  TemporaryServer(const agent::Config& c, InitDeps& deps, std::string data_dir, std::string run)
+      : c_(c), deps_(deps), data_dir_(std::move(data_dir)), run_(std::move(run)) {}
+  TemporaryServer(const TemporaryServer&) = delete;
+  TemporaryServer& operator=(const TemporaryServer&) = delete;
+  ~TemporaryServer() { stop(); }
+
+  // Empty on success, else why not.
+  std::string start() {
+    const std::string hba = (fs::path(run_) / "temporary_hba.conf").string();
+    agent::write_file_atomic(hba, "local all all trust\n", 0600);
+    const std::string log = (fs::path(run_) / "temporary-server.log").string();
+    // A server left running by an init that was killed (its socket is in our run directory)
+    // would hold the data directory: stop it first.
+    stop_leftover();
+    const std::string opts =
+        fmt::format("-c listen_addresses='' -c unix_socket_directories='{}' -p {} "
+                    "-c hba_file='{}'",
+                    run_, c_.postgres.port, hba);
+    // Crash recovery of a primary that was killed runs here, before the real start: give it
+    // as long as it takes rather than pg_ctl's default minute.
+    auto spec = pg_ctl(c_, {"-D", data_dir_, "-w", "-t", "86400", "-l", log, "-o", opts, "start"});
+    spec.timeout.reset();
+    if (auto r = run_logged(deps_, spec); !r.ok()) {
+      started_ = true;  // it may be starting all the same: stop() finds out
+      return fmt::format("pg_ctl {}: {}", r.describe(), failure_line(r));
+    }
+    started_ = true;
+    return "";
+  }
+
+  std::unique_ptr<agent::PgSession> connect(agent::PgError* err) {
+    agent::ConnParams p;
+    p.host = run_;
+    p.port = c_.postgres.port;
+    p.user = c_.postgres.superuser;
+    p.application_name = "replagent-init";
+    return deps_.pg.connect(p, err);
+  }
+
+  // Empty on success (or when never started), else why not.
+  std::string stop() {
+    if (!started_) return "";
+    started_ = false;
+    auto spec = pg_ctl(c_, {"-D", data_dir_, "-m", "fast", "-w", "-t", "120", "stop"});
+    spec.runs_while_stopping = true;
+    if (auto r = run_logged(deps_, spec); !r.ok() && pid_file_names_run_dir())
+      return fmt::format("pg_ctl {}: {}", r.describe(), failure_line(r));
+    return "";
+  }
+
+ private:
+  // postmaster.pid's fifth line is the server's first socket directory.
+  bool pid_file_names_run_dir() const {
+    std::ifstream in(fs::path(data_dir_) / "postmaster.pid");
+    std::string line;
+    for (int i = 0; i < 5 && std::getline(in, line); ++i) {
+    }
+    return in && line == run_;
+  }
+
+  void stop_leftover() {
+    if (!pid_file_names_run_dir()) return;
+    spdlog::warn("a temporary server of an earlier, interrupted init still runs on {}: "
+                 "stopping it", data_dir_);
+    auto spec = pg_ctl(c_, {"-D", data_dir_, "-m", "fast", "-w", "-t", "120", "stop"});
+    spec.runs_while_stopping = true;
+    run_logged(deps_, spec);
+  }
+
+  const agent::Config& c_;
+  InitDeps& deps_;
+  std::string data_dir_;
+  std::string run_;
+  bool started_ = false;
+};
+
+// The private run directory, removed again when init is done with it.
+struct RunDir {
+  explicit RunDir(std::string p) : path(std::move(p)) {
+    fs::create_directories(path);
+    if (::chmod(path.c_str(), 0700) != 0) {
+      throw agent::AgentError(ExitCode::kFailed, fmt::format("cannot make {} private: {}", path,
+                                                             std::strerror(errno)));
+    }
+  }
+  ~RunDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+// Starts a temporary server on `data_dir`, brings the roles in step (pg_roles.hpp), stops it.
+std::optional<InitOutcome> reconcile_roles_on(const agent::Config& c, InitDeps& deps,
+                                              const std::string& data_dir,
+                                              const std::string& run) {
+  TemporaryServer server(c, deps, data_dir, run);
+  if (auto why = server.start(); !why.empty())
+    return outcome(ExitCode::kFailed, "temporary server did not start: " + why);
+  std::optional<InitOutcome> failed;
+  {
+    agent::PgError err;
+    auto session = server.connect(&err);
+    if (!session) {
+      failed = outcome(ExitCode::kFailed, "cannot connect to the temporary server: " + err.message);
+    } else if (auto e = reconcile_roles(*session, c)) {
+      failed = outcome(ExitCode::kFailed, *e);
+    }
+  }
+  if (auto why = server.stop(); !why.empty() && !failed)
+    failed = outcome(ExitCode::kFailed, "temporary server did not stop: " + why);
+  return failed;
 }
 
 InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
@@ -99,26 +220,25 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
   }
   const std::string pgdata = c.postgres.data_dir;
   const std::string staging = staging_dir_for(pgdata);
-  const std::string run = run_dir_for(pgdata);
   struct Cleanup {
-    std::string staging, run;
+    std::string staging;
     bool keep_staging = false;
     ~Cleanup() {
       std::error_code ec;
       if (!keep_staging) fs::remove_all(staging, ec);
-      fs::remove_all(run, ec);
     }
-  } cleanup{staging, run};
-  fs::create_directories(run);
-  ::chmod(run.c_str(), 0700);
+  } cleanup{staging};
+  RunDir run(run_dir_for(pgdata));
 
   agent::ProcessSpec initdb;
   initdb.program = "initdb";
   initdb.search_dir = c.postgres.bin_dir;
+  // Local connections authenticate by the OS user (peer); replagent's own pg_hba block, which
+  // init writes first in the file, says the same and more (pg_files.hpp).
   initdb.args = {"-D", staging, "--data-checksums", "-U", c.postgres.superuser, "-E", "UTF8",
-                 "--auth-local=trust", "--auth-host=scram-sha-256"};
+                 "--auth-local=peer", "--auth-host=scram-sha-256"};
   if (!c.postgres.superuser_password.empty()) {
-    const std::string pwfile = (fs::path(run) / "superuser-password").string();
+    const std::string pwfile = (fs::path(run.path) / "superuser-password").string();
     agent::write_file_atomic(pwfile, c.postgres.superuser_password.reveal() + "\n", 0600);
     initdb.args.push_back("--pwfile=" + pwfile);
   } else {
@@ -129,45 +249,7 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
   if (auto r = run_logged(deps, initdb); !r.ok())
     return outcome(ExitCode::kFailed, fmt::format("initdb {}: {}", r.describe(), failure_line(r)));
   write_primary_files(staging, c);
-
-  const std::string log = (fs::path(run) / "temporary-server.log").string();
-  const std::string opts = fmt::format("-c listen_addresses='' -c unix_socket_directories='{}' -p {}",
-                                       run, c.postgres.port);
-  if (auto r = run_logged(deps, pg_ctl(c, {"-D", staging, "-w", "-t", "120", "-l", log, "-o", opts, "start"}));
-      !r.ok()) {
-    return outcome(ExitCode::kFailed,
-                   fmt::format("temporary server did not start: pg_ctl {}: {}", r.describe(), failure_line(r)));
-  }
-  std::optional<InitOutcome> failed;
-  {
-    agent::ConnParams p;
-    p.host = run;
-    p.port = c.postgres.port;
-    p.user = c.postgres.superuser;
-    p.application_name = "replagent-init";
-    agent::PgError err;
-    auto session = deps.pg.connect(p, &err);
-    if (!session) {
-      failed = outcome(ExitCode::kFailed, "cannot connect to the temporary server: " + err.message);
-    } else {
-      // The server quotes the names (format %I/%L); the password travels as a SCRAM verifier.
-      const std::string verifier =
-          session->encrypt_password(c.postgres.replication_user, c.postgres.replication_password);
-      agent::QueryResult q;
-      auto e = session->exec_params(
-          "SELECT format('CREATE ROLE %I WITH REPLICATION LOGIN PASSWORD %L', $1::text, $2::text)",
-          {c.postgres.replication_user, verifier}, &q);
-      if (!e && !q.rows.empty() && q.rows[0][0]) e = session->exec(*q.rows[0][0]);
-      if (e) failed = outcome(ExitCode::kFailed, "cannot create the replication role: " + e->message);
-      else spdlog::info("replication role {} created", c.postgres.replication_user);
-    }
-  }
-  if (auto r = run_logged(deps, pg_ctl(c, {"-D", staging, "-m", "fast", "-w", "-t", "120", "stop"}));
-      !r.ok() && !failed) {
-    failed = outcome(ExitCode::kFailed, fmt::format("temporary server did not stop: pg_ctl {}: {}",
-                                                    r.describe(), failure_line(r)));
-  }
-  if (failed) return *failed;
+  if (auto failed = reconcile_roles_on(c, deps, staging, run.path)) return *failed;
   if (agent::stop_requested()) return outcome(ExitCode::kFailed, "stopped by signal before the swap");
   promote_staging(pgdata);
   cleanup.keep_staging = true;
@@ -177,6 +259,21 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
                                          pgdata, st.system_identifier));
   done.action = "initdb";
   return done;
+}
+
+// An existing primary: our files rewritten, then the roles brought in step with the mounted
+// Secrets (a rotated password takes effect here, and roles a newer version added appear).
+InitOutcome refresh(const agent::Config& c, InitDeps& deps, const DataDirState& local) {
+  write_primary_files(c.postgres.data_dir, c);
+  RunDir run(run_dir_for(c.postgres.data_dir));
+  if (auto failed = reconcile_roles_on(c, deps, c.postgres.data_dir, run.path)) return *failed;
+  InitOutcome kept = outcome(ExitCode::kOk,
+                             fmt::format("existing primary data (system identifier {}): "
+                                         "refreshed {} and pg_hba.conf, roles in step, data "
+                                         "untouched",
+                                         local.system_identifier, kIncludeFile));
+  kept.action = "refreshed";
+  return kept;
 }
 
 }  // namespace
@@ -189,15 +286,7 @@ InitOutcome run_primary(const agent::Config& c, InitDeps& deps, const Topology& 
       if (auto refused = refuse_if_peers_hold_data(c, deps, t)) return *refused;
       return initialise(c, deps);
     case DataDirKind::kPrimary:
-    {
-      write_primary_files(c.postgres.data_dir, c);
-      InitOutcome kept = outcome(ExitCode::kOk,
-                                 fmt::format("existing primary data (system identifier {}): "
-                                             "refreshed {} and pg_hba.conf, data untouched",
-                                             local.system_identifier, kIncludeFile));
-      kept.action = "refreshed";
-      return kept;
-    }
+      return refresh(c, deps, local);
     case DataDirKind::kReplica:
       return outcome(ExitCode::kUnsafeData,
                      fmt::format("{} holds a standby's data (standby.signal) but pod {} is the "

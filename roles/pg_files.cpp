@@ -75,7 +75,42 @@ std::string with_include_directive(const std::string& postgresql_conf) {
   return with_trailing_newline(postgresql_conf) + kIncludeLine + "\n";
 }
 
-std::string with_hba_block(const std::string& pg_hba, const std::string& replication_user) {
+std::string render_hba_block(const agent::Config& c) {
+  const auto& p = c.postgres;
+  auto line = [](const char* type, const std::string& db, const std::string& user,
+                 const std::string& address, const char* method) {
+    return fmt::format("{:<7} {:<15} {:<15} {:<23} {}\n", type, db, user, address, method);
+  };
+  // Role names are ^[a-z_][a-z0-9_]{0,62}$ (config), so quoting is all they need.
+  const std::string superuser = "\"" + p.superuser + "\"";
+  const std::string replicator = "\"" + p.replication_user + "\"";
+  std::string out = std::string(kHbaBegin) + "\n";
+  out += "# First match wins, and this block comes first: the lines after it apply only to\n"
+         "# connections no line here matched.\n";
+  out += "# Local (unix socket): the OS user is the database user.\n";
+  out += line("local", "all", "all", "", "peer");
+  out += line("local", "replication", "all", "", "peer");
+  if (p.superuser_network_login) {
+    out += "# The superuser over TCP (postgres.superuser_network_login = true).\n";
+    for (const auto& net : p.allowed_networks)
+      out += line("host", "all", superuser, net, "scram-sha-256");
+  } else {
+    out += "# The superuser logs in over the local socket only (postgres.superuser_network_login).\n";
+  }
+  out += line("host", "all", superuser, "all", "reject");
+  out += "# Replication: the replication role only, from postgres.allowed_networks.\n";
+  for (const auto& net : p.allowed_networks)
+    out += line("host", "replication", replicator, net, "scram-sha-256");
+  out += line("host", "replication", "all", "all", "reject");
+  out += "# The replication role streams and does nothing else; every other role logs in with a\n"
+         "# password from postgres.allowed_networks.\n";
+  out += line("host", "all", replicator, "all", "reject");
+  for (const auto& net : p.allowed_networks)
+    out += line("host", "all", "all", net, "scram-sha-256");
+  return out + kHbaEnd + "\n";
+}
+
+std::string with_hba_block(const std::string& pg_hba, const agent::Config& config) {
   std::string kept;
   std::istringstream in(pg_hba);
   std::string line;
@@ -85,15 +120,7 @@ std::string with_hba_block(const std::string& pg_hba, const std::string& replica
     if (!inside) kept += line + "\n";
     if (line == kHbaEnd) inside = false;
   }
-  const std::string user = "\"" + replication_user + "\"";
-  return kept + fmt::format(
-                    "{}\n"
-                    "host    replication     {:<15} 0.0.0.0/0               scram-sha-256\n"
-                    "host    replication     {:<15} ::/0                    scram-sha-256\n"
-                    "host    all             all             0.0.0.0/0               scram-sha-256\n"
-                    "host    all             all             ::/0                    scram-sha-256\n"
-                    "{}\n",
-                    kHbaBegin, user, user, kHbaEnd);
+  return render_hba_block(config) + kept;
 }
 
 std::string passfile_line(const std::string& user, const agent::Secret& password) {
@@ -153,8 +180,7 @@ void write_primary_files(const std::string& data_dir, const agent::Config& confi
   const auto conf = (dir / "postgresql.conf").string();
   agent::write_file_atomic(conf, with_include_directive(read_text(conf)), 0600);
   const auto hba = (dir / "pg_hba.conf").string();
-  agent::write_file_atomic(hba, with_hba_block(read_text(hba), config.postgres.replication_user),
-                           0600);
+  agent::write_file_atomic(hba, with_hba_block(read_text(hba), config), 0600);
 }
 
 void write_replica_files(const std::string& data_dir, const agent::Config& config,

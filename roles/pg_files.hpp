@@ -22,9 +22,15 @@ std::string render_include(const agent::Config& config);
 // over earlier lines; ALTER SYSTEM still wins over both).
 std::string with_include_directive(const std::string& postgresql_conf);
 
-// pg_hba.conf with our block (between BEGIN/END markers) replaced or appended: scram-sha-256
-// for the replication role and for everyone over TCP.
-std::string with_hba_block(const std::string& pg_hba, const std::string& replication_user);
+// replagent's pg_hba block (between BEGIN/END markers): peer on the local socket; the
+// superuser rejected over TCP unless postgres.superuser_network_login; the replication role
+// for `replication` only, from postgres.allowed_networks; every other role with a password
+// from postgres.allowed_networks.
+std::string render_hba_block(const agent::Config& config);
+
+// pg_hba.conf with our block put first (pg_hba is first-match) and any earlier copy of it
+// removed; foreign lines are kept after it, in their order.
+std::string with_hba_block(const std::string& pg_hba, const agent::Config& config);
 
 // A libpq passfile line matching any host for `user` (':' and '\' escaped).
 std::string passfile_line(const std::string& user, const agent::Secret& password);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
 
 namespace replagent::roles {
@@ -75,33 +76,97 @@ INSTANTIATE_TEST_SUITE_P(
                                   "a = 1\n" + kInclude + "b = 2\n"}),
     [](const auto& info) { return std::string(info.param.name); });
 
-TEST(HbaBlock, AppendedAfterForeignLines) {
+agent::Config hba_config(const std::string& replication_user = "replicator") {
+  agent::Config c;
+  c.postgres.replication_user = replication_user;
+  return c;
+}
+
+TEST(HbaBlock, PutFirstBeforeForeignLines) {
   const std::string original =
       "# TYPE  DATABASE        USER            ADDRESS                 METHOD\n"
       "local   all             all                                     trust\n";
-  const std::string hba = with_hba_block(original, "replicator");
-  EXPECT_EQ(hba.rfind(original, 0), 0u) << "foreign lines kept first";
+  const std::string hba = with_hba_block(original, hba_config());
+  EXPECT_EQ(hba.rfind("# BEGIN replagent", 0), 0u) << "ours first: pg_hba is first-match";
+  EXPECT_NE(hba.find("# END replagent\n" + original), std::string::npos) << hba;
   EXPECT_EQ(count_of(hba, "# BEGIN replagent"), 1);
   EXPECT_EQ(count_of(hba, "# END replagent"), 1);
   EXPECT_NE(hba.find("host    replication     \"replicator\"    0.0.0.0/0"), std::string::npos)
       << hba;
   EXPECT_NE(hba.find("host    replication     \"replicator\"    ::/0"), std::string::npos);
-  EXPECT_EQ(count_of(hba, "scram-sha-256"), 4);
 }
 
 TEST(HbaBlock, ReplacedNotDuplicatedOnRerun) {
   const std::string original = "local all all trust\n";
-  const std::string first = with_hba_block(original, "replicator");
-  EXPECT_EQ(with_hba_block(first, "replicator"), first) << "idempotent";
+  const std::string first = with_hba_block(original, hba_config());
+  EXPECT_EQ(with_hba_block(first, hba_config()), first) << "idempotent";
 
   // A line the admin added after our block survives, and a new user replaces the old block.
   const std::string edited = first + "host sales all 10.0.0.0/8 md5\n";
-  const std::string second = with_hba_block(edited, "streamer");
+  const std::string second = with_hba_block(edited, hba_config("streamer"));
   EXPECT_EQ(count_of(second, "# BEGIN replagent"), 1);
   EXPECT_EQ(count_of(second, "\"replicator\""), 0) << second;
-  EXPECT_EQ(count_of(second, "\"streamer\""), 2);
   EXPECT_NE(second.find("local all all trust\n"), std::string::npos);
   EXPECT_NE(second.find("host sales all 10.0.0.0/8 md5\n"), std::string::npos);
+}
+
+// The rules in the order PostgreSQL reads them: {type, database, user, address, method}.
+std::vector<std::vector<std::string>> hba_rules(const std::string& hba) {
+  std::vector<std::vector<std::string>> out;
+  std::istringstream in(hba);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream words(line);
+    std::vector<std::string> w;
+    for (std::string x; words >> x;) w.push_back(x);
+    if (w[0] == "local") w.insert(w.begin() + 3, "");
+    out.push_back(w);
+  }
+  return out;
+}
+
+// The method of the first rule matching a TCP connection of `user` to `db` from any address
+// in `net` (the block's addresses are exactly the configured networks or "all").
+std::string first_match(const std::string& hba, const std::string& type, const std::string& db,
+                        const std::string& user, const std::string& net) {
+  for (const auto& r : hba_rules(hba)) {
+    if (r[0] != type) continue;
+    const bool db_ok = r[1] == db || (r[1] == "all" && db != "replication");
+    const bool user_ok = r[2] == "all" || r[2] == "\"" + user + "\"";
+    const bool addr_ok = type == "local" || r[3] == "all" || r[3] == net;
+    if (db_ok && user_ok && addr_ok) return r[4];
+  }
+  return "(no match)";
+}
+
+TEST(HbaBlock, LeastPrivilegeByDefault) {
+  const std::string hba = with_hba_block("local all all trust\n", hba_config());
+  // Superuser: the local socket only.
+  EXPECT_EQ(first_match(hba, "host", "postgres", "postgres", "0.0.0.0/0"), "reject");
+  EXPECT_EQ(first_match(hba, "host", "replication", "postgres", "0.0.0.0/0"), "reject");
+  EXPECT_EQ(first_match(hba, "local", "postgres", "postgres", ""), "peer")
+      << "initdb's trust line is shadowed";
+  // The replication role streams and nothing else.
+  EXPECT_EQ(first_match(hba, "host", "replication", "replicator", "0.0.0.0/0"), "scram-sha-256");
+  EXPECT_EQ(first_match(hba, "host", "postgres", "replicator", "0.0.0.0/0"), "reject");
+  EXPECT_EQ(first_match(hba, "host", "todo", "replicator", "::/0"), "reject");
+  // Other roles may not stream, and log in with a password.
+  EXPECT_EQ(first_match(hba, "host", "replication", "replagent_monitor", "0.0.0.0/0"), "reject");
+  EXPECT_EQ(first_match(hba, "host", "todo", "app", "0.0.0.0/0"), "scram-sha-256");
+  EXPECT_EQ(count_of(hba, "trust"), 1) << "only the foreign line kept after ours";
+}
+
+TEST(HbaBlock, AllowedNetworksAndSuperuserNetworkLogin) {
+  agent::Config c = hba_config();
+  c.postgres.allowed_networks = {"10.0.0.0/8"};
+  c.postgres.superuser_network_login = true;
+  const std::string hba = with_hba_block("", c);
+  EXPECT_EQ(first_match(hba, "host", "postgres", "postgres", "10.0.0.0/8"), "scram-sha-256");
+  EXPECT_EQ(first_match(hba, "host", "postgres", "postgres", "0.0.0.0/0"), "reject");
+  EXPECT_EQ(first_match(hba, "host", "replication", "replicator", "10.0.0.0/8"), "scram-sha-256");
+  EXPECT_EQ(first_match(hba, "host", "replication", "replicator", "0.0.0.0/0"), "reject");
+  EXPECT_EQ(first_match(hba, "host", "todo", "app", "0.0.0.0/0"), "(no match)");
+  EXPECT_EQ(count_of(hba, "0.0.0.0/0"), 0) << hba;
 }
 
 struct PassfileCase {
