@@ -402,6 +402,12 @@ void check_names(const Config& c, const ConfigInputs& in) {
         "pod's name (<set>-<ordinal>)",
         c.pod.name));
   }
+  if (!is_dns1123_label(c.pod.namespace_)) {
+    throw usage_error(fmt::format("pod.namespace '{}' (from POD_NAMESPACE or the config) is not a "
+                                  "DNS-1123 label: lower-case letters, digits and '-', at most 63 "
+                                  "characters",
+                                  c.pod.namespace_));
+  }
   const std::pair<const char*, const std::string*> roles[] = {
       {"postgres.superuser", &c.postgres.superuser},
       {"postgres.replication_user", &c.postgres.replication_user},

@@ -29,7 +29,8 @@ trap cleanup EXIT
   --hostsdir="$work/hosts" --local=/cluster.local/ --conf-file=/dev/null --pid-file="$work/dnsmasq.pid" $( [ "$(id -u)" = 0 ] && echo --user=root )
 env_common=(PGDATA= POD_NAMESPACE=default REPLAGENT_DNS_SERVERS=127.0.0.41:5353 REPLAGENT_POSTGRES_PORT=$port
   REPLAGENT_POSTGRES_BIN_DIR=$pgbin REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE=$work/pw
-  REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE=$work/pw REPLAGENT_INIT_TERMINATION_LOG=)
+  REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE=$work/pw REPLAGENT_INIT_TERMINATION_LOG=
+  REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE=$work/pw REPLAGENT_POSTGRES_BACKUP_PASSWORD_FILE=$work/pw)
 as_pg env "${env_common[@]}" POD_NAME=todo-db-0 PGDATA="$work/vol0/pgdata" "$bin" init --log-level warn
 as_pg "$pgbin/pg_ctl" -D "$work/vol0/pgdata" -l "$work/pg0.log" -w -o "-c listen_addresses=127.0.0.40 -k $work/sock" start >/dev/null
 echo "primary: pgbench -i -s $scale" >&2

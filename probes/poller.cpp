@@ -62,8 +62,10 @@ agent::ConnParams local_conn_params(const agent::Config& c,
     l.host = host;
   }
   l.port = c.postgres.port;
-  l.user = c.postgres.superuser;
-  l.password = c.postgres.superuser_password;
+  // The monitoring role (pg_monitor, pg_roles.hpp), never the superuser: the sidecar is
+  // reachable from the network and needs to read statistics only.
+  l.user = c.postgres.monitor_user;
+  l.password = c.postgres.monitor_password;
   l.application_name = "replagent-sidecar";
   l.connect_timeout = std::chrono::seconds(2);
   l.options = fmt::format("-c statement_timeout={}", query_budget.count());

@@ -86,9 +86,10 @@ class TemporaryServer {
     agent::PgError err;
     auto session = deps_.pg.connect(p, &err);
     if (!session) return "cannot connect to the temporary server: " + err.message;
-    for (const std::string sql :
-         {fmt::format("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE", kRestoreRole),
-          fmt::format("CREATE DATABASE {} OWNER {}", kRestoreDatabase, kRestoreRole)}) {
+    const std::string statements[] = {
+        fmt::format("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE", kRestoreRole),
+        fmt::format("CREATE DATABASE {} OWNER {}", kRestoreDatabase, kRestoreRole)};
+    for (const auto& sql : statements) {
       if (auto e = session->exec(sql)) return sql + ": " + e->message;
     }
     return "";

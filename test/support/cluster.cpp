@@ -44,6 +44,10 @@ void ClusterTest::SetUp() {
   // Kubernetes mounts Secret keys as files without a trailing newline.
   set_.superuser_password_file = write_secret("superuser-password", set_.superuser_password);
   set_.replication_password_file = write_secret("replication-password", set_.replication_password);
+  set_.monitor_password = random_token(24);
+  set_.backup_password = random_token(24);
+  set_.monitor_password_file = write_secret("monitor-password", set_.monitor_password);
+  set_.backup_password_file = write_secret("backup-password", set_.backup_password);
 }
 
 std::string ClusterTest::write_secret(const std::string& name, const std::string& value) {

@@ -110,6 +110,8 @@ Env Pod::init_env() const {
       {"REPLAGENT_POSTGRES_BIN_DIR", kPgBinDir},
       {"REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE", set_.superuser_password_file.string()},
       {"REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE", set_.replication_password_file.string()},
+      {"REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE", set_.monitor_password_file.string()},
+      {"REPLAGENT_POSTGRES_BACKUP_PASSWORD_FILE", set_.backup_password_file.string()},
       {"REPLAGENT_INIT_WAIT_TIMEOUT", "30s"},
       {"REPLAGENT_INIT_TERMINATION_LOG", termination_log().string()},
       {"REPLAGENT_INIT_BACKOFF_MAX", "1s"},

@@ -29,8 +29,12 @@ struct PodSetConfig {
   DnsServer* dns = nullptr;
   std::filesystem::path superuser_password_file;
   std::filesystem::path replication_password_file;
+  std::filesystem::path monitor_password_file;
+  std::filesystem::path backup_password_file;
   std::string superuser_password;
   std::string replication_password;
+  std::string monitor_password;
+  std::string backup_password;
 };
 
 using Env = std::map<std::string, std::string>;

@@ -247,5 +247,153 @@ TEST_F(ConfigTest, SizesRenderExactly) {
   EXPECT_NE(rendered.find("max_lag = '1500000123'"), std::string::npos) << rendered;
 }
 
+// ---- security review items 2, 3, 4, 8, 9, 10: what reaches pg_hba, a shell, postgresql.conf
+
+// Item 2: a role name is written into pg_hba and SQL; quotes or spaces there once made init
+// write `host replication "x",all 0.0.0.0/0 trust #"`.
+TEST_F(ConfigTest, RoleNamesMustBePlainIdentifiers) {
+  for (const char* key : {"REPLAGENT_POSTGRES_REPLICATION_USER", "REPLAGENT_POSTGRES_SUPERUSER",
+                          "REPLAGENT_POSTGRES_MONITOR_USER", "REPLAGENT_POSTGRES_BACKUP_USER"}) {
+    for (const char* bad : {"x\",all 0.0.0.0/0 trust #", "Replicator", "a b", "1abc", "",
+                            "r\xc3\xa9plication",
+                            "a234567890123456789012345678901234567890123456789012345678901234"}) {
+      SCOPED_TRACE(std::string(key) + "=" + bad);
+      inputs_.env = {{key, bad}};
+      if (std::string(bad).empty()) continue;  // empty env values are ignored (unset)
+      const std::string m = error_of(inputs_);
+      EXPECT_NE(m.find(key), std::string::npos) << m;
+      EXPECT_NE(m.find("role name"), std::string::npos) << m;
+    }
+  }
+  inputs_.env = {{"REPLAGENT_POSTGRES_REPLICATION_USER", "_stream_2"}};
+  EXPECT_EQ(load_config(inputs_).postgres.replication_user, "_stream_2");
+  EXPECT_TRUE(is_valid_role_name(std::string(63, 'a')));
+  EXPECT_FALSE(is_valid_role_name(std::string(64, 'a')));
+}
+
+TEST_F(ConfigTest, EachRoleNeedsANameOfItsOwn) {
+  inputs_.env = {{"REPLAGENT_POSTGRES_BACKUP_USER", "postgres"}};
+  const std::string m = error_of(inputs_);
+  EXPECT_NE(m.find("postgres.superuser and postgres.backup_user"), std::string::npos) << m;
+}
+
+// Item 3: pg_ctl runs `sh -c 'exec postgres -D "<dir>" ...'`; PGDATA='.../a$(id>pwned)b'
+// once ran `id`.
+TEST_F(ConfigTest, PathsWithShellOrQuoteCharactersAreRefused) {
+  for (const char* bad : {"/data/a$(id>pwned.txt)b/pgdata", "/data/a`id`", "/data/a\"b",
+                          "/data/a'b", "/data/a\\b", "/data/a\nb"}) {
+    SCOPED_TRACE(bad);
+    inputs_.env = {{"PGDATA", bad}};
+    std::string m = error_of(inputs_);
+    EXPECT_NE(m.find("PGDATA"), std::string::npos) << m;
+    inputs_.env = {{"REPLAGENT_BACKUP_DIR", bad}};
+    m = error_of(inputs_);
+    EXPECT_NE(m.find("backup.dir"), std::string::npos) << m;
+    inputs_.env = {{"TMPDIR", bad}};
+    m = error_of(inputs_);
+    EXPECT_NE(m.find("TMPDIR"), std::string::npos) << m;
+  }
+  for (const char* key : {"postgres.bin_dir", "postgres.superuser_password_file",
+                          "postgres.replication_password_file", "postgres.monitor_password_file",
+                          "postgres.backup_password_file", "init.termination_log",
+                          "sidecar.status_token_file"}) {
+    SCOPED_TRACE(key);
+    inputs_.env.clear();
+    inputs_.flags = {{key, "/x/$HOME"}};
+    const std::string m = error_of(inputs_);
+    EXPECT_NE(m.find(key), std::string::npos) << m;
+    EXPECT_NE(m.find("dollar"), std::string::npos) << m;
+  }
+  inputs_.flags.clear();
+  inputs_.env = {{"PGDATA", "/var/lib/postgresql/data/pgdata-1.x_y"}};
+  EXPECT_EQ(load_config(inputs_).postgres.data_dir, "/var/lib/postgresql/data/pgdata-1.x_y");
+}
+
+// Item 4: names end up in postgresql.conf (cluster_name) and DNS names: DNS-1123 only.
+TEST_F(ConfigTest, PodAndServiceNamesAreDns1123) {
+  inputs_.env = {{"POD_NAME", "db\\-0"}};
+  std::string m = error_of(inputs_);
+  EXPECT_NE(m.find("DNS-1123"), std::string::npos) << m;
+  inputs_.env = {{"POD_NAME", "Todo-db-0"}};
+  error_of(inputs_);
+  inputs_.env = {{"POD_NAME", "todo-db-0"}, {"REPLAGENT_POD_SERVICE", "todo_db"}};
+  m = error_of(inputs_);
+  EXPECT_NE(m.find("pod.service"), std::string::npos) << m;
+  inputs_.env = {{"POD_NAME", "todo-db-0"}, {"POD_NAMESPACE", "a'b"}};
+  error_of(inputs_);
+  inputs_.env = {{"POD_NAME", "todo-db-0"}, {"REPLAGENT_POD_CLUSTER_DOMAIN", "cluster..local"}};
+  m = error_of(inputs_);
+  EXPECT_NE(m.find("pod.cluster_domain"), std::string::npos) << m;
+  inputs_.env = {{"POD_NAME", "todo-db-0"}, {"REPLAGENT_POD_CLUSTER_DOMAIN", "k8s.example.org"}};
+  EXPECT_EQ(load_config(inputs_).pod.cluster_domain, "k8s.example.org");
+  EXPECT_TRUE(is_dns1123_label(std::string(63, 'a')));
+  EXPECT_FALSE(is_dns1123_label(std::string(64, 'a')));
+  EXPECT_FALSE(is_dns1123_label("-a"));
+  EXPECT_FALSE(is_dns1123_subdomain("a.-b"));
+}
+
+// Item 9: argv is readable by every process in the pod.
+TEST_F(ConfigTest, SecretsAreRefusedOnTheCommandLine) {
+  for (const char* key : {"postgres.superuser_password", "postgres.replication_password",
+                          "postgres.monitor_password", "postgres.backup_password",
+                          "sidecar.status_token"}) {
+    SCOPED_TRACE(key);
+    inputs_.flags = {{key, "hunter2"}};
+    const std::string m = error_of(inputs_);
+    EXPECT_NE(m.find("must not be given on the command line"), std::string::npos) << m;
+    EXPECT_EQ(m.find("hunter2"), std::string::npos) << m;
+  }
+}
+
+// Item 10: a duration near INT64_MAX ms overflowed later (poll_interval x 3, now() + timeout).
+TEST_F(ConfigTest, DurationsAreBounded) {
+  inputs_.env = {{"REPLAGENT_INIT_WAIT_TIMEOUT", "9223372036854775807ms"}};
+  std::string m = error_of(inputs_);
+  EXPECT_NE(m.find("at most 168h"), std::string::npos) << m;
+  inputs_.env = {{"REPLAGENT_SIDECAR_POLL_INTERVAL", "2h"}};
+  m = error_of(inputs_);
+  EXPECT_NE(m.find("at most 1h"), std::string::npos) << m;
+  inputs_.env = {{"REPLAGENT_INIT_WAIT_TIMEOUT", "168h"}, {"REPLAGENT_SIDECAR_POLL_INTERVAL", "1h"},
+                 {"REPLAGENT_BACKUP_MAX_AGE", "8760h"}};
+  const Config c = load_config(inputs_);
+  EXPECT_EQ(c.init.wait_timeout, std::chrono::hours(168));
+  EXPECT_EQ(c.backup.max_age, std::chrono::hours(8760)) << "a year of backups is allowed";
+}
+
+TEST_F(ConfigTest, AllowedNetworksAreCidrs) {
+  inputs_.env = {{"REPLAGENT_POSTGRES_ALLOWED_NETWORKS", "10.0.0.0/8, fd00::/8"}};
+  EXPECT_EQ(load_config(inputs_).postgres.allowed_networks,
+            (std::vector<std::string>{"10.0.0.0/8", "fd00::/8"}));
+  for (const char* bad : {"10.0.0.0", "10.0.0.0/33", "all", "0.0.0.0/0 trust", "::/129", ""}) {
+    SCOPED_TRACE(bad);
+    if (std::string(bad).empty()) continue;
+    inputs_.env = {{"REPLAGENT_POSTGRES_ALLOWED_NETWORKS", bad}};
+    const std::string m = error_of(inputs_);
+    EXPECT_NE(m.find("postgres.allowed_networks"), std::string::npos) << m;
+  }
+}
+
+// Item 8: passwords in the environment reach no child and leave the agent's environment.
+TEST(SecretEnvironment, PasswordVariablesAreRecognisedAndScrubbed) {
+  for (const char* name : {"POSTGRES_PASSWORD", "REPLAGENT_POSTGRES_SUPERUSER_PASSWORD",
+                           "REPLAGENT_POSTGRES_REPLICATION_PASSWORD",
+                           "REPLAGENT_POSTGRES_MONITOR_PASSWORD", "PGPASSWORD",
+                           "REPLAGENT_SIDECAR_STATUS_TOKEN"}) {
+    EXPECT_TRUE(is_secret_variable(name)) << name;
+  }
+  for (const char* name : {"REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE", "PGPASSFILE", "PGDATA",
+                           "PATH", "REPLAGENT_POSTGRES_PORT"}) {
+    EXPECT_FALSE(is_secret_variable(name)) << name;
+  }
+  ::setenv("REPLAGENT_POSTGRES_BACKUP_PASSWORD", "s3cret", 1);
+  ::setenv("PGPASSWORD", "s3cret", 1);
+  ::setenv("REPLAGENT_TEST_KEEP_ME", "1", 1);
+  scrub_secret_environment();
+  EXPECT_EQ(std::getenv("REPLAGENT_POSTGRES_BACKUP_PASSWORD"), nullptr);
+  EXPECT_EQ(std::getenv("PGPASSWORD"), nullptr);
+  EXPECT_NE(std::getenv("REPLAGENT_TEST_KEEP_ME"), nullptr);
+  ::unsetenv("REPLAGENT_TEST_KEEP_ME");
+}
+
 }  // namespace
 }  // namespace replagent::agent

@@ -94,9 +94,12 @@ class FakePgSession : public agent::PgSession {
     if (out) {
       *out = {};
       out->columns = {"format"};
-      if (sql.find("CREATE ROLE") != std::string::npos && params.size() == 2) {
-        out->rows.push_back({"CREATE ROLE \"" + params[0] + "\" WITH REPLICATION LOGIN PASSWORD '" +
-                             params[1] + "'"});
+      // roles/pg_roles.cpp: the role upsert (name, attributes, verifier) and the grant.
+      if (sql.find("CREATE ROLE %I WITH %s") != std::string::npos && params.size() == 3) {
+        out->rows.push_back({"CREATE ROLE \"" + params[0] + "\" WITH " + params[1] +
+                             (params[2].empty() ? "" : " PASSWORD '" + params[2] + "'")});
+      } else if (sql.find("GRANT %I TO %I") != std::string::npos && params.size() == 2) {
+        out->rows.push_back({"GRANT \"" + params[0] + "\" TO \"" + params[1] + "\""});
       }
     }
     return std::nullopt;

@@ -571,15 +571,27 @@ TEST_F(InitPrimaryFlow, ExistingDataIsRefreshedOnly) {
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kOk) << out.message;
   EXPECT_TRUE(contains(out.message, std::to_string(kSysid))) << out.message;
-  EXPECT_TRUE(runner_.specs.empty()) << "no initdb, no pg_ctl";
-  EXPECT_TRUE(pg_.connect_calls.empty());
+  EXPECT_TRUE(contains(out.message, "roles in step")) << out.message;
+  // No initdb: a temporary server on the data directory, on a socket in the private run
+  // directory with its own pg_hba, to bring the roles in step; then stopped.
+  ASSERT_EQ(runner_.specs.size(), 2u);
+  EXPECT_EQ(runner_.count("initdb"), 0);
+  EXPECT_EQ(runner_.specs[0].args.back(), "start");
+  EXPECT_EQ(fakes::arg_after(runner_.specs[0], "-D"), pgdata_);
+  EXPECT_TRUE(contains(fakes::arg_after(runner_.specs[0], "-o"), "listen_addresses=''"));
+  EXPECT_TRUE(contains(fakes::arg_after(runner_.specs[0], "-o"), "hba_file="));
+  EXPECT_EQ(runner_.specs[1].args.back(), "stop");
+  EXPECT_TRUE(runner_.specs[1].runs_while_stopping);
+  ASSERT_EQ(pg_.connect_calls.size(), 1u);
+  EXPECT_EQ(pg_.connect_calls[0].host, run_dir());
+  EXPECT_FALSE(fs::exists(run_dir()));
   EXPECT_TRUE(fs::exists(fs::path(pgdata_) / kIncludeFile));
   EXPECT_TRUE(contains(read(fs::path(pgdata_) / "postgresql.conf"), "include_if_exists"));
   EXPECT_TRUE(contains(read(fs::path(pgdata_) / "pg_hba.conf"), "\"replicator\""));
   EXPECT_EQ(read(fs::path(pgdata_) / "base" / "1" / "1255"), base_before);
   EXPECT_EQ(inspect_data_dir(pgdata_).kind, DataDirKind::kPrimary);
 
-  // A second start changes nothing more.
+  // A second start changes nothing more in the data directory.
   const auto after_first = snapshot(pgdata_);
   EXPECT_EQ(run().code, ExitCode::kOk);
   EXPECT_EQ(snapshot(pgdata_), after_first);
@@ -639,11 +651,24 @@ TEST_F(InitPrimaryFlow, AllowEmptyPrimaryRunsInitdb) {
   ASSERT_EQ(pg_.connect_calls.size(), 1u);
   EXPECT_EQ(pg_.connect_calls[0].host, run_dir()) << "unix socket in the private run dir";
   EXPECT_EQ(pg_.connect_calls[0].user, "postgres");
-  ASSERT_EQ(pg_.sql.size(), 2u);
-  EXPECT_TRUE(contains(pg_.sql[0], "[replicator]")) << pg_.sql[0];
-  EXPECT_FALSE(contains(pg_.sql[0], "s3cret")) << "a SCRAM verifier, not the password";
-  EXPECT_TRUE(contains(pg_.sql[1], "CREATE ROLE \"replicator\" WITH REPLICATION LOGIN"))
-      << pg_.sql[1];
+  // Each managed role: the server builds the statement (quoting the name and the verifier),
+  // then it runs; the monitor and backup roles get their predefined roles.
+  std::string all;
+  for (const auto& s : pg_.sql) all += s + "\n";
+  for (const auto& s : pg_.sql) {
+    EXPECT_FALSE(contains(s, "s3cret")) << "a SCRAM verifier, not the password: " << s;
+    EXPECT_FALSE(contains(s, "super:pw")) << s;
+  }
+  EXPECT_TRUE(contains(all, "CREATE ROLE \"replicator\" WITH LOGIN REPLICATION")) << all;
+  EXPECT_TRUE(contains(all, "CREATE ROLE \"postgres\" WITH SUPERUSER PASSWORD 'SCRAM")) << all;
+  EXPECT_TRUE(contains(all, "CREATE ROLE \"replagent_monitor\" WITH LOGIN NOREPLICATION")) << all;
+  EXPECT_TRUE(contains(all, "GRANT \"pg_monitor\" TO \"replagent_monitor\"")) << all;
+  EXPECT_TRUE(contains(all, "CREATE ROLE \"replagent_backup\" WITH LOGIN NOREPLICATION BYPASSRLS"))
+      << all;
+  EXPECT_TRUE(contains(all, "GRANT \"pg_read_all_data\" TO \"replagent_backup\"")) << all;
+  EXPECT_FALSE(contains(all, "replagent_monitor\" WITH LOGIN NOREPLICATION NOBYPASSRLS "
+                             "NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD"))
+      << "no monitor password configured: none set";
 
   const auto st = inspect_data_dir(pgdata_);
   EXPECT_EQ(st.kind, DataDirKind::kPrimary);
@@ -724,6 +749,27 @@ TEST_F(InitPrimaryFlow, RoleCreationFailureStopsTheServerAndLeavesNothing) {
   EXPECT_EQ(runner_.specs.back().args.back(), "stop");
   EXPECT_FALSE(fs::exists(pgdata_));
   EXPECT_FALSE(fs::exists(staging()));
+}
+
+// An init killed while its temporary server ran (outside a container nothing kills that
+// server with it) left postmaster.pid naming init's run directory: the next init stops that
+// server before starting its own, instead of failing on the lock file for ever.
+TEST_F(InitPrimaryFlow, LeftoverTemporaryServerIsStoppedFirst) {
+  fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/false);
+  std::ofstream(fs::path(pgdata_) / "postmaster.pid") << (
+             "4242\n" + pgdata_ + "\n1700000000\n5432\n" + run_dir() + "\n\n");
+  fakes::FakeProcessRunner::Script stops;
+  stops.effect = [&](const agent::ProcessSpec& spec) {
+    if (spec.args.back() == "stop") fs::remove(fs::path(pgdata_) / "postmaster.pid");
+  };
+  runner_.script("pg_ctl", stops);
+  const InitOutcome out = run();
+  EXPECT_EQ(out.code, ExitCode::kOk) << out.message;
+  ASSERT_EQ(runner_.specs.size(), 3u);
+  EXPECT_EQ(runner_.specs[0].args.back(), "stop") << "the leftover server first";
+  EXPECT_TRUE(runner_.specs[0].runs_while_stopping);
+  EXPECT_EQ(runner_.specs[1].args.back(), "start");
+  EXPECT_EQ(runner_.specs[2].args.back(), "stop");
 }
 
 TEST_F(InitPrimaryFlow, StandbyDataOnThePrimaryIsRefused) {

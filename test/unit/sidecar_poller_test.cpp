@@ -123,7 +123,7 @@ TEST(SidecarPoller, Targets) {
   const auto t = poller_targets(config_for("todo-db-1"));
   EXPECT_EQ(t.local.hostaddr, "127.0.0.1");
   EXPECT_EQ(t.local.port, 25432);
-  EXPECT_EQ(t.local.user, "postgres");
+  EXPECT_EQ(t.local.user, "replagent_monitor") << "the monitoring role, never the superuser";
   EXPECT_EQ(t.local.options, "-c statement_timeout=1000");
   EXPECT_EQ(t.primary_host, "todo-db-0.todo-db.default.svc.cluster.local");
   EXPECT_TRUE(t.primary.replication);
