@@ -1,6 +1,7 @@
 #include "roles/pg_roles.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 namespace replagent::roles {
@@ -43,16 +44,18 @@ std::vector<ManagedRole> managed_roles(const agent::Config& c) {
   // members inherit, everything else is off.
   const std::string inherit = "NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT";
   return {
-      {p.superuser, "", &p.superuser_password, ""},
+      {p.superuser, "", &p.superuser_password, {}},
       {p.replication_user,
        std::string("LOGIN REPLICATION NOBYPASSRLS ") + kNoPrivileges, &p.replication_password,
-       ""},
+       {}},
       {p.monitor_user, "LOGIN NOREPLICATION NOBYPASSRLS " + inherit, &p.monitor_password,
-       "pg_monitor"},
+       {"pg_monitor"}},
       // BYPASSRLS: pg_dump must see every row (it refuses to dump a table whose row security
-      // would hide rows); pg_read_all_data grants SELECT on every table, view and sequence.
+      // would hide rows); pg_read_all_data grants SELECT on every table, view and sequence;
+      // pg_read_all_stats shows it pg_stat_wal_receiver's status (a streaming replica is the
+      // preferred source), hidden from other roles.
       {p.backup_user, "LOGIN NOREPLICATION BYPASSRLS " + inherit, &p.backup_password,
-       "pg_read_all_data"},
+       {"pg_read_all_data", "pg_read_all_stats"}},
   };
 }
 
@@ -67,12 +70,12 @@ std::optional<std::string> reconcile_roles(agent::PgSession& session, const agen
     const std::string attributes = role.attributes.empty() ? "SUPERUSER" : role.attributes;
     if (auto e = run_built(session, kUpsertSql, {role.name, attributes, verifier}))
       return fmt::format("cannot create or alter role {}: {}", role.name, *e);
-    if (!role.member_of.empty()) {
-      if (auto e = run_built(session, kGrantSql, {role.member_of, role.name}))
-        return fmt::format("cannot grant {} to {}: {}", role.member_of, role.name, *e);
+    for (const auto& granted : role.member_of) {
+      if (auto e = run_built(session, kGrantSql, {granted, role.name}))
+        return fmt::format("cannot grant {} to {}: {}", granted, role.name, *e);
     }
-    spdlog::info("role {} in step ({}{})", role.name,
-                 role.member_of.empty() ? attributes : attributes + ", member of " + role.member_of,
+    spdlog::info("role {} in step ({}{}{})", role.name, attributes,
+                 role.member_of.empty() ? "" : ", member of " + fmt::format("{}", fmt::join(role.member_of, ", ")),
                  has_password ? ", password from its Secret" : ", no password configured");
   }
   return std::nullopt;

@@ -4,8 +4,9 @@
 // job, so no component but init carries the superuser's password:
 //   replication (REPLICATION)       replicas clone and stream with it
 //   monitor     (pg_monitor)         the sidecar and the probe read the statistics
-//   backup      (pg_read_all_data)   pg_dump reads every table; it cannot write, create
-//                                    functions or run programs (unlike a superuser)
+//   backup      (pg_read_all_data,   pg_dump reads every table; it cannot write, create
+//                pg_read_all_stats)  functions or run programs (unlike a superuser); the
+//                                    statistics tell it which replica streams
 // Each role's password is set from its file at every primary start, so rotating a Secret and
 // restarting the primary is enough; a role without a configured password is created without
 // one (it cannot log in over the network) and its password is left alone.
@@ -22,7 +23,7 @@ struct ManagedRole {
   std::string name;
   std::string attributes;     // CREATE/ALTER ROLE options, e.g. "LOGIN REPLICATION"
   const agent::Secret* password;
-  std::string member_of;      // a predefined role to grant, or empty
+  std::vector<std::string> member_of;  // predefined roles to grant
 };
 
 // The roles above for this config (the superuser first, whose password is only ever altered).

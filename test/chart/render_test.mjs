@@ -17,6 +17,7 @@ const secretDir = '/etc/replagent/secrets';
 const defaults = {
   replicas: 2, readiness: 'exec', secretName: 'todo-db-auth', renderedSecret: true,
   superuserKey: 'superuser-password', replicationKey: 'replication-password',
+  monitorKey: 'monitor-password', backupKey: 'backup-password',
   schedule: '30 2 * * *', suspend: false, ttl: 86400, claim: 'todo-db-backup', renderedClaim: true,
   podMonitor: false, prometheusRule: false, storageClass: undefined, size: '1Gi', retention: undefined,
   maxLag: '16MB', restoreCheck: false, restoreSchedule: '30 3 * * *', restoreSuspend: false, tmpSize: '2Gi',
@@ -28,7 +29,8 @@ const valueSets = [
       retention: { whenDeleted: 'Retain', whenScaled: 'Delete' }, maxLag: '64MB' } },
   { name: 'existingSecret', files: ['existing-secret.yaml'],
     expect: { secretName: 'todo-db-credentials', renderedSecret: false,
-      superuserKey: 'postgres-password', replicationKey: 'replicator-password' } },
+      superuserKey: 'postgres-password', replicationKey: 'replicator-password',
+      monitorKey: 'exporter-password', backupKey: 'dump-password' } },
   { name: 'HTTP probes', files: ['http-probes.yaml'], expect: { readiness: 'http' } },
   { name: 'backup suspended', files: ['backup-suspended.yaml'],
     expect: { suspend: true, schedule: '15 */6 * * *', ttl: 3600, claim: 'todo-db-backups-nfs', renderedClaim: false } },
@@ -73,7 +75,6 @@ function checkPodBasics(owner) {
 function checkAgentContainer(spec, c, { readOnly = true } = {}) {
   assert.equal(lib.mountAt(c, bin)?.readOnly, true, `${c.name}: ${bin} read-only`);
   assert.equal(lib.mountAt(c, configPath)?.name, 'config', `${c.name}: config at ${configPath}`);
-  assert.equal(lib.mountAt(c, secretDir)?.name, 'secrets', `${c.name}: secrets at ${secretDir}`);
   for (const dir of ['/tmp', '/var/run/postgresql']) {
     const m = lib.mountAt(c, dir);
     assert.ok(m && spec.volumes.find((v) => v.name === m.name).emptyDir, `${c.name}: ${dir} on an emptyDir`);
@@ -82,6 +83,33 @@ function checkAgentContainer(spec, c, { readOnly = true } = {}) {
   assert.equal(lib.envOf(c, 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name', `${c.name}: POD_NAME`);
   assert.equal(lib.envOf(c, 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace', `${c.name}: POD_NAMESPACE`);
 }
+
+// Each container mounts only the passwords of the roles it uses (least privilege): one volume
+// per role, the Secret's key at <secretDir>/<role>/password, named to replagent by the
+// environment (REPLAGENT_POSTGRES_<ROLE>_PASSWORD_FILE).
+const allRoles = ['superuser', 'replication', 'monitor', 'backup'];
+function checkSecrets(spec, c, roles, e) {
+  const keys = { superuser: e.superuserKey, replication: e.replicationKey, monitor: e.monitorKey, backup: e.backupKey };
+  for (const role of allRoles) {
+    const dir = `${secretDir}/${role}`;
+    const m = lib.mountAt(c, dir);
+    const env = lib.envOf(c, `REPLAGENT_POSTGRES_${role.toUpperCase()}_PASSWORD_FILE`);
+    if (!roles.includes(role)) {
+      assert.equal(m, undefined, `${c.name}: must not mount the ${role} password`);
+      assert.equal(env, undefined, `${c.name}: must not name the ${role} password`);
+      continue;
+    }
+    assert.equal(m?.readOnly, true, `${c.name}: ${role} password mounted read-only at ${dir}`);
+    assert.equal(env?.value, `${dir}/password`, `${c.name}: ${role} password file`);
+    const vol = spec.volumes.find((v) => v.name === m.name)?.secret;
+    assert.equal(vol?.secretName, e.secretName, `${c.name}: ${role} from ${e.secretName}`);
+    assert.deepEqual(vol.items, [{ key: keys[role], path: 'password' }]);
+  }
+  assert.ok(!(c.volumeMounts ?? []).some((m) => m.mountPath === secretDir), `${c.name}: no mount of every secret`);
+}
+
+// The text of one [section] of a TOML document.
+const tomlSection = (toml, name) => (toml.split(/^(?=\[)/m).find((s) => s.startsWith(`[${name}]`)) ?? '');
 
 // PGDATA is a subdirectory of the data volume's mount (never the mount itself: lost+found),
 // and the same path in every container: init writes primary_conninfo with a passfile inside
@@ -99,8 +127,11 @@ function checkPgdata(c) {
 // The rendered replagent.toml is accepted by replagent itself (unknown keys are errors there).
 function checkToml(configMap, e) {
   const toml = configMap.data['replagent.toml'];
-  assert.match(toml, new RegExp(`superuser_password_file = "${secretDir}/superuser-password"`));
-  assert.match(toml, new RegExp(`replication_password_file = "${secretDir}/replication-password"`));
+  // No password file in the shared config: each container names only its own (checkSecrets).
+  assert.doesNotMatch(toml, /password_file/);
+  assert.match(tomlSection(toml, 'postgres'), /monitor_user = "replagent_monitor"/);
+  assert.match(tomlSection(toml, 'postgres'), /backup_user = "replagent_backup"/);
+  assert.match(tomlSection(toml, 'postgres'), /superuser_network_login = false/);
   if (!lib.binary) return;
   const dir = mkdtempSync(path.join(tmpdir(), 'replagent-chart-toml-'));
   try {
@@ -112,7 +143,9 @@ function checkToml(configMap, e) {
     const out = lib.run(lib.binary, ['--config', path.join(dir, 'replagent.toml'), 'config'], {
       env: { PATH: process.env.PATH, POD_NAME: 'todo-db-1', POD_NAMESPACE: 'default', PGDATA: `${dataMount}/pgdata`,
         REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE: path.join(dir, 'su'),
-        REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE: path.join(dir, 'repl') },
+        REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE: path.join(dir, 'repl'),
+        REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE: path.join(dir, 'repl'),
+        REPLAGENT_POSTGRES_BACKUP_PASSWORD_FILE: path.join(dir, 'repl') },
     });
     assert.match(out, /service = 'todo-db'/);
     assert.match(out, new RegExp(`max_lag = '${e.maxLag}'`));
@@ -188,14 +221,13 @@ for (const set of valueSets) {
     const cm = lib.one(objects, 'ConfigMap', 'todo-db-config');
     assert.equal(spec.volumes.find((v) => v.name === 'config').configMap.name, cm.metadata.name);
     checkToml(cm, e);
-    const secretVol = spec.volumes.find((v) => v.name === 'secrets').secret;
-    assert.equal(secretVol.secretName, e.secretName);
-    assert.deepEqual(secretVol.items, [
-      { key: e.superuserKey, path: 'superuser-password' },
-      { key: e.replicationKey, path: 'replication-password' }]);
+    checkSecrets(spec, container(spec, 'init', true), allRoles, e);
+    checkSecrets(spec, container(spec, 'postgres'), ['monitor'], e);
+    checkSecrets(spec, container(spec, 'replagent'), ['monitor', 'replication'], e);
     if (e.renderedSecret) {
       const secret = lib.one(objects, 'Secret', e.secretName);
-      assert.deepEqual(Object.keys(secret.data).sort(), [e.replicationKey, e.superuserKey].sort());
+      assert.deepEqual(Object.keys(secret.data).sort(),
+        [e.replicationKey, e.superuserKey, e.monitorKey, e.backupKey].sort());
       for (const v of Object.values(secret.data)) assert.ok(Buffer.from(v, 'base64').length >= 16, 'generated password');
     } else {
       assert.equal(lib.byKind(objects, 'Secret').length, 0, 'no Secret with existingSecret');
@@ -235,6 +267,7 @@ for (const set of valueSets) {
     assert.equal(backup.image, 'postgres:15');
     assert.deepEqual([...backup.command, ...(backup.args ?? [])], [`${bin}/replagent`, 'backup']);
     checkAgentContainer(jobSpec, backup);
+    checkSecrets(jobSpec, backup, ['backup'], e);
     assert.equal(lib.envOf(backup, 'REPLAGENT_POD_SERVICE')?.value, 'todo-db', 'a Job names the set through pod.service');
     const backupVol = jobSpec.volumes.find((v) => v.name === lib.mountAt(backup, '/backup')?.name);
     assert.equal(backupVol?.persistentVolumeClaim?.claimName, e.claim);
@@ -265,6 +298,7 @@ for (const set of valueSets) {
       assert.equal(check.image, 'postgres:15');
       assert.deepEqual([...check.command, ...(check.args ?? [])], [`${bin}/replagent`, 'backup', '--verify-restore']);
       checkAgentContainer(rcSpec, check);
+      checkSecrets(rcSpec, check, [], e);
       assert.equal(lib.envOf(check, 'REPLAGENT_POD_SERVICE')?.value, 'todo-db');
       // The restore goes into $TMPDIR: /tmp, an emptyDir sized by backup.restoreCheck.tmpSize.
       assert.equal(lib.envOf(check, 'TMPDIR')?.value, '/tmp');
@@ -308,10 +342,10 @@ test('optional agent settings are rendered into replagent.toml only when set', (
   const withAll = toml(['backup.maxAge=168h', 'agent.initMaxRate=50MB', 'agent.extraConfig.init.verify=false',
     'postgres.maxSlotWalKeepSize=8GiB',
     'agent.extraConfig.dns.timeout=5s', 'primaryOrdinal=1']);
-  assert.match(withAll, /\[backup\][^[]*max_age = "168h"/);
-  assert.match(withAll, /\[init\][^[]*max_rate = "50MB"/);
-  assert.match(withAll, /\[postgres\][^[]*max_slot_wal_keep_size = "8GiB"/);
-  assert.match(withAll, /\[init\][^[]*verify = false/);
+  assert.match(tomlSection(withAll, 'backup'), /max_age = "168h"/);
+  assert.match(tomlSection(withAll, 'init'), /max_rate = "50MB"/);
+  assert.match(tomlSection(withAll, 'postgres'), /max_slot_wal_keep_size = "8GiB"/);
+  assert.match(tomlSection(withAll, 'init'), /verify = false/);
   assert.match(withAll, /\[dns\]\n\s*timeout = "5s"/);
   assert.match(withAll, /primary_ordinal = 1/);
   const rw = lib.one(lib.render({ set: ['primaryOrdinal=1'] }), 'Service', 'todo-db-rw');
@@ -374,6 +408,8 @@ const badExpect = {
   'misspelt-key.yaml': /Additional property replica is not allowed/,
   'primary-out-of-range.yaml': /primaryOrdinal \(2\) must be below replicas \(2\)/,
   'bad-probe-mode.yaml': /probes\.readiness\.mode/,
+  'role-name-injection.yaml': /auth\.replicationUser/,
+  'network-not-cidr.yaml': /auth\.allowedNetworks/,
   'restore-check-enabled-string.yaml': /backup\.restoreCheck\.enabled: Invalid type\. Expected: boolean, given: string/,
 };
 test('bad values are rejected', () => {

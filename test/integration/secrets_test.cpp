@@ -16,7 +16,8 @@ class Secrets : public ClusterTest {
  protected:
   // Fails the test for each password found in `text`, saying where.
   void expect_no_password(const std::string& text, const std::string& where) {
-    for (const auto& pw : {set_config().superuser_password, set_config().replication_password}) {
+    for (const auto& pw : {set_config().superuser_password, set_config().replication_password,
+                           set_config().monitor_password, set_config().backup_password}) {
       EXPECT_EQ(text.find(pw), std::string::npos) << "a password appears in " << where;
     }
   }
@@ -99,6 +100,63 @@ TEST_F(Secrets, NeverInLogsArgvEnvironmentOrConfigAndFilesArePrivate) {
   EXPECT_NE(read_file(replica.pgdata() / "replagent.pgpass").find(set_config().replication_password),
             std::string::npos);
   expect_no_password(read_file(replica.pgdata() / "postgresql.auto.conf"), "postgresql.auto.conf");
+}
+
+// Passwords given as environment variables (the official image's POSTGRES_PASSWORD, the
+// REPLAGENT_*_PASSWORD variables) stay in the agent: initdb, pg_ctl and the temporary server
+// it starts never see them (they inherited the agent's whole environment before), and the
+// agent drops them from its own environment once the config is loaded.
+TEST_F(Secrets, EnvironmentPasswordsReachNoChild) {
+  Pod& primary = pod(0);
+  Env env = {{"POSTGRES_PASSWORD", set_config().superuser_password},
+             {"REPLAGENT_POSTGRES_REPLICATION_PASSWORD", set_config().replication_password},
+             {"REPLAGENT_POSTGRES_MONITOR_PASSWORD", set_config().monitor_password},
+             {"REPLAGENT_POSTGRES_BACKUP_PASSWORD", set_config().backup_password},
+             {"PGPASSWORD", set_config().superuser_password},
+             {"REPLAGENT_LOG_LEVEL", "debug"}};
+  for (const char* file : {"REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE",
+                           "REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE",
+                           "REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE",
+                           "REPLAGENT_POSTGRES_BACKUP_PASSWORD_FILE"}) {
+    env[file] = "";  // empty: unset, so the passwords come from the variables above
+  }
+  auto run = primary.start_init(env);
+  std::set<pid_t> seen;
+  int environments_read = 0;
+  std::set<std::string> commands;
+  wait_until(
+      [&] {
+        for (const auto& p : processes_mentioning(primary.volume().string())) {
+          if (p.pid == run->pid() || !seen.insert(p.pid).second) continue;
+          std::string environment;
+          try {
+            environment = read_file(fs::path("/proc") / std::to_string(p.pid) / "environ");
+          } catch (const std::exception&) {
+            continue;  // it ended between the listing and this read
+          }
+          ++environments_read;
+          commands.insert(p.comm);
+          expect_no_password(environment, "the environment of " + p.comm);
+          expect_no_password(p.cmdline, "the command line of " + p.comm);
+        }
+        return !run->process().running();
+      },
+      std::chrono::seconds(120), std::chrono::milliseconds(5));
+  InitResult r = run->wait(std::chrono::seconds(5));
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_GT(environments_read, 0) << "no child's environment could be read while it ran";
+  std::string names;
+  for (const auto& c : commands) names += c + " ";
+  RecordProperty("children", names);
+  expect_no_password(r.err + r.out, "the primary's init log (debug level)");
+  // The passwords from the environment took effect: the monitor role logs in with its own.
+  ASSERT_NO_FATAL_FAILURE(primary.start_postgres());
+  RunResult mon = primary.psql_result(
+      "SELECT current_user",
+      "host=" + primary.ip() + " port=" + std::to_string(primary.port()) +
+          " user=replagent_monitor dbname=postgres",
+      {{"PGPASSWORD", set_config().monitor_password}});
+  EXPECT_EQ(mon.exit_code(), 0) << mon.err;
 }
 
 }  // namespace

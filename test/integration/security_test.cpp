@@ -4,7 +4,11 @@
 //     none of them (they would run COPY ... TO PROGRAM as the postgres OS user);
 //   - pg_hba: the superuser cannot log in over TCP, the replication role cannot open a
 //     database session, the monitor and backup roles exist with their rights.
+#include <sys/stat.h>
+
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "test/support/backup_support.hpp"
 #include "test/support/cluster.hpp"
@@ -132,12 +136,13 @@ TEST_F(Security, PgHbaAdmitsEachRoleOnlyWhereItBelongs) {
   EXPECT_EQ(mon.out, "f|t|f\n");
   RunResult bak = primary.psql_result(
       "SELECT rolsuper, rolbypassrls, pg_has_role('replagent_backup', 'pg_read_all_data', "
-      "'USAGE'), pg_has_role('replagent_backup', 'pg_execute_server_program', 'USAGE') FROM "
+      "'USAGE'), pg_has_role('replagent_backup', 'pg_execute_server_program', 'USAGE'), "
+      "pg_has_role('replagent_backup', 'pg_write_server_files', 'USAGE') FROM "
       "pg_roles WHERE rolname = current_user",
       tcp_conninfo(primary, "replagent_backup", "postgres"),
       {{"PGPASSWORD", set_config().backup_password}});
   EXPECT_EQ(bak.exit_code(), 0) << bak.err;
-  EXPECT_EQ(bak.out, "f|t|t|f\n");
+  EXPECT_EQ(bak.out, "f|t|t|f|f\n");
 }
 
 // A restarted primary brings the roles in step with the Secrets: a rotated monitor password
@@ -159,6 +164,40 @@ TEST_F(Security, PrimaryInitReconcilesRolePasswords) {
                                       conn, {{"PGPASSWORD", "rotated-monitor-password"}});
   EXPECT_EQ(now.exit_code(), 0) << now.err;
   EXPECT_EQ(now.out, "f\n") << "the hand-made SUPERUSER was taken back";
+}
+
+// Item 12: the agent holds passwords in memory; no core file, and no process of the same OS
+// user, may read them. A replica's init waiting for a primary that never resolves stays up
+// long enough to look at from outside.
+TEST_F(Security, AgentIsNotDumpableAndWritesNoCore) {
+  Pod& replica = pod(1);
+  auto run = replica.start_init({{"REPLAGENT_INIT_WAIT_TIMEOUT", "20s"}});
+  const std::string proc = "/proc/" + std::to_string(run->pid());
+  auto core_limit = [&] {
+    std::istringstream in(read_file(proc + "/limits"));
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("Max core file size", 0) != 0) continue;
+      std::istringstream words(line.substr(std::string("Max core file size").size()));
+      std::string soft;
+      words >> soft;
+      return soft;
+    }
+    return std::string("(no line)");
+  };
+  // The limit is set first thing in main; a moment after exec it must read 0.
+  EXPECT_TRUE(wait_until([&] { return core_limit() == "0" || !run->process().running(); }, 5s))
+      << "core file size limit: " << core_limit();
+  ASSERT_TRUE(run->process().running()) << "init ended before it could be inspected";
+  EXPECT_EQ(core_limit(), "0");
+  // Not dumpable: /proc/<pid>/environ and mem belong to root, so this (same) user cannot read
+  // them; a dumpable process of one's own user is always readable.
+  std::ifstream environ(proc + "/environ");
+  std::string first;
+  const bool readable = environ.good() && std::getline(environ, first).good();
+  EXPECT_FALSE(readable) << "the agent's environment is readable by its own user";
+  struct stat st {};
+  ASSERT_EQ(::stat((proc + "/environ").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "a non-dumpable process's /proc files belong to root";
 }
 
 }  // namespace

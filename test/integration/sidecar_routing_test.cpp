@@ -21,7 +21,7 @@ class SidecarRouting : public SidecarTest {
   std::string route(Haproxy& h, const std::string& listener) {
     RunResult r = pod(0).psql_result(
         "SELECT host(inet_server_addr()) || ' ' || left(pg_is_in_recovery()::text, 1)",
-        h.conninfo(listener));
+        h.conninfo(listener), {{"PGPASSWORD", set_config().monitor_password}});
     if (r.exit_code() != 0) return "error: " + r.err;
     std::string out = r.out;
     while (!out.empty() && out.back() == '\n') out.pop_back();

@@ -106,7 +106,7 @@ std::uint16_t Haproxy::port(const std::string& listener) const { return ports_.a
 
 std::string Haproxy::conninfo(const std::string& listener) const {
   return "hostaddr=" + ip_ + " port=" + std::to_string(port(listener)) +
-         " user=postgres dbname=postgres connect_timeout=5";
+         " user=replagent_monitor dbname=postgres connect_timeout=5";
 }
 
 std::string Haproxy::log_tail(int lines) const { return tail_file(log_, lines); }

@@ -40,7 +40,9 @@ class Haproxy {
 
   const std::string& ip() const { return ip_; }
   std::uint16_t port(const std::string& listener) const;
-  // A libpq conninfo that goes through the listener.
+  // A libpq conninfo that goes through the listener, as the monitoring role (an ordinary role,
+  // like an application's: the superuser may not log in over TCP); its password is the set's
+  // monitor_password.
   std::string conninfo(const std::string& listener) const;
   std::string log_tail(int lines = 30) const;
 

@@ -666,6 +666,7 @@ TEST_F(InitPrimaryFlow, AllowEmptyPrimaryRunsInitdb) {
   EXPECT_TRUE(contains(all, "CREATE ROLE \"replagent_backup\" WITH LOGIN NOREPLICATION BYPASSRLS"))
       << all;
   EXPECT_TRUE(contains(all, "GRANT \"pg_read_all_data\" TO \"replagent_backup\"")) << all;
+  EXPECT_TRUE(contains(all, "GRANT \"pg_read_all_stats\" TO \"replagent_backup\"")) << all;
   EXPECT_FALSE(contains(all, "replagent_monitor\" WITH LOGIN NOREPLICATION NOBYPASSRLS "
                              "NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD"))
       << "no monitor password configured: none set";

@@ -10,6 +10,7 @@
        extraEnv        list of EnvVar objects after the shared ones (may be empty)
        tmpSize         sizeLimit of the /tmp emptyDir
        backupReadOnly  bool: mount the backup volume (and claim) read-only
+       secretRoles     list: the roles whose passwords the container mounts (backup, or none)
      History limits, deadlines, backoff, TTL, time zone and resources come from backup.*. */}}
 {{- define "replagent.backupCronJob" -}}
 {{- $ctx := .ctx -}}
@@ -80,6 +81,7 @@ spec:
               {{- end }}
               env:
                 {{- include "replagent.podEnv" $ctx | nindent 16 }}
+                {{- include "replagent.secretEnv" (prepend .secretRoles $ctx) | nindent 16 }}
                 # A Job's pod is no member of the set: the set (and the backup files' prefix)
                 # comes from the headless Service's name (also in replagent.toml's pod.service).
                 - name: REPLAGENT_POD_SERVICE
@@ -96,6 +98,7 @@ spec:
               {{- end }}
               volumeMounts:
                 {{- include "replagent.commonMounts" $ctx | nindent 16 }}
+                {{- include "replagent.secretMounts" (prepend .secretRoles $ctx) | nindent 16 }}
                 - name: backup
                   mountPath: /backup
                   {{- if .backupReadOnly }}
@@ -114,15 +117,7 @@ spec:
             - name: config
               configMap:
                 name: {{ $fullname }}-config
-            - name: secrets
-              secret:
-                secretName: {{ include "replagent.secretName" $ctx }}
-                defaultMode: 0440
-                items:
-                  - key: {{ $v.auth.superuserPasswordKey }}
-                    path: superuser-password
-                  - key: {{ $v.auth.replicationPasswordKey }}
-                    path: replication-password
+            {{- include "replagent.secretVolumes" (prepend .secretRoles $ctx) | nindent 12 }}
             - name: backup
               persistentVolumeClaim:
                 claimName: {{ $v.backup.persistence.existingClaim | default (printf "%s-backup" $fullname) }}

@@ -58,6 +58,43 @@ app.kubernetes.io/component: database
 {{- define "replagent.binDir" -}}/replagent/bin{{- end -}}
 {{- define "replagent.secretDir" -}}/etc/replagent/secrets{{- end -}}
 
+{{/* Each role's password is a volume of its own, mounted only into the containers that use
+     it (list: the root context, then role names among superuser, replication, monitor,
+     backup): init holds all four (it creates the roles), the sidecar and the probe the
+     monitoring role's (and, until replicas measure lag without it, the replication role's),
+     the backup Job the backup role's only. */}}
+{{- define "replagent.secretKey" -}}
+{{- $a := (index . 0).Values.auth -}}
+{{- get (dict "superuser" $a.superuserPasswordKey "replication" $a.replicationPasswordKey "monitor" $a.monitorPasswordKey "backup" $a.backupPasswordKey) (index . 1) -}}
+{{- end -}}
+{{- define "replagent.secretVolumes" -}}
+{{- $ctx := index . 0 -}}
+{{- range $role := rest . }}
+- name: secret-{{ $role }}
+  secret:
+    secretName: {{ include "replagent.secretName" $ctx }}
+    defaultMode: 0440
+    items:
+      - key: {{ include "replagent.secretKey" (list $ctx $role) }}
+        path: password
+{{- end }}
+{{- end -}}
+{{- define "replagent.secretMounts" -}}
+{{- $ctx := index . 0 -}}
+{{- range $role := rest . }}
+- name: secret-{{ $role }}
+  mountPath: {{ include "replagent.secretDir" $ctx }}/{{ $role }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+{{- define "replagent.secretEnv" -}}
+{{- $ctx := index . 0 -}}
+{{- range $role := rest . }}
+- name: REPLAGENT_POSTGRES_{{ upper $role }}_PASSWORD_FILE
+  value: {{ include "replagent.secretDir" $ctx }}/{{ $role }}/password
+{{- end }}
+{{- end -}}
+
 {{/* Pod security: the postgres image's uid/gid (999); fsGroup makes volumes and the mounted
      secret files (mode 0440) readable by every container of the pod. OnRootMismatch matters:
      a recursive fsGroup pass would add g+w inside PGDATA, and PostgreSQL refuses to start on
@@ -133,8 +170,5 @@ capabilities:
 - name: config
   mountPath: /etc/replagent/replagent.toml
   subPath: replagent.toml
-  readOnly: true
-- name: secrets
-  mountPath: {{ include "replagent.secretDir" . }}
   readOnly: true
 {{- end -}}
