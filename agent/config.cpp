@@ -85,6 +85,9 @@ std::string dns_label(const std::string& v) {
   return v;
 }
 
+// Empty: derived (pod.service from the pod name).
+std::string dns_label_or_empty(const std::string& v) { return v.empty() ? v : dns_label(v); }
+
 std::string dns_subdomain(const std::string& v) {
   if (!is_dns1123_subdomain(v))
     bad("a DNS-1123 subdomain such as cluster.local: DNS-1123 labels joined by '.', at most 253 "
@@ -155,7 +158,7 @@ const std::vector<Key>& keys() {
       // pod.name is checked after loading (it may come from the hostname too).
       REPLAGENT_STR_KEY("pod.name", pod.name),
       REPLAGENT_CHECKED_KEY("pod.namespace", pod.namespace_, dns_label),
-      REPLAGENT_CHECKED_KEY("pod.service", pod.service, dns_label),
+      REPLAGENT_CHECKED_KEY("pod.service", pod.service, dns_label_or_empty),
       REPLAGENT_CHECKED_KEY("pod.cluster_domain", pod.cluster_domain, dns_subdomain),
       Key{"pod.primary_ordinal",
           [](Config& c, const std::string& v) { c.pod.primary_ordinal = to_int(v, 0, 1 << 30); },
@@ -312,10 +315,23 @@ std::string env_name(const std::string& key) {
 
 void apply(Config& c, const Key& key, const std::string& value, const std::string& origin) {
   try {
+    // No setting holds a control character, and a NUL would cut the value short wherever it
+    // reaches a C string (inet_pton once accepted "::1\0 ...", a pg_hba line after it).
+    for (char ch : value) {
+      const auto u = static_cast<unsigned char>(ch);
+      if (!key.secret && (u < 0x20 || u == 0x7f))
+        bad("a value without control characters (NUL, newline, ...)");
+    }
     key.set(c, value);
   } catch (const std::invalid_argument& e) {
+    // The value as printable text: a control character in it must not end or forge a log line.
+    std::string shown;
+    for (char ch : value) {
+      const auto u = static_cast<unsigned char>(ch);
+      shown += (u < 0x20 || u == 0x7f) ? fmt::format("\\x{:02x}", u) : std::string(1, ch);
+    }
     throw usage_error(fmt::format("{}: invalid value '{}' for {}: expected {}", origin,
-                                  key.secret ? "[redacted]" : value, key.name, e.what()));
+                                  key.secret ? "[redacted]" : shown, key.name, e.what()));
   }
 }
 

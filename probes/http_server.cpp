@@ -112,15 +112,16 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     if (ec) {
-      // Too large or not HTTP: answer 400 once, then close.
+      // Too large or not HTTP: answer once, then close.
       spdlog::debug("sidecar http: bad request: {}", ec.message());
       Response r;
-      r.status = ec == http::error::header_limit || ec == http::error::body_limit ? 431 : 400;
+      r.status = ec == http::error::header_limit ? 431 : ec == http::error::body_limit ? 413 : 400;
       r.body = "bad request: " + ec.message() + "\n";
       return write(r, false, false);
     }
     const auto& req = parser_->get();
-    const Request request{std::string(req.method_string()), std::string(req.target())};
+    const Request request{std::string(req.method_string()), std::string(req.target()),
+                          std::string(req[http::field::authorization])};
     Response r;
     try {
       r = handler_(request);
@@ -139,6 +140,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res->set(http::field::server, "replagent");
     res->set(http::field::content_type, r.content_type);
     res->set(http::field::cache_control, "no-store");
+    // Bodies are plain text or JSON, some quoting request bytes: never let a browser that
+    // opens one guess it is HTML.
+    res->set("X-Content-Type-Options", "nosniff");
     for (const auto& [name, value] : r.headers) res->set(name, value);
     res->keep_alive(keep_alive);
     res->body() = r.body;

@@ -26,6 +26,10 @@ struct ListenAddress {
 std::optional<ListenAddress> parse_listen(std::string_view text);
 
 // Limits: a kubelet or Prometheus request is a few hundred bytes; anything bigger is not one.
+// Over the header limit: 431 Request Header Fields Too Large; over the body limit (declared by
+// Content-Length or met while reading chunks): 413 Content Too Large. Either way the
+// connection is closed after the answer. Every response carries X-Content-Type-Options:
+// nosniff.
 inline constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
 inline constexpr std::size_t kMaxBodyBytes = 1024;
 

@@ -7,6 +7,9 @@
 #include <prometheus/text_serializer.h>
 
 #include <array>
+#include <filesystem>
+#include <optional>
+#include <system_error>
 #include <utility>
 
 namespace replagent::probes {
@@ -17,7 +20,7 @@ struct GaugeSpec {
   const char* help;
 };
 
-constexpr std::array<GaugeSpec, 16> kGauges{{
+constexpr std::array<GaugeSpec, 17> kGauges{{
     {"replagent_up", "1 when the local PostgreSQL server answered the latest (fresh) poll"},
     {"replagent_role", "1 for the role the server reports (pg_is_in_recovery), 0 for the others"},
     {"replagent_in_recovery", "1 when the server is in recovery (a replica)"},
@@ -39,6 +42,8 @@ constexpr std::array<GaugeSpec, 16> kGauges{{
     {"replagent_filesystem_avail_bytes",
      "Bytes available to PostgreSQL on the filesystem holding the data directory"},
     {"replagent_build_info", "replagent build information (always 1)"},
+    {"replagent_process_open_fds",
+     "Open file descriptors of the sidecar process (entries of /proc/self/fd when scraped)"},
     {"pg_up", "1 when the local PostgreSQL server answered (postgres_exporter compatible)"},
     {"pg_replication_lag_seconds",
      "Replica replay delay, 0 on a primary or when caught up (postgres_exporter compatible name, "
@@ -51,6 +56,20 @@ constexpr std::array<const char*, 6> kErrorReasons{"connect", "query", "timeout"
                                                    "resolve", "statvfs"};
 
 using Labels = std::map<std::string, std::string>;
+
+// Entries of /proc/self/fd now (the descriptor reading the directory included, as Prometheus'
+// own process_open_fds counts); nullopt without /proc. A process can always list its own
+// /proc/self/fd, also when it made itself not dumpable, which hides it from everyone else.
+std::optional<double> open_fds() {
+  std::error_code ec;
+  double n = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    ++n;
+  }
+  if (ec) return std::nullopt;
+  return n;
+}
 
 }  // namespace
 
@@ -114,6 +133,7 @@ void Metrics::update(const Snapshot* s, bool fresh) {
   auto& m = series_;
   const bool up = s != nullptr && fresh && s->server_up;
   m.at("replagent_build_info").set({{"version", version_}}, 1);
+  if (const auto fds = open_fds()) m.at("replagent_process_open_fds").set({}, *fds);
   m.at("replagent_up").set({}, up ? 1 : 0);
   m.at("pg_up").set({}, up ? 1 : 0);
   const Role role = s != nullptr && s->server_up ? s->role : Role::kUnknown;

@@ -2,6 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <utility>
+
 #include "agent/units.hpp"
 
 namespace replagent::probes {
@@ -45,13 +50,96 @@ std::optional<std::string> percent_decode(std::string_view in) {
 std::optional<Decision> require_up(const Snapshot* s, SteadyTime now, const RouteParams& p) {
   if (auto stale = staleness(s, now, p)) return stale;
   if (!s->server_up) {
-    return unavailable("postgres is not accepting connections: " +
-                       (s->server_error.empty() ? std::string("no answer") : s->server_error));
+    return unavailable("postgres is not accepting connections: " + error_category(s->server_error));
   }
   return std::nullopt;
 }
 
+bool contains_nocase(std::string_view text, std::string_view part) {
+  return std::search(text.begin(), text.end(), part.begin(), part.end(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) ==
+                  std::tolower(static_cast<unsigned char>(b));
+         }) != text.end();
+}
+
+// First match wins: an authentication failure is named by its SQLSTATE before any phrase,
+// and a timeout before "connection lost" (a session closed after a timeout says both).
+struct CategoryRule {
+  const char* category;
+  std::array<const char*, 5> phrases;  // nullptr-padded
+};
+constexpr CategoryRule kCategoryRules[] = {
+    {"authentication failed",
+     {"SQLSTATE 28P01", "SQLSTATE 28000", "authentication failed", "no password supplied",
+      "pg_hba.conf"}},
+    // Our client-side deadline ("no answer within"), statement_timeout (57014), libpq's own.
+    {"timeout", {"no answer within", "timeout", "timed out", "SQLSTATE 57014", nullptr}},
+    {"starting up", {"is starting up", "not yet accepting connections", nullptr}},
+    {"shutting down", {"is shutting down", "SQLSTATE 57P01", nullptr}},
+    {"too many connections", {"too many clients", "SQLSTATE 53300", "SQLSTATE 53400", nullptr}},
+    // A unix socket that is not there is the same as a port nobody listens on.
+    {"connection refused", {"connection refused", "no such file or directory", nullptr}},
+    {"name resolution failed",
+     {"could not translate host name", "does not resolve", "name or service not known", nullptr}},
+    {"unreachable", {"network is unreachable", "no route to host", nullptr}},
+    {"connection lost",
+     {"server closed the connection", "connection reset", "broken pipe", "terminating connection",
+      "connection not open"}},
+    {"permission denied", {"permission denied", "SQLSTATE 42501", nullptr}},
+    {"primary unknown", {"primary unknown", nullptr}},
+};
+
 }  // namespace
+
+std::string error_category(std::string_view error_text) {
+  if (error_text.empty()) return "no answer";
+  for (const auto& rule : kCategoryRules) {
+    for (const char* phrase : rule.phrases) {
+      if (phrase != nullptr && contains_nocase(error_text, phrase)) return rule.category;
+    }
+  }
+  return "error";
+}
+
+std::string escape_for_echo(std::string_view raw) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  static constexpr std::string_view kUnsafe = "%\"'<>\\`&";
+  std::string out;
+  for (const char c : raw) {
+    const auto byte = static_cast<unsigned char>(c);
+    const bool keep = byte > 0x20 && byte < 0x7f && kUnsafe.find(c) == std::string_view::npos;
+    if (out.size() + (keep ? 1 : 3) > kMaxEchoBytes) return out + "...";
+    if (keep) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    }
+  }
+  return out;
+}
+
+bool bearer_token_matches(std::string_view authorization, const agent::Secret& token) {
+  const std::string_view want = token.reveal();
+  constexpr std::string_view kScheme = "bearer";
+  if (want.empty() || authorization.size() <= kScheme.size() ||
+      !contains_nocase(authorization.substr(0, kScheme.size()), kScheme) ||
+      authorization[kScheme.size()] != ' ') {
+    return false;
+  }
+  std::string_view given = authorization.substr(kScheme.size());
+  while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
+  while (!given.empty() && (given.back() == ' ' || given.back() == '\t')) given.remove_suffix(1);
+  // Every byte of what the client sent is compared (against the token, cycled), and the
+  // differences are OR-ed together: no early exit, so the time says nothing about how much of
+  // a guess was right. volatile keeps the compiler from reintroducing one.
+  volatile unsigned char diff = given.size() == want.size() ? 0 : 1;
+  for (std::size_t i = 0; i < given.size(); ++i) {
+    diff = diff | static_cast<unsigned char>(given[i] ^ want[i % want.size()]);
+  }
+  return !given.empty() && diff == 0;
+}
 
 std::optional<Target> parse_target(std::string_view target) {
   if (target.empty() || target.front() != '/') return std::nullopt;
@@ -84,7 +172,7 @@ LagLimit parse_lag(const std::map<std::string, std::string>& query, std::uint64_
   if (auto bytes = agent::parse_size(it->second)) return LagLimit{*bytes, std::nullopt};
   return LagLimit{0, Decision{400, fmt::format("bad lag '{}': expected a size in bytes such as "
                                                "1048576, 16MB or 1GiB",
-                                               it->second)}};
+                                               escape_for_echo(it->second))}};
 }
 
 std::optional<Decision> staleness(const Snapshot* s, SteadyTime now, const RouteParams& p) {
@@ -101,8 +189,10 @@ std::optional<Decision> staleness(const Snapshot* s, SteadyTime now, const Route
 Decision decide_healthz(const Snapshot* s, SteadyTime now, const RouteParams& p,
                         const PollerHealth& health) {
   if (!health.running) {
-    return unavailable("poller stopped" +
-                       (health.stopped_reason.empty() ? "" : ": " + health.stopped_reason));
+    // The exception's text is in the log; the body is for anyone who can reach the port.
+    return unavailable("poller stopped" + (health.stopped_reason.empty()
+                                               ? std::string()
+                                               : ": " + error_category(health.stopped_reason)));
   }
   // Deliberately not about PostgreSQL: a replica busy replaying WAL or a server still
   // starting must not be restarted by the kubelet. Only a wedged poller fails liveness.
@@ -135,7 +225,8 @@ Decision decide_replica(const Snapshot* s, SteadyTime now, const RouteParams& p,
                        (state.empty() ? std::string("not running") : state));
   }
   if (replication_state && *replication_state != state) {
-    return unavailable(fmt::format("replication state is {}, not {}", state, *replication_state));
+    return unavailable(
+        fmt::format("replication state is {}, not {}", state, escape_for_echo(*replication_state)));
   }
   const auto lag = replica_lag_bytes(*s, "replay");
   if (!lag) {
@@ -184,7 +275,7 @@ bool is_replica_path(const std::string& path) {
   return path == "/replica" || path == "/async" || path == "/asynchronous";
 }
 
-Response route(const Target& t, const RouteContext& ctx) {
+Response route(const Request& request, const Target& t, const RouteContext& ctx) {
   const Snapshot* s = ctx.snapshot.get();
   const auto& p = ctx.params;
   if (t.path == "/metrics") {
@@ -196,7 +287,8 @@ Response route(const Target& t, const RouteContext& ctx) {
   if (t.path == "/status") {
     Response r;
     r.content_type = "application/json";
-    r.body = status_json(s, ctx.now, p);
+    const bool full = bearer_token_matches(request.authorization, p.status_token);
+    r.body = status_json(s, ctx.now, p, full ? StatusDetail::kFull : StatusDetail::kReduced);
     return r;
   }
   if (t.path == "/healthz") return text(decide_healthz(s, ctx.now, p, ctx.health));
@@ -205,7 +297,7 @@ Response route(const Target& t, const RouteContext& ctx) {
   const bool replica = is_replica_path(t.path);
   const bool read_only = t.path == "/read-only";
   if (!ready && !replica && !read_only) {
-    Response r = text(Decision{404, "no such endpoint " + t.path +
+    Response r = text(Decision{404, "no such endpoint " + escape_for_echo(t.path) +
                                         " (endpoints: /metrics /healthz /readyz /primary "
                                         "/replica /read-only /status)"});
     return r;
@@ -225,13 +317,14 @@ Response respond(const Request& request, const RouteContext& ctx) {
   // OPTIONS too: Patroni-era HAProxy configs send `option httpchk OPTIONS /primary` and read
   // only the status line.
   if (request.method != "GET" && request.method != "HEAD" && request.method != "OPTIONS") {
-    Response r = text(Decision{405, "method " + request.method + " not allowed: use GET or HEAD"});
+    Response r = text(Decision{
+        405, "method " + escape_for_echo(request.method) + " not allowed: use GET or HEAD"});
     r.headers.emplace_back("Allow", "GET, HEAD, OPTIONS");
     return r;
   }
   const auto target = parse_target(request.target);
   if (!target) return text(Decision{400, "bad request target (expected /path?key=value)"});
-  Response r = route(*target, ctx);
+  Response r = route(request, *target, ctx);
   if (r.status == 503 && target->path != "/healthz" &&
       staleness(ctx.snapshot.get(), ctx.now, ctx.params)) {
     r.headers.emplace_back(kStaleHeader, "1");

@@ -9,8 +9,21 @@
 // /primary or /replica would be; 503 otherwise. Two deliberate differences: a malformed
 // ?lag= is 400 (Patroni silently ignores it, which turns a typo into "no lag limit"), and a
 // replica must be streaming (Patroni asks that only with ?replication_state=streaming).
+//
+// What anyone on the network may read. The listener binds 0.0.0.0 for the kubelet, HAProxy and
+// Prometheus, none of which authenticates, so no answer carries libpq's or the OS's words
+// (addresses, user names, socket and data directory paths): a failure is reduced to its
+// category (error_category), and request bytes echoed in a 400/404/405 are escaped
+// (escape_for_echo). Only /status has more to say, to a caller holding sidecar.status_token:
+//   - no token configured: everyone gets the reduced document;
+//   - token configured, `Authorization: Bearer <token>` matches (constant-time): the full
+//     document, with the poller's error texts as they are;
+//   - token configured, header missing, malformed or wrong: the reduced document, 200, not
+//     401. Probes and dashboards that poll /status keep working when a token is added; a
+//     401 would only tell an attacker that guessing is worth it.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -21,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/secret.hpp"
 #include "probes/snapshot.hpp"
 #include "roles/init_record.hpp"
 
@@ -39,6 +53,8 @@ struct RouteParams {
   std::optional<int> ordinal;
   // What the last init did with the volume (PGDATA/replagent.last-init), read at start.
   std::optional<roles::InitRecord> last_init;
+  // sidecar.status_token; empty: /status is always the reduced document.
+  agent::Secret status_token;
 };
 
 // The poller's liveness, as the HTTP thread sees it.
@@ -89,15 +105,38 @@ Decision decide_replica(const Snapshot* s, SteadyTime now, const RouteParams& p,
 Decision decide_read_only(const Snapshot* s, SteadyTime now, const RouteParams& p,
                           std::uint64_t max_lag);
 
+// The category of a failure text from the poller or libpq, safe to show anyone: "timeout",
+// "authentication failed", "connection refused", "starting up", "shutting down",
+// "too many connections", "name resolution failed", "unreachable", "connection lost",
+// "permission denied", "primary unknown", else "error"; "no answer" for an empty text.
+// Recognised by SQLSTATE and by libpq's and our own fixed phrases, never by copying text.
+std::string error_category(std::string_view error_text);
+
+// Request bytes (a path, a method, a query value) made safe to echo in a plain-text body:
+// printable ASCII other than % " ' < > \ ` & stays, every other byte becomes %XX (upper-case
+// hex); at most kMaxEchoBytes of output, then "...".
+inline constexpr std::size_t kMaxEchoBytes = 96;
+std::string escape_for_echo(std::string_view raw);
+
+// True when `authorization` (the Authorization header's value) is `Bearer <token>` (scheme
+// case-insensitive, RFC 6750) and token is set. The comparison takes time that depends on the
+// presented credential's length only, not on where it first differs from the token.
+bool bearer_token_matches(std::string_view authorization, const agent::Secret& token);
+
 // The /status document (JSON). 64-bit values that JavaScript cannot hold exactly
-// (system_identifier) are strings; LSNs are PostgreSQL's "X/Y" text.
-std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p);
+// (system_identifier) are strings; LSNs are PostgreSQL's "X/Y" text. kReduced replaces the
+// error texts (server_error, primary_error) by their error_category and the last init's
+// message (it names the data directory) by null; the shape stays the same.
+enum class StatusDetail { kFull, kReduced };
+std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p,
+                        StatusDetail detail);
 
 // --- the whole HTTP surface, transport-free ---
 
 struct Request {
-  std::string method;  // "GET"
-  std::string target;  // "/replica?lag=1MB"
+  std::string method;           // "GET"
+  std::string target;           // "/replica?lag=1MB"
+  std::string authorization{};  // the Authorization header's value; empty when absent
 };
 
 struct Response {

@@ -36,6 +36,7 @@ RouteParams route_params(const agent::Config& config) {
   if (auto id = agent::parse_pod_name(config.pod.name)) p.ordinal = id->ordinal;
   // Init ran before this container started (an init container), so once is enough.
   if (!config.postgres.data_dir.empty()) p.last_init = roles::load_init_record(config.postgres.data_dir);
+  p.status_token = config.sidecar.status_token;
   return p;
 }
 
@@ -84,6 +85,10 @@ int sidecar_command(const agent::Config& config) {
                agent::format_duration(config.sidecar.poll_interval),
                agent::format_size(config.sidecar.max_lag),
                targets.primary_host.empty() ? "" : ", primary " + targets.primary_host);
+  spdlog::info("sidecar: /status error texts {}",
+               params.status_token.empty()
+                   ? "reduced to categories for every caller (no sidecar.status_token_file)"
+                   : "in full only with the bearer token of sidecar.status_token_file");
 
   // 3. Poll on one thread, serve on this one, until SIGTERM.
   std::thread polling([&poller] { poller.run(); });

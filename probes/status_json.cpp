@@ -65,7 +65,13 @@ std::string array(const Rows& rows, Fn fn) {
 
 }  // namespace
 
-std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p) {
+std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p,
+                        StatusDetail detail) {
+  const bool full = detail == StatusDetail::kFull;
+  // An error text as it is for the token holder, its category for everyone else.
+  const auto error = [full](const std::string& text) {
+    return str(full ? text : error_category(text));
+  };
   std::string out = "{";
   out += "\"pod\":" + str(p.pod_name);
   out += ",\"ordinal\":" + opt_num(p.ordinal);
@@ -74,7 +80,7 @@ std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p)
            ",\"reason\":" + (p.last_init->reason.empty() ? "null" : str(p.last_init->reason)) +
            ",\"time\":" +
            str(iso_utc(std::chrono::system_clock::from_time_t(p.last_init->time))) +
-           ",\"message\":" + str(p.last_init->message) + "}";
+           ",\"message\":" + (full ? str(p.last_init->message) : "null") + "}";
   }
   const auto stale = staleness(s, now, p);
   out += fmt::format(",\"stale\":{}", stale ? "true" : "false");
@@ -86,7 +92,7 @@ std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p)
   out += fmt::format(",\"poll\":{},\"poll_duration_seconds\":{:.6f}", s->sequence,
                      s->poll_duration.count());
   out += fmt::format(",\"server_up\":{}", s->server_up ? "true" : "false");
-  if (!s->server_error.empty()) out += ",\"server_error\":" + str(s->server_error);
+  if (!s->server_error.empty()) out += ",\"server_error\":" + error(s->server_error);
   out += ",\"role\":" + str(to_string(s->role));
   out += fmt::format(",\"in_recovery\":{}", s->in_recovery ? "true" : "false");
   out += ",\"system_identifier\":" +
@@ -101,7 +107,7 @@ std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p)
     out += ",\"lag_bytes\":{\"receive\":" + opt_num(replica_lag_bytes(*s, "receive")) +
            ",\"replay\":" + opt_num(replica_lag_bytes(*s, "replay")) + "}";
     out += ",\"replay_delay_seconds\":" + opt_num(s->replay_delay_seconds);
-    if (!s->primary_error.empty()) out += ",\"primary_error\":" + str(s->primary_error);
+    if (!s->primary_error.empty()) out += ",\"primary_error\":" + error(s->primary_error);
   }
   if (s->role == Role::kPrimary) {
     out += ",\"replicas\":" + array(s->replicas, replica_json);

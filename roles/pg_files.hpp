@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "agent/config.hpp"
 #include "agent/secret.hpp"
@@ -32,11 +33,30 @@ std::string render_hba_block(const agent::Config& config);
 // removed; foreign lines are kept after it, in their order.
 std::string with_hba_block(const std::string& pg_hba, const agent::Config& config);
 
-// A libpq passfile line matching any host for `user` (':' and '\' escaped).
+// One quoting function per file format. Each output reads back, by PostgreSQL's own rules, as
+// exactly the value given, or the function throws agent::AgentError(kUsage) saying which
+// value cannot be written and why (test/unit/pg_grammar.hpp holds parsers of each grammar;
+// test/fuzz checks render -> parse == input).
+
+// A postgresql.conf string literal, as the configuration lexer reads it (guc-file.l,
+// GUC_scanstr): inside '...' a backslash escapes the next character (\n, \t and octal \ooo
+// are special) and '' is one quote, so both quote and backslash are escaped: a'b\c is
+// written 'a''b\\c'. A raw newline ends the literal and '\0' ends the C string, so control
+// characters (below 0x20, and 0x7f) are refused: no setting replagent writes can hold one,
+// and escaping them would only hide a broken value. Bytes from 0x80 up pass through unchanged.
+// `what` names the value in the error: "cluster_name (pod.name)".
+std::string conf_quote(std::string_view value, std::string_view what);
+
+// A libpq passfile line matching any host, port and database for `user` (fe-connect.c,
+// passwordFromFile): ':' and '\' escaped in both fields, and a user of exactly "*" (which would
+// match every user) as "\*". libpq reads the file line by line and strips trailing '\r', so a
+// user or password containing '\n', '\r' or '\0' is refused (the error never shows the password).
 std::string passfile_line(const std::string& user, const agent::Secret& password);
 
-// A libpq connection-string value in single quotes (' and \ escaped), for postgresql.conf-style
-// files: conninfo_quote("a b") -> 'a b'.
+// A libpq connection-string value in single quotes (fe-connect.c, conninfo_parse): quote and
+// backslash escaped by a backslash, everything else literal: it's is written 'it\'s'. A '\0' would
+// end the C string early and is refused. (A conninfo written into postgresql.conf goes through
+// conf_quote as well, which refuses control characters.)
 std::string conninfo_quote(const std::string& value);
 
 // The replica's connection to the primary, written as primary_conninfo.

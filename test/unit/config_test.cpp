@@ -373,6 +373,29 @@ TEST_F(ConfigTest, AllowedNetworksAreCidrs) {
   }
 }
 
+// A NUL byte cut a value short where it reached a C string: inet_pton read
+// "::1\0 all all trust\nhost all all all trust #/128" as ::1 (a pg_hba injection the
+// hba_block fuzzer found). No setting may hold a control character.
+TEST_F(ConfigTest, ControlCharactersAreRefusedInEverySetting) {
+  const std::string toml = std::string("[postgres]\nallowed_networks = \"::1\\u0000 all all trust") +
+                           "\\nhost all all all trust #/128\"\n";
+  inputs_.file = write("nul.toml", toml);
+  std::string m = error_of(inputs_);
+  EXPECT_NE(m.find("control characters"), std::string::npos) << m;
+  EXPECT_NE(m.find("'::1\\x00 all all trust\\x0ahost"), std::string::npos) << "shown escaped: " << m;
+  inputs_.file.reset();
+  inputs_.env = {{"REPLAGENT_POSTGRES_LISTEN_ADDRESSES", "*\nlisten_addresses = '0.0.0.0'"}};
+  m = error_of(inputs_);
+  EXPECT_NE(m.find("postgres.listen_addresses"), std::string::npos) << m;
+}
+
+// The rendered config loads again with pod.service left to its default (derived, empty).
+TEST_F(ConfigTest, EmptyServiceMeansDerived) {
+  inputs_.flags = {{"pod.service", ""}};
+  inputs_.hostname = "todo-db-3";
+  EXPECT_EQ(load_config(inputs_).pod.service, "todo-db");
+}
+
 // Item 8: passwords in the environment reach no child and leave the agent's environment.
 TEST(SecretEnvironment, PasswordVariablesAreRecognisedAndScrubbed) {
   for (const char* name : {"POSTGRES_PASSWORD", "REPLAGENT_POSTGRES_SUPERUSER_PASSWORD",

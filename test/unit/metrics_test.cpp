@@ -156,6 +156,33 @@ TEST(Metrics, EveryPollIsObservedOnce) {
   EXPECT_TRUE(has_line(text, "replagent_poll_duration_seconds_bucket{le=\"0.005\"} 2"));
 }
 
+// The value of an unlabelled sample `name`, or -1 when the exposition has none.
+double sample(const std::string& text, const std::string& name) {
+  const std::string prefix = name + " ";
+  std::size_t at = text.rfind(prefix, 0) == 0 ? 0 : text.find("\n" + prefix);
+  if (at == std::string::npos) return -1;
+  if (at != 0) ++at;
+  return std::stod(text.substr(at + prefix.size()));
+}
+
+// replagent_process_open_fds counts /proc/self/fd when rendered: the soak test reads it
+// instead of /proc/<pid>/fd, which the agent's PR_SET_DUMPABLE 0 keeps other users from.
+TEST(Metrics, OpenFdsGaugeFollowsTheProcess) {
+  Metrics m("1", 2s);
+  const auto s = primary_with({});
+  const std::string before = m.render(&s, kNow);
+  EXPECT_TRUE(mentions(before, "# TYPE replagent_process_open_fds gauge\n")) << before;
+  EXPECT_TRUE(mentions(before, "# HELP replagent_process_open_fds ")) << before;
+  const double n = sample(before, "replagent_process_open_fds");
+  ASSERT_GT(n, 2) << before;  // at least stdin, stdout, stderr
+  int fds[5];
+  for (int& fd : fds) fd = ::dup(2);
+  const double more = sample(m.render(&s, kNow), "replagent_process_open_fds");
+  for (int fd : fds) ::close(fd);
+  EXPECT_EQ(more, n + 5);
+  EXPECT_EQ(sample(m.render(nullptr, kNow), "replagent_process_open_fds"), n);
+}
+
 TEST(Metrics, PromtoolAcceptsTheExposition) {
   const char* promtool = "/usr/bin/promtool";
   if (::access(promtool, X_OK) != 0) GTEST_SKIP() << "promtool not installed";

@@ -44,6 +44,10 @@ TEST(SidecarHttp, ParseListen) {
   }
 }
 
+std::string get_close(const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+}
+
 // Sends raw bytes and returns what comes back until the server closes or 1 s passes.
 std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -71,6 +75,7 @@ class SidecarHttpServer : public ::testing::Test {
       {
         std::lock_guard lock(mutex_);
         seen_.push_back(r.method + " " + r.target);
+        authorizations_.push_back(r.authorization);
       }
       if (r.target == "/throw") throw std::runtime_error("boom");
       Response res;
@@ -94,8 +99,14 @@ class SidecarHttpServer : public ::testing::Test {
     return seen_;
   }
 
+  std::vector<std::string> authorizations() {
+    std::lock_guard lock(mutex_);
+    return authorizations_;
+  }
+
   std::mutex mutex_;
   std::vector<std::string> seen_;
+  std::vector<std::string> authorizations_;
 };
 
 TEST_F(SidecarHttpServer, GetThroughTheProbeClient) {
@@ -129,6 +140,54 @@ TEST_F(SidecarHttpServer, OversizedRequestIsRefused) {
   const std::string garbage = raw_exchange(port(), "NOT HTTP AT ALL\r\n\r\n");
   EXPECT_EQ(garbage.rfind("HTTP/1.1 400", 0), 0u) << garbage.substr(0, 80);
   EXPECT_TRUE(seen().empty());
+}
+
+// A body over kMaxBodyBytes is 413 Payload Too Large (RFC 9110 15.5.14), declared up front
+// or found while reading a chunked one; 431 stays for oversized header fields.
+TEST_F(SidecarHttpServer, OversizedBodyIs413) {
+  const std::string declared =
+      raw_exchange(port(), "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" +
+                               std::string(2000, 'b'));
+  EXPECT_EQ(declared.rfind("HTTP/1.1 413", 0), 0u) << declared.substr(0, 80);
+  const std::string chunked = raw_exchange(
+      port(), "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n" +
+                  std::string(2000, 'b') + "\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.rfind("HTTP/1.1 413", 0), 0u) << chunked.substr(0, 80);
+  // A body within the limit is read and the request answered.
+  const std::string small = raw_exchange(
+      port(), "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+  EXPECT_EQ(small.rfind("HTTP/1.1 200", 0), 0u) << small.substr(0, 80);
+  EXPECT_EQ(seen(), (std::vector<std::string>{"POST /a"}));
+}
+
+// The routes decide what a bearer token opens (routes.hpp); the listener hands them the header.
+TEST_F(SidecarHttpServer, AuthorizationHeaderReachesTheHandler) {
+  const std::string out =
+      raw_exchange(port(),
+                   "GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\n\r\n"
+                   "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(out.find("answer for /status"), std::string::npos) << out;
+  EXPECT_EQ(authorizations(), (std::vector<std::string>{"Bearer t0ken", ""}));
+}
+
+// Every answer, the handler's and the listener's own errors alike, tells browsers not to
+// guess a content type (a body that echoes request bytes must never be sniffed as HTML).
+TEST_F(SidecarHttpServer, EveryResponseSaysNosniff) {
+  const std::string requests[] = {
+      get_close("/a"),                                                                 // 200
+      get_close("/down"),                                                              // 503
+      get_close("/throw"),                                                             // 500
+      "HEAD /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",                      // HEAD
+      "GET /a HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(10000, 'a') + "\r\n\r\n",  // 431
+      "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",                   // 413
+      "NOT HTTP AT ALL\r\n\r\n",                                                       // 400
+  };
+  for (const auto& request : requests) {
+    const std::string out = raw_exchange(port(), request);
+    const std::string head = out.substr(0, out.find("\r\n\r\n") + 2);  // each line ends in CRLF
+    EXPECT_NE(head.find("\r\nX-Content-Type-Options: nosniff\r\n"), std::string::npos)
+        << request.substr(0, 40) << " -> " << head;
+  }
 }
 
 TEST(SidecarHttp, ClientReportsRefusedAndTimeout) {
