@@ -31,9 +31,11 @@ const std::vector<CommandSpec>& commands() {
 The pod's ordinal comes from its name (POD_NAME, else the hostname): todo-db-1 -> 1.
   primary (ordinal pod.primary_ordinal, default 0):
     empty PGDATA    -> initdb (checksums on), replication settings in replagent.conf,
-                       pg_hba entries, the replication role, all in a temporary directory
-                       that is renamed into place when complete
-    existing PGDATA -> refresh replagent.conf and pg_hba entries only; data is never touched
+                       pg_hba entries, the replication, monitoring and backup roles, all in a
+                       temporary directory that is renamed into place when complete
+    existing PGDATA -> refresh replagent.conf and pg_hba entries, and bring the roles'
+                       privileges and passwords in step with their files (a temporary server
+                       on a private socket); data is never touched
   replica (any other ordinal):
     valid replica data of this cluster -> refresh primary_conninfo, no clone (well under 1 s)
     empty PGDATA -> resolve <set>-<primary>.<service>.<namespace>.svc.<domain> (c-ares),
@@ -54,7 +56,12 @@ Example (a replica, pod 1 of todo-db):
        R"(replagent sidecar — serve /metrics, /healthz, /readyz, /primary, /replica, /read-only and
 /status on sidecar.listen (default 0.0.0.0:9187) until SIGTERM.
 
+Connects to the local server as postgres.monitor_user (pg_monitor), never the superuser.
+Error texts in response bodies are reduced to a category; with sidecar.status_token_file,
+/status answers in full to "Authorization: Bearer <token>".
+
 Example:
+  REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE=/secrets/monitor/password \
   replagent sidecar --set sidecar.listen=0.0.0.0:9187
 )"},
       {"probe", 1, 1, {{"max-lag", true}, {"timeout", true}},
@@ -81,6 +88,8 @@ exit (Job/CronJob).
                     unix socket only) and compare every table's row count with the source's
                     at the dump's snapshot (exit 4 on any difference or a bad checksum)
 
+Dumps as postgres.backup_user (pg_read_all_data), never the superuser; the restore check
+restores as an ordinary role of its temporary server.
 In a Job (not a pod of the set) set REPLAGENT_POD_SERVICE to the headless Service, e.g. todo-db.
 Exit codes: 0 done (or another backup running), 2 config error, 4 backup or check failed.
 
@@ -100,7 +109,8 @@ Example:
 passwords redacted. Sources, lowest precedence first: built-in defaults, the TOML file
 (--config, default /etc/replagent/replagent.toml if present), the environment
 (REPLAGENT_<SECTION>_<KEY>, plus POD_NAME, POD_NAMESPACE, PGDATA, HOSTNAME, POSTGRES_PASSWORD),
-flags (--set section.key=value). Unknown keys are errors.
+flags (--set section.key=value; never a password: argv is readable in the whole pod).
+Unknown keys are errors.
 
 Example:
   REPLAGENT_INIT_WAIT_TIMEOUT=5m replagent config --set postgres.port=5433

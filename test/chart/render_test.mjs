@@ -31,7 +31,7 @@ const valueSets = [
     expect: { secretName: 'todo-db-credentials', renderedSecret: false,
       superuserKey: 'postgres-password', replicationKey: 'replicator-password',
       monitorKey: 'exporter-password', backupKey: 'dump-password' } },
-  { name: 'HTTP probes', files: ['http-probes.yaml'], expect: { readiness: 'http' } },
+  { name: 'HTTP probes', files: ['http-probes.yaml'], expect: { readiness: 'http', statusToken: 'todo-db-status-token' } },
   { name: 'backup suspended', files: ['backup-suspended.yaml'],
     expect: { suspend: true, schedule: '15 */6 * * *', ttl: 3600, claim: 'todo-db-backups-nfs', renderedClaim: false } },
   { name: 'restore check', files: ['restore-check.yaml'],
@@ -224,6 +224,18 @@ for (const set of valueSets) {
     checkSecrets(spec, container(spec, 'init', true), allRoles, e);
     checkSecrets(spec, container(spec, 'postgres'), ['monitor'], e);
     checkSecrets(spec, container(spec, 'replagent'), ['monitor', 'replication'], e);
+    // agent.statusToken: the sidecar alone reads the /status bearer token, from its own Secret.
+    const tokenFile = lib.envOf(container(spec, 'replagent'), 'REPLAGENT_SIDECAR_STATUS_TOKEN_FILE');
+    if (e.statusToken) {
+      assert.equal(tokenFile?.value, `${secretDir}/status-token/token`);
+      const m = lib.mountAt(container(spec, 'replagent'), `${secretDir}/status-token`);
+      assert.equal(spec.volumes.find((v) => v.name === m?.name)?.secret?.secretName, e.statusToken);
+    } else {
+      assert.equal(tokenFile, undefined);
+    }
+    for (const c of [...spec.initContainers, ...spec.containers].filter((x) => x.name !== 'replagent')) {
+      assert.equal(lib.envOf(c, 'REPLAGENT_SIDECAR_STATUS_TOKEN_FILE'), undefined, `${c.name}: no status token`);
+    }
     if (e.renderedSecret) {
       const secret = lib.one(objects, 'Secret', e.secretName);
       assert.deepEqual(Object.keys(secret.data).sort(),
