@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 
@@ -56,13 +59,32 @@ void write_all(int fd, const char* data, std::size_t size, const std::string& pa
   }
 }
 
-void write_file_atomic(const std::string& path, const std::string& content, unsigned mode) {
-  const std::string tmp = path + ".replagent-tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (!fd) fail("cannot create", tmp, errno);
+namespace detail {
+
+void write_file_atomic(const std::string& path, const std::string& content, unsigned mode,
+                       const std::function<std::string()>& next_temp_name, int attempts) {
+  // O_EXCL creates the file or fails, and with O_CREAT it never follows a symlink at the name,
+  // even a dangling one; O_NOFOLLOW says so once more. So whatever sits at a name (a 0644 file
+  // left there, a symlink to somewhere else) is skipped, never opened or truncated.
+  std::string tmp;
+  UniqueFd fd;
+  for (int attempt = 0; !fd; ++attempt) {
+    tmp = next_temp_name();
+    fd = UniqueFd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                         static_cast<mode_t>(mode & 07777)));
+    const int err = errno;
+    if (!fd && (err != EEXIST || attempt + 1 >= attempts)) {
+      fail(err == EEXIST ? "cannot create a temporary file (every name tried exists), last"
+                         : "cannot create",
+           tmp, err);
+    }
+  }
   try {
+    // The umask only narrows the creation mode; fchmod makes it exactly `mode`, before the
+    // content is written.
+    if (::fchmod(fd.get(), static_cast<mode_t>(mode & 07777)) != 0)
+      fail("cannot chmod", tmp, errno);
     write_all(fd.get(), content.data(), content.size(), tmp);
-    if (::fchmod(fd.get(), mode) != 0) fail("cannot chmod", tmp, errno);
     if (::fsync(fd.get()) != 0) fail("cannot fsync", tmp, errno);
   } catch (...) {
     ::unlink(tmp.c_str());
@@ -75,6 +97,23 @@ void write_file_atomic(const std::string& path, const std::string& content, unsi
     fail("cannot rename into", path, err);
   }
   fsync_dir(std::filesystem::path(path).parent_path().string());
+}
+
+}  // namespace detail
+
+void write_file_atomic(const std::string& path, const std::string& content, unsigned mode) {
+  // 48 random bits per name: a name planted in advance is a guess, and a guessed one is
+  // skipped anyway.
+  const auto random_name = [&path] {
+    std::uint64_t bits = 0;
+    if (::getrandom(&bits, sizeof bits, 0) != static_cast<ssize_t>(sizeof bits)) {
+      bits =
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+          (static_cast<std::uint64_t>(::getpid()) << 32);
+    }
+    return fmt::format("{}.replagent-tmp-{:012x}", path, bits & 0xffffffffffffULL);
+  };
+  detail::write_file_atomic(path, content, mode, random_name, 16);
 }
 
 void fsync_dir(const std::string& dir) { fsync_path(dir.empty() ? "." : dir, true); }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,12 @@ class UniqueFd {
 // All throw AgentError(kFailed) with the path and errno text.
 std::vector<char> read_file_bytes(const std::string& path);
 void write_all(int fd, const char* data, std::size_t size, const std::string& path_for_errors);
-// Writes `content` to `path` via a temporary file + fsync + rename, with `mode`.
+// Writes `content` to `path` via a temporary file + fsync + rename, with `mode`. The temporary
+// file beside `path` gets a fresh random name and is created by this call (O_CREAT | O_EXCL |
+// O_NOFOLLOW) with `mode` set before the first byte is written: a file or symlink someone
+// planted there is never opened, written through or renamed into place, and the content (often
+// a password) is never readable under a wider mode than `mode`. A crash between create and
+// rename leaves `<path>.replagent-tmp-<random>` behind.
 void write_file_atomic(const std::string& path, const std::string& content, unsigned mode);
 void fsync_dir(const std::string& dir);
 // fsyncs every file and directory below `root` (and root), so a rename that follows is
@@ -44,5 +50,13 @@ void fsync_dir(const std::string& dir);
 void fsync_tree(const std::string& root);
 // True when `dir` does not exist or is an empty directory.
 bool is_empty_dir(const std::string& dir);
+
+namespace detail {
+// write_file_atomic with the temporary names supplied by the caller (tests plant files at
+// them): each name is tried once; a name that exists is skipped, never reused; gives up after
+// `attempts` names.
+void write_file_atomic(const std::string& path, const std::string& content, unsigned mode,
+                       const std::function<std::string()>& next_temp_name, int attempts);
+}  // namespace detail
 
 }  // namespace replagent::agent

@@ -98,12 +98,11 @@ std::string why_not_sidecar(const SidecarAnswer& s) {
 }
 
 ProbeResult decide_direct(const ProbeOptions& o, const DirectObservation& d) {
-  if (o.kind == ProbeKind::kReady) {
-    if (d.ping == agent::PingStatus::kOk) return pass("postgres accepts connections");
-    return fail(fmt::format("postgres {}{}", agent::to_string(d.ping),
-                            d.error.empty() ? "" : ": " + d.error));
-  }
   if (!d.connected) return fail("cannot query postgres: " + d.error);
+  // Readiness without the sidecar fails closed for a replica: a server that merely accepts
+  // connections may be hours behind or cut off from the primary, and a Ready replica gets
+  // reads from -ro. It must stream within the lag limit, as the sidecar's /readyz requires.
+  if (o.kind == ProbeKind::kReady && !d.in_recovery) return pass("primary accepts connections");
   if (o.kind == ProbeKind::kPrimary) {
     if (!d.in_recovery) return pass("writable primary");
     return fail("not a primary: server is in recovery");
@@ -158,10 +157,7 @@ FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver AS w ON true)sq
 DirectObservation check_directly(const agent::ConnParams& params, ProbeKind kind) {
   auto pg = agent::make_libpq_client();
   DirectObservation d;
-  if (kind == ProbeKind::kReady) {
-    d.ping = pg->ping(params);
-    return d;
-  }
+  (void)kind;  // every kind but live (never checked directly) needs the same three facts
   agent::PgError err;
   auto session = pg->connect(params, &err);
   if (!session) {

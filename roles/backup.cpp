@@ -176,6 +176,11 @@ BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const Back
     return failed(fmt::format("backup from {} failed: {}; {} removed, earlier backups untouched",
                               source.describe(), why, partial));
   };
+  try {
+    create_private_file(partial);  // 0600 before pg_dump writes a row into it
+  } catch (const agent::AgentError& e) {
+    return fail_with(e.what());
+  }
   const Dumped dumped = dump_at_snapshot(c, deps, source, partial);
   if (!dumped.error.empty()) return fail_with(dumped.error);
 
@@ -189,8 +194,8 @@ BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const Back
 
     // 5. Checksum and counts beside it, then the rename that publishes the backup.
     const std::string hex = sha256_file(partial);
-    agent::write_file_atomic(final_path + ".sha256", render_checksum_line(hex, *name), 0644);
-    agent::write_file_atomic(final_path + ".counts", render_counts(dumped.counts), 0644);
+    agent::write_file_atomic(final_path + ".sha256", render_checksum_line(hex, *name), 0600);
+    agent::write_file_atomic(final_path + ".counts", render_counts(dumped.counts), 0600);
     if (::rename(partial.c_str(), final_path.c_str()) != 0)
       return fail_with(fmt::format("cannot rename to {}: {}", final_path, std::strerror(errno)));
     unfinished.committed = true;
@@ -226,14 +231,9 @@ BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const Back
 
 BackupOutcome run_backup(const agent::Config& c, BackupDeps deps) {
   const BackupTarget target = backup_target_of(c);
-  std::error_code ec;
-  fs::create_directories(c.backup.dir, ec);
-  if (ec) {
-    return failed(fmt::format("cannot create backup.dir {}: {} (mount the backup volume there)",
-                              c.backup.dir, ec.message()));
-  }
   std::optional<BackupLock> lock;
   try {
+    prepare_backup_dir(c.backup.dir);  // 0700
     lock = BackupLock::try_acquire(c.backup.dir);
   } catch (const agent::AgentError& e) {
     return failed(e.what());

@@ -44,8 +44,12 @@ std::optional<WallTime> parse_backup_timestamp(std::string_view s) {
       !all_digits(s.substr(9, 6))) {
     return std::nullopt;
   }
+  // system_clock counts nanoseconds in an int64: years outside 1678..2261 do not fit, and a
+  // file named like that on the backup volume must not overflow from_time_t (fuzz finding).
+  const int year = to_int(s.substr(0, 4));
+  if (year < 1970 || year > 2200) return std::nullopt;
   std::tm tm{};
-  tm.tm_year = to_int(s.substr(0, 4)) - 1900;
+  tm.tm_year = year - 1900;
   tm.tm_mon = to_int(s.substr(4, 2)) - 1;
   tm.tm_mday = to_int(s.substr(6, 2));
   tm.tm_hour = to_int(s.substr(9, 2));

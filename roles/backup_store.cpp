@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,11 +32,63 @@ struct MdCtxDeleter {
 
 }  // namespace
 
+void prepare_backup_dir(const std::string& dir) {
+  const fs::path parent = fs::path(dir).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  if (ec) {
+    throw agent::AgentError(agent::ExitCode::kCloneFailed,
+                            fmt::format("cannot create backup.dir {}: {} (mount the backup volume "
+                                        "there)",
+                                        dir, ec.message()));
+  }
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    // The umask may have narrowed it further; 0700 exactly.
+    if (::chmod(dir.c_str(), 0700) != 0) fail("cannot chmod 0700 backup.dir", dir, errno);
+    return;
+  }
+  if (errno != EEXIST) fail("cannot create backup.dir", dir, errno);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) fail("cannot stat backup.dir", dir, errno);
+  if (!S_ISDIR(st.st_mode)) {
+    throw agent::AgentError(agent::ExitCode::kCloneFailed,
+                            fmt::format("backup.dir {} is not a directory (mount the backup "
+                                        "volume there)",
+                                        dir));
+  }
+  const unsigned mode = st.st_mode & 07777;
+  if ((mode & 077) == 0) return;
+  if (::chmod(dir.c_str(), 0700) == 0) {
+    spdlog::warn("backup.dir {} had mode {:04o}: others could list the backups; tightened to 0700",
+                 dir, mode);
+  } else {
+    spdlog::warn(
+        "backup.dir {} has mode {:04o} and cannot be made 0700 ({}): others can list the "
+        "backups' names, not read them (each is 0600); use a subdirectory of the volume, "
+        "which replagent creates 0700, as backup.dir",
+        dir, mode, std::strerror(errno));
+  }
+}
+
+void create_private_file(const std::string& path) {
+  agent::UniqueFd fd(
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) fail("cannot create", path, errno);
+  if (::fchmod(fd.get(), 0600) != 0) fail("cannot chmod 0600", path, errno);
+}
+
 std::optional<BackupLock> BackupLock::try_acquire(const std::string& dir) {
   const std::string path = (fs::path(dir) / ".lock").string();
-  // O_CLOEXEC: pg_dump must not inherit the lock and hold it after we are gone.
-  agent::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  // O_CLOEXEC: pg_dump must not inherit the lock and hold it after we are gone. O_NOFOLLOW: a
+  // symlink at the name would have us create or lock a file elsewhere.
+  agent::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) fail("cannot open the lock file", path, errno);
+  // A lock file an earlier version left 0644 (it holds nothing, but is one of the backup files).
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) fail("cannot stat", path, errno);
+  if ((st.st_mode & 077) != 0 && ::fchmod(fd.get(), 0600) != 0) {
+    spdlog::warn("cannot make the lock file {} 0600: {}", path, std::strerror(errno));
+  }
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return std::nullopt;
     fail("cannot lock", path, errno);

@@ -11,6 +11,20 @@
 
 namespace replagent::roles {
 
+// Backups hold every row of the application's database: they are 0600 files (the .dump, its
+// .sha256 and .counts, the lock) in a 0700 backup.dir, whatever the umask.
+
+// Creates backup.dir 0700 (its parents as needed). An existing one that others may enter or
+// list is tightened to 0700 with a warning; when that chmod fails (a volume root owned by
+// root), the warning says so and the run goes on: the files in it are 0600 regardless.
+// Throws AgentError(kCloneFailed) when the directory cannot be created or is not a directory.
+void prepare_backup_dir(const std::string& dir);
+
+// Creates `path` empty and 0600; fails (AgentError(kCloneFailed)) when anything exists there,
+// a symlink included. pg_dump -f opens an existing file with O_TRUNC and keeps its mode, so
+// the dump written into it is never readable by others.
+void create_private_file(const std::string& path);
+
 // flock(LOCK_EX | LOCK_NB) on <dir>/.lock, held until destruction (or the process ends: the
 // kernel drops a flock with its last descriptor, so a SIGKILLed run never leaves a stale lock).
 class BackupLock {

@@ -74,6 +74,8 @@ InitOutcome run_init(const agent::Config& config, InitDeps deps) {
   spdlog::info("init: pod {} (ordinal {}) is the {}; primary {}:{}; PGDATA {}", config.pod.name,
                topo.self.ordinal, topo.is_primary() ? "primary" : "replica", topo.primary_host,
                config.postgres.port, config.postgres.data_dir);
+  // Before anything is created or removed beside PGDATA.
+  check_pgdata_placement(config.postgres.data_dir);
   remove_leftovers(config.postgres.data_dir);
   const DataDirState local = inspect_data_dir(config.postgres.data_dir);
   spdlog::info("data directory {}: {}", config.postgres.data_dir, to_string(local.kind));

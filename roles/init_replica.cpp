@@ -254,8 +254,7 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
   const std::string staging = staging_dir_for(pgdata);
   const std::string run = run_dir_for(pgdata);
   StagingGuard guard{pgdata};
-  fs::create_directories(fs::path(run));
-  ::chmod(run.c_str(), 0700);
+  make_private_dir(run);  // 0700, checked; never through a symlink planted there
   const std::string passfile = (fs::path(run) / "pgpass").string();
   agent::write_file_atomic(passfile, passfile_line(c.postgres.replication_user,
                                                    c.postgres.replication_password), 0600);

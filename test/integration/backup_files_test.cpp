@@ -1,5 +1,7 @@
 // `replagent backup` and the files in backup.dir: retention, --list and --verify-restore of a
 // good and a corrupted dump, against a real primary.
+#include <sys/stat.h>
+
 #include "test/support/backup_support.hpp"
 #include "test/support/cluster.hpp"
 
@@ -101,6 +103,48 @@ TEST_F(BackupFiles, CorruptedDumpIsReportedByListAndVerifyRestore) {
   check = run_backup(env(), {"--verify-restore"}, logs());
   EXPECT_EQ(check.exit_code(), 4) << describe(check);
   EXPECT_NE(check.err.find("checksum mismatch"), std::string::npos) << describe(check);
+}
+
+unsigned mode_of(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+// Sets the umask for one test and puts the old one back.
+struct ScopedUmask {
+  explicit ScopedUmask(mode_t m) : old(::umask(m)) {}
+  ~ScopedUmask() { ::umask(old); }
+  mode_t old;
+};
+
+// Every row of the database is in a backup: under the usual umask 022 the agent must still
+// leave nothing others can read or list.
+TEST_F(BackupFiles, BackupsAre0600InA0700Directory) {
+  ASSERT_NO_FATAL_FAILURE(primary_with_rows());
+  const ScopedUmask usual(022);  // inherited by replagent and its pg_dump
+  RunResult r = run_backup(env(), {}, logs());
+  ASSERT_EQ(r.exit_code(), 0) << describe(r);
+  EXPECT_EQ(mode_of(backups()), 0700u) << "a new backup.dir";
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(backups())) {
+    EXPECT_EQ(mode_of(e.path()), 0600u) << e.path();
+    ++files;
+  }
+  EXPECT_EQ(files, 4u) << "the .dump, .sha256, .counts and .lock";
+
+  // A backup.dir others can enter (made so by hand, or by an earlier version) is tightened.
+  fs::permissions(backups(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                 fs::perms::others_read | fs::perms::others_exec);
+  r = run_backup(env(), {}, logs());
+  ASSERT_EQ(r.exit_code(), 0) << describe(r);
+  EXPECT_EQ(mode_of(backups()), 0700u);
+  EXPECT_NE(r.err.find("tightened to 0700"), std::string::npos) << describe(r);
+  for (const auto& f : files_ending(backups(), ".dump")) {
+    EXPECT_EQ(mode_of(backups() / f), 0600u) << f;
+    EXPECT_EQ(mode_of(backups() / (f + ".sha256")), 0600u) << f;
+    EXPECT_EQ(mode_of(backups() / (f + ".counts")), 0600u) << f;
+  }
 }
 
 }  // namespace

@@ -68,6 +68,27 @@ TEST_F(InitVolume, FullVolumeDuringCloneFailsCleanly) {
   fs::remove_all(volume, ec);
 }
 
+// A PGDATA that is itself the volume's mount point: init works in directories beside PGDATA,
+// which would then be outside the volume. scripts/test hands over a tmpfs mount point owned by
+// the test user (REPLAGENT_TEST_TMPFS, also the backup tests' small volume: only read here).
+TEST_F(InitVolume, PgdataThatIsAMountPointIsRefusedWithExit2) {
+  const char* p = std::getenv("REPLAGENT_TEST_TMPFS");
+  if (!p || !*p) GTEST_SKIP() << "REPLAGENT_TEST_TMPFS not set (scripts/test mounts it as root)";
+  const fs::path mount = fs::path(p).lexically_normal();
+  const fs::path parent = mount.parent_path();
+  const std::string hidden = "." + mount.filename().string() + ".replagent-";
+  InitResult init =
+      pod(1).run_init({{"PGDATA", mount.string()}, {"REPLAGENT_INIT_WAIT_TIMEOUT", "5s"}},
+                      std::chrono::seconds(60));
+  EXPECT_EQ(init.exit_code, 2) << describe(init);
+  EXPECT_NE(init.err.find("is a mount point"), std::string::npos) << init.err;
+  EXPECT_NE(init.err.find("set PGDATA to a subdirectory of the volume mount"), std::string::npos)
+      << init.err;
+  // Nothing was created beside the mount point (on the "container's writable layer").
+  for (const auto& e : fs::directory_iterator(parent))
+    EXPECT_NE(e.path().filename().string().rfind(hidden, 0), 0u) << "left " << e.path();
+}
+
 // The shipped binary runs with nothing around it: no /etc/passwd, no resolv.conf, no libc
 // resolver, no shared libraries. A replica restart in an empty chroot (a user namespace makes
 // chroot possible without root) must still resolve the primary with c-ares, talk to it with

@@ -2,6 +2,7 @@
 // failure leaves behind, the lock, --list. Real files in a temporary directory.
 #include <gtest/gtest.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -139,9 +140,9 @@ TEST_F(BackupFlow, PicksTheStreamingReplica) {
   ASSERT_TRUE(choice.source) << choice.reason;
   EXPECT_EQ(choice.source->role, "replica");
   EXPECT_EQ(choice.source->address, "10.0.0.12");
-  // Superuser over TCP with a numeric address.
+  // The backup role (never the superuser) over TCP with a numeric address.
   ASSERT_FALSE(pg.connects.empty());
-  EXPECT_EQ(pg.connects.back().user, "postgres");
+  EXPECT_EQ(pg.connects.back().user, "replagent_backup");
   EXPECT_EQ(pg.connects.back().hostaddr, "10.0.0.12");
   EXPECT_FALSE(pg.connects.back().replication);
 }
@@ -311,6 +312,64 @@ TEST_F(BackupFlow, ListFlagsMismatchAndMissingChecksums) {
   EXPECT_NE(again.str().find("CHECKSUM MISMATCH"), std::string::npos) << again.str();
   EXPECT_NE(again.str().find("CHECKSUM MISSING"), std::string::npos) << again.str();
   EXPECT_NE(out.message.find("2 of 2 backups"), std::string::npos) << out.message;
+}
+
+unsigned mode_of(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+// Sets the umask for one test and puts the old one back.
+struct ScopedUmask {
+  explicit ScopedUmask(mode_t m) : old(::umask(m)) {}
+  ~ScopedUmask() { ::umask(old); }
+  mode_t old;
+};
+
+// A backup holds every row of the database: with the usual umask 022 its files would be 0644
+// in a 0755 directory, readable by any user of the node that can reach the volume.
+TEST_F(BackupFlow, BackupFilesArePrivateWhateverTheUmask) {
+  ScopedUmask usual(022);
+  // What pg_dump finds at -f when it opens it: it keeps an existing file's mode.
+  unsigned mode_seen_by_pg_dump = 0;
+  FakeProcessRunner::Script dump;
+  dump.effect = [&](const agent::ProcessSpec& spec) {
+    mode_seen_by_pg_dump = mode_of(fakes::arg_after(spec, "-f"));
+    std::ofstream(fakes::arg_after(spec, "-f")) << "PGDMP fake archive";
+  };
+  FakeProcessRunner watching;
+  watching.script("pg_dump", dump);
+  const auto out =
+      run_backup(config, BackupDeps{resolver, pg, watching, clock, [this] { return now; }});
+  ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
+  EXPECT_EQ(mode_seen_by_pg_dump, 0600u) << "the .partial was not created private before the dump";
+  EXPECT_EQ(mode_of(config.backup.dir), 0700u);
+  ASSERT_EQ(files().size(), 4u);
+  for (const auto& f : files()) EXPECT_EQ(mode_of(config.backup.dir + "/" + f), 0600u) << f;
+}
+
+TEST_F(BackupFlow, ExistingWideBackupDirAndLockAreTightened) {
+  ScopedUmask usual(022);
+  fs::create_directories(config.backup.dir);
+  ASSERT_EQ(::chmod(config.backup.dir.c_str(), 0755), 0);
+  std::ofstream(config.backup.dir + "/.lock");  // left 0644 by an earlier version
+  ASSERT_EQ(mode_of(config.backup.dir + "/.lock"), 0644u);
+  const auto out = run_backup(config, deps());
+  ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
+  EXPECT_EQ(mode_of(config.backup.dir), 0700u);
+  EXPECT_EQ(mode_of(config.backup.dir + "/.lock"), 0600u);
+}
+
+TEST_F(BackupFlow, SymlinkAtTheLockIsNotFollowed) {
+  fs::create_directories(config.backup.dir);
+  const std::string elsewhere = dir / "elsewhere";
+  fs::create_symlink(elsewhere, config.backup.dir + "/.lock");
+  const auto out = run_backup(config, deps());
+  EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed) << out.message;
+  EXPECT_NE(out.message.find(".lock"), std::string::npos) << out.message;
+  EXPECT_FALSE(fs::exists(elsewhere)) << "the lock was created through the symlink";
+  EXPECT_EQ(runner.count("pg_dump"), 0);
 }
 
 TEST_F(BackupFlow, RestoreCheckRefusesACorruptedDump) {

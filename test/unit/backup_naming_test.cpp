@@ -27,6 +27,18 @@ TEST(BackupTimestamp, RejectsMalformed) {
   EXPECT_TRUE(parse_backup_timestamp("20280229T000000Z"));  // a leap day
 }
 
+// Years the clock cannot hold are no backup's (a file named like that once overflowed
+// system_clock's int64 nanoseconds: fuzz_backup_files).
+TEST(BackupTimestamp, RejectsYearsTheClockCannotHold) {
+  for (const char* bad : {"00261125T171500Z", "16771125T171500Z", "99991231T235959Z",
+                          "22621125T171500Z"}) {
+    EXPECT_FALSE(parse_backup_timestamp(bad)) << bad;
+  }
+  EXPECT_FALSE(parse_backup_file_name("todo-db", "todo-db-00261125T171500Z.dump"));
+  EXPECT_TRUE(parse_backup_timestamp("19700101T000000Z"));
+  EXPECT_TRUE(parse_backup_timestamp("22001231T235959Z"));
+}
+
 TEST(BackupFileName, ParsesOnlyOurSetAndShapes) {
   struct Case {
     const char* file;

@@ -69,11 +69,17 @@ const Case kCases[] = {
      "liveness does not depend on PostgreSQL"},
     // No sidecar, or a stale one: the server decides.
     {"ready_direct_ok", options(ProbeKind::kReady), no_answer(), server(false), true, true,
-     "postgres accepts connections (direct; sidecar not answering: Connection refused)"},
+     "primary accepts connections (direct; sidecar not answering: Connection refused)"},
     {"ready_direct_down", options(ProbeKind::kReady), no_answer(), unreachable(), true, false,
-     "postgres no response"},
-    {"ready_direct_rejecting", options(ProbeKind::kReady), no_answer(),
-     unreachable(PingStatus::kRejected), true, false, "rejecting connections"},
+     "cannot query postgres: connection refused"},
+    // Without the sidecar a replica is ready only while it streams within the limit (fail
+    // closed: it once passed on a bare ping, lagging or cut off from the primary).
+    {"ready_direct_replica_streaming", options(ProbeKind::kReady, 1000), no_answer(),
+     server(true, "streaming", 10), true, true, "replay lag 10 bytes"},
+    {"ready_direct_replica_lagging", options(ProbeKind::kReady, 1000), no_answer(),
+     server(true, "streaming", 1001), true, false, "exceeds 1kB"},
+    {"ready_direct_replica_not_streaming", options(ProbeKind::kReady), no_answer(),
+     server(true, "", 0), true, false, "WAL receiver not running"},
     {"ready_stale_sidecar_direct", options(ProbeKind::kReady), answer(503, "stale snapshot", true),
      server(false), true, true, "sidecar snapshot stale"},
     {"ready_sidecar_odd_status_direct", options(ProbeKind::kReady), answer(500, "internal error"),
