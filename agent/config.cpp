@@ -335,6 +335,36 @@ void apply(Config& c, const Key& key, const std::string& value, const std::strin
   }
 }
 
+// Edit distance between two names, for "did you mean".
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The key whose environment name is nearest to `variable`.
+const Key& closest_key(const std::string& variable) {
+  const Key* best = &keys().front();
+  std::size_t best_distance = SIZE_MAX;
+  for (const auto& k : keys()) {
+    const std::size_t d = edit_distance(variable, env_name(k.name));
+    if (d < best_distance) {
+      best = &k;
+      best_distance = d;
+    }
+  }
+  return *best;
+}
+
 std::string suggest(const std::string& section) {
   std::string list;
   for (const auto& k : keys()) {
@@ -519,7 +549,7 @@ void scrub_secret_environment() {
   for (const auto& n : names) ::unsetenv(n.c_str());
 }
 
-Config load_config(const ConfigInputs& in) {
+Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
   Config c;
   const auto env = [&](const std::string& name) -> std::optional<std::string> {
     auto it = in.env.find(name);
@@ -561,11 +591,22 @@ Config load_config(const ConfigInputs& in) {
       apply(c, *match, value, "environment variable " + name);
       continue;
     }
-    // REPLAGENT_<SECTION>_<TYPO> is an error; other REPLAGENT_* names are not ours to judge.
+    // REPLAGENT_<SECTION>_<TYPO> is a warning, not an error: the kubelet injects
+    // <SERVICE>_SERVICE_HOST and <SERVICE>_PORT_* for every Service in the namespace, and a
+    // release named replagent-postgres has Services whose variables read like ours
+    // (REPLAGENT_POSTGRES_RW_PORT). Other REPLAGENT_* names are not ours to judge.
     for (const auto& s : sections) {
       std::string prefix = env_name(s) + "_";
       if (name.rfind(prefix, 0) == 0) {
-        throw usage_error(fmt::format("environment variable {}: unknown key{}", name, suggest(s)));
+        if (warnings) {
+          const Key& near = closest_key(name);
+          warnings->push_back(fmt::format(
+              "environment variable {} is not a setting and is ignored (the closest is {}, "
+              "{}); a Service's link variable looks like this: set enableServiceLinks: false "
+              "on the pod",
+              name, env_name(near.name), near.name));
+        }
+        break;
       }
     }
   }

@@ -108,8 +108,10 @@ struct ConfigInputs {
 };
 
 // Throws AgentError(kUsage) naming the file, variable or flag and the key for any unknown key,
-// bad value or unreadable password file.
-Config load_config(const ConfigInputs& inputs);
+// bad value or unreadable password file. An unknown REPLAGENT_<SECTION>_* environment
+// variable is not an error (a Service's link variables can look like one): it adds a line to
+// `warnings`, when given, naming it and the closest key.
+Config load_config(const ConfigInputs& inputs, std::vector<std::string>* warnings = nullptr);
 
 // The effective config as TOML; passwords show as "[redacted]" (or are absent).
 std::string render_config(const Config& config);

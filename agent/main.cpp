@@ -38,7 +38,10 @@ agent::Config load(const agent::CommandLine& cl) {
   if (cl.log_format) in.flags.emplace_back("log.format", *cl.log_format);
   if (cl.log_level) in.flags.emplace_back("log.level", *cl.log_level);
   in.hostname = hostname();
-  agent::Config config = agent::load_config(in);
+  std::vector<std::string> warnings;
+  agent::Config config = agent::load_config(in, &warnings);
+  agent::setup_logging(config.log.format, config.log.level);
+  for (const auto& w : warnings) spdlog::warn("{}", w);
   // The passwords now live in the config only: no child, and no later /proc/self/environ
   // reader, sees them in the environment.
   agent::scrub_secret_environment();
@@ -54,8 +57,7 @@ int run(const agent::CommandLine& cl) {
     std::cout << "replagent " << REPLAGENT_VERSION << "\n";
     return 0;
   }
-  agent::Config config = load(cl);
-  agent::setup_logging(config.log.format, config.log.level);
+  agent::Config config = load(cl);  // also sets up logging as configured
   agent::install_stop_handlers();
   if (cl.command == "config") {
     std::cout << agent::render_config(config);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -196,13 +197,23 @@ class BoostProcessRunner final : public ProcessRunner {
     PipeReader out(io, sink);
     PipeReader err(io, sink);
     std::error_code ec;
+    const pid_t agent_pid = ::getpid();
     bp::child child(
         bp::exe = path, bp::args = spec.args, bp::std_in < bp::null,
         bp::std_out > out.pipe(), bp::std_err > err.pipe(),
         bp::extend::on_setup = [&env](auto& exec) { exec.env = env.envp(); },
         // Own process group: signals we send reach the child's children, and a Ctrl-C meant
         // for the agent does not hit the child before the agent decides what to do.
-        bp::extend::on_exec_setup = [](auto&) { ::setpgid(0, 0); }, ec);
+        // The child dies with the agent (PR_SET_PDEATHSIG): outside a container nothing else
+        // would end a pg_basebackup still writing into the staging directory that the next
+        // init deletes. An agent that died before the prctl took effect is caught by getppid.
+        bp::extend::on_exec_setup =
+            [agent_pid](auto&) {
+              ::setpgid(0, 0);
+              ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+              if (::getppid() != agent_pid) ::_exit(127);
+            },
+        ec);
     if (ec) {
       result.error = "cannot start " + path + ": " + ec.message();
       return result;

@@ -8,7 +8,7 @@
 //   REPLAGENT_SOURCE_DIR   the repository (chart, values files, probes/metrics.cpp)
 //   REPLAGENT_BINARY       the built replagent (checks the rendered replagent.toml)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,12 +46,22 @@ export function helm(args) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+// The chart renders only with image.repository set (the image is published nowhere). Every
+// render here passes this values file first, so a later values file or --set may still
+// override or empty it; `imageArgs` gives raw `helm template` calls the same.
+export const testImage = 'registry.example.com/replagent';
+export const imageValues = path.join(helmHome, 'image-values.yaml');
+writeFileSync(imageValues, `image:\n  repository: ${testImage}\n`);
+export const imageArgs = ['-f', imageValues];
+
 // Renders the chart with the given values files (names in test/chart/values/) and --set
 // flags; returns the parsed objects. Throws with helm's message when rendering fails.
-export function render({ files = [], set = [], release = 't' } = {}) {
-  const args = ['template', release, chartDir, '--namespace', namespace];
+// setJson: --set-json flags (e.g. 'key=[]'); image: false renders without the test image.
+export function render({ files = [], set = [], setJson = [], release = 't', image = true } = {}) {
+  const args = ['template', release, chartDir, '--namespace', namespace, ...(image ? imageArgs : [])];
   for (const f of files) args.push('-f', path.isAbsolute(f) ? f : path.join(valuesDir, f));
   for (const s of set) args.push('--set', s);
+  for (const s of setJson) args.push('--set-json', s);
   const r = helm(args);
   if (r.status !== 0) throw new Error(`helm ${args.join(' ')} failed:\n${r.stderr}`);
   return yaml.loadAll(r.stdout).filter((o) => o != null);
@@ -66,6 +76,7 @@ const modelPaths = {
   'apps/v1/StatefulSet': 'kubernetes-models/apps/v1/StatefulSet.mjs',
   'batch/v1/CronJob': 'kubernetes-models/batch/v1/CronJob.mjs',
   'policy/v1/PodDisruptionBudget': 'kubernetes-models/policy/v1/PodDisruptionBudget.mjs',
+  'networking.k8s.io/v1/NetworkPolicy': 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy.mjs',
   'monitoring.coreos.com/v1/PodMonitor':
     '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor.mjs',
   'monitoring.coreos.com/v1/PrometheusRule':
@@ -88,6 +99,7 @@ const rootTypes = {
   ConfigMap: 'V1ConfigMap', Secret: 'V1Secret', Service: 'V1Service',
   PersistentVolumeClaim: 'V1PersistentVolumeClaim', StatefulSet: 'V1StatefulSet',
   CronJob: 'V1CronJob', PodDisruptionBudget: 'V1PodDisruptionBudget',
+  NetworkPolicy: 'V1NetworkPolicy',
 };
 // The CRDs have no client-node models: the fields this chart may use, spelt out.
 const crdFields = {
@@ -185,6 +197,47 @@ export function one(objects, kind, name) {
   }
   return found[0];
 }
+// Every pod template of every workload the chart renders: [{where, spec}].
+const podTemplatePaths = {
+  StatefulSet: (o) => o.spec.template.spec, Deployment: (o) => o.spec.template.spec,
+  DaemonSet: (o) => o.spec.template.spec, ReplicaSet: (o) => o.spec.template.spec,
+  Job: (o) => o.spec.template.spec, CronJob: (o) => o.spec.jobTemplate.spec.template.spec,
+  Pod: (o) => o.spec,
+};
+export const podSpecs = (objects) => objects.filter((o) => podTemplatePaths[o.kind])
+  .map((o) => ({ where: `${o.kind}/${o.metadata.name}`, spec: podTemplatePaths[o.kind](o) }));
+
+// Probe and lifecycle-hook ports that would never be reached: the kubelet resolves a named
+// port among the probed container's own ports only (never a sibling's), and a numeric one
+// should be some container's port of the pod. Returns a list of problems.
+export function probePortProblems(objects) {
+  const problems = [];
+  for (const { where, spec } of podSpecs(objects)) {
+    const all = [...(spec.initContainers ?? []), ...spec.containers];
+    const podPorts = new Set(all.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort)));
+    for (const c of all) {
+      const own = new Set((c.ports ?? []).map((p) => p.name).filter(Boolean));
+      const handlers = {
+        livenessProbe: c.livenessProbe, readinessProbe: c.readinessProbe, startupProbe: c.startupProbe,
+        'lifecycle.postStart': c.lifecycle?.postStart, 'lifecycle.preStop': c.lifecycle?.preStop,
+      };
+      for (const [kind, h] of Object.entries(handlers)) {
+        for (const action of ['httpGet', 'tcpSocket', 'grpc']) {
+          const port = h?.[action]?.port;
+          if (port === undefined) continue;
+          const at = `${where} container ${c.name} ${kind}.${action}.port ${JSON.stringify(port)}`;
+          if (typeof port === 'string') {
+            if (!own.has(port)) problems.push(`${at}: no port of that name in this container (has: ${[...own].join(', ') || 'none'})`);
+          } else if (!podPorts.has(port)) {
+            problems.push(`${at}: no container of the pod declares it`);
+          }
+        }
+      }
+    }
+  }
+  return problems;
+}
+
 export const envOf = (container, name) => container.env?.find((e) => e.name === name);
 export const mountAt = (container, p) => container.volumeMounts?.find((m) => m.mountPath === p);
 export const matches = (selector, labels) =>

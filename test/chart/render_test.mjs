@@ -21,7 +21,9 @@ const defaults = {
   schedule: '30 2 * * *', suspend: false, ttl: 86400, claim: 'todo-db-backup', renderedClaim: true,
   podMonitor: false, prometheusRule: false, storageClass: undefined, size: '1Gi', retention: undefined,
   maxLag: '16MB', restoreCheck: false, restoreSchedule: '30 3 * * *', restoreSuspend: false, tmpSize: '2Gi',
+  networkPolicy: false,
 };
+const agentImage = `${lib.testImage}:0.1.0`;
 const valueSets = [
   { name: 'default values', files: [], expect: {} },
   { name: '3 replicas + PodMonitor', files: ['three-replicas-podmonitor.yaml'],
@@ -36,6 +38,7 @@ const valueSets = [
     expect: { suspend: true, schedule: '15 */6 * * *', ttl: 3600, claim: 'todo-db-backups-nfs', renderedClaim: false } },
   { name: 'restore check', files: ['restore-check.yaml'],
     expect: { restoreCheck: true, restoreSchedule: '0 5 * * 0', tmpSize: '8Gi' } },
+  { name: 'NetworkPolicy', files: ['network-policy.yaml'], expect: { networkPolicy: true, restoreCheck: true } },
 ];
 
 const podSpecOf = (o) => (o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template.spec : o.spec.template.spec);
@@ -63,7 +66,7 @@ function checkPodBasics(owner) {
   // The install init container comes first and copies the agent into the shared emptyDir.
   const install = spec.initContainers[0];
   assert.equal(install.name, 'install');
-  assert.match(install.image, /^replagent:/);
+  assert.equal(install.image, agentImage);
   assert.deepEqual([...install.command, ...install.args], ['/replagent', 'install', bin]);
   assert.equal(lib.mountAt(install, bin)?.name, 'replagent-bin');
   assert.ok(spec.volumes.find((v) => v.name === 'replagent-bin').emptyDir, 'replagent-bin is an emptyDir');
@@ -168,14 +171,16 @@ for (const set of valueSets) {
     const expectKinds = ['ConfigMap', 'ConfigMap', 'CronJob', ...(e.restoreCheck ? ['CronJob'] : []), 'PodDisruptionBudget', 'Service', 'Service',
       'Service', 'StatefulSet', ...(e.renderedSecret ? ['Secret'] : []),
       ...(e.renderedClaim ? ['PersistentVolumeClaim'] : []), ...(e.podMonitor ? ['PodMonitor'] : []),
-      ...(e.prometheusRule ? ['PrometheusRule'] : [])].sort();
+      ...(e.prometheusRule ? ['PrometheusRule'] : []), ...(e.networkPolicy ? ['NetworkPolicy'] : [])].sort();
     assert.deepEqual(kinds, expectKinds);
     assert.ok(objects.every((o) => o.metadata.namespace === lib.namespace), 'every object in the release namespace');
+    checkEveryPod(objects);
 
     // --- StatefulSet -------------------------------------------------------------------------
     const sts = lib.one(objects, 'StatefulSet', 'todo-db');
     assert.equal(sts.spec.serviceName, 'todo-db');
-    assert.equal(sts.spec.podManagementPolicy, 'OrderedReady');
+    // Parallel: the agent sequences the set; OrderedReady deadlocks with primaryOrdinal > 0.
+    assert.equal(sts.spec.podManagementPolicy, 'Parallel');
     assert.equal(sts.spec.replicas, e.replicas);
     assert.ok(lib.matches(sts.spec.selector.matchLabels, sts.spec.template.metadata.labels), 'selector matches the pods');
     assert.deepEqual(sts.spec.persistentVolumeClaimRetentionPolicy, e.retention);
@@ -203,13 +208,14 @@ for (const set of valueSets) {
       assert.deepEqual(pg.readinessProbe.exec.command, [`${bin}/replagent`, 'probe', 'ready']);
       assert.equal(pg.readinessProbe.httpGet, undefined);
     } else {
-      assert.deepEqual(pg.readinessProbe.httpGet, { path: '/readyz', port: 'metrics' });
+      // The number: the name "metrics" is the sidecar's port, unknown to the postgres container.
+      assert.deepEqual(pg.readinessProbe.httpGet, { path: '/readyz', port: 9187 });
       assert.equal(pg.readinessProbe.exec, undefined);
     }
     assert.match(pg.lifecycle.preStop.exec.command.join(' '), /pg_ctl stop .* -m fast/);
 
     const side = container(spec, 'replagent');
-    assert.match(side.image, /^replagent:/);
+    assert.equal(side.image, agentImage);
     assert.deepEqual([...side.command, ...side.args], ['/replagent', 'sidecar']);
     assert.equal(side.ports.find((p) => p.name === 'metrics')?.containerPort, 9187);
     assert.deepEqual(side.livenessProbe.httpGet, { path: '/healthz', port: 'metrics' });
@@ -343,8 +349,132 @@ for (const set of valueSets) {
     const dash = lib.one(objects, 'ConfigMap', 'todo-db-dashboard');
     assert.equal(dash.metadata.labels.grafana_dashboard, '1');
     JSON.parse(dash.data['todo-db.json']);
+
+    // --- NetworkPolicy (networkPolicy.enabled) ---------------------------------------------------
+    if (!e.networkPolicy) {
+      assert.equal(lib.byKind(objects, 'NetworkPolicy').length, 0, 'no NetworkPolicy unless networkPolicy.enabled');
+    } else {
+      const np = lib.one(objects, 'NetworkPolicy', 'todo-db');
+      const values = lib.yaml.load(readFileSync(path.join(lib.valuesDir, 'network-policy.yaml'), 'utf8')).networkPolicy;
+      const jobs = lib.byKind(objects, 'CronJob');
+      checkNetworkPolicy(np, { sts, jobs, allowedClients: values.allowedClients, metricsFrom: values.metricsFrom });
+      // These clients do not include every pod of the namespace: the restore check (which
+      // needs no server of the set) and the database pods themselves stay off the metrics port.
+      assert.ok(!admits(np, podLabelsOf(lib.one(objects, 'CronJob', 'todo-db-restore-check')), 5432), 'restore check admitted');
+      assert.ok(!admits(np, podLabels, 9187), 'database pods admitted to the metrics port');
+      assert.ok(admits(np, { app: 'todo' }, 5432), 'the app admitted');
+      assert.ok(!admits(np, { app: 'todo' }, 9187), 'the app admitted to the metrics port');
+    }
   });
 }
+
+// Checks every pod the chart renders, whatever makes it (StatefulSet, CronJobs): no Service
+// environment variables and no API token, and every probe's port reachable.
+function checkEveryPod(objects) {
+  const pods = lib.podSpecs(objects);
+  assert.ok(pods.length >= 2, 'pod templates found');
+  for (const { where, spec } of pods) {
+    // The kubelet injects <SERVICE>_SERVICE_HOST/_PORT* for every Service of the namespace
+    // unless told not to (look-alike REPLAGENT_* settings); the pods never use the API.
+    assert.equal(spec.enableServiceLinks, false, `${where}: enableServiceLinks`);
+    assert.equal(spec.automountServiceAccountToken, false, `${where}: automountServiceAccountToken`);
+  }
+  const problems = lib.probePortProblems(objects);
+  assert.deepEqual(problems, [], problems.join('\n'));
+}
+
+// Whether a NetworkPolicy admits a pod of the release's namespace with these labels on this
+// port (peers with a namespaceSelector or an ipBlock are other namespaces' or networks').
+function admits(np, labels, port) {
+  return np.spec.ingress.some((r) => (r.ports ?? []).some((p) => p.port === port) &&
+    (r.from ?? []).some((peer) => peer.podSelector && !peer.namespaceSelector && !peer.ipBlock &&
+      !peer.podSelector.matchExpressions && lib.matches(peer.podSelector.matchLabels ?? {}, labels)));
+}
+
+// The policy selects the database pods only; PostgreSQL's port admits the set's pods, the
+// backup Job's pods and allowedClients; the sidecar's port metricsFrom only.
+function checkNetworkPolicy(np, { sts, jobs, allowedClients, metricsFrom }) {
+  const podLabels = sts.spec.template.metadata.labels;
+  assert.deepEqual(np.spec.policyTypes, ['Ingress'], 'ingress only');
+  assert.deepEqual(np.spec.podSelector.matchLabels, sts.spec.selector.matchLabels, 'selects the database pods');
+  for (const j of jobs) assert.ok(!lib.matches(np.spec.podSelector.matchLabels, podLabelsOf(j)), `applies to ${j.metadata.name}'s pods`);
+  const spec = podSpecOf(sts);
+  const pgPort = container(spec, 'postgres').ports.find((p) => p.name === 'postgres').containerPort;
+  const metricsPort = container(spec, 'replagent').ports.find((p) => p.name === 'metrics').containerPort;
+  assert.deepEqual(np.spec.ingress.map((r) => r.ports), [[{ protocol: 'TCP', port: pgPort }], [{ protocol: 'TCP', port: metricsPort }]]);
+  const [pg, metrics] = np.spec.ingress;
+  assert.ok(admits(np, podLabels, pgPort), 'the set reaches PostgreSQL (replication)');
+  const backup = jobs.find((j) => j.metadata.name === 'todo-db-backup');
+  assert.ok(backup && admits(np, podLabelsOf(backup), pgPort), 'the backup Job reaches PostgreSQL');
+  assert.deepEqual(pg.from.slice(2), allowedClients, 'then networkPolicy.allowedClients');
+  assert.deepEqual(metrics.from, metricsFrom, 'the metrics port: networkPolicy.metricsFrom');
+}
+
+// The defaults keep applications working: any pod of the namespace reaches PostgreSQL; the
+// metrics port is for the namespace named monitoring.
+test('NetworkPolicy with default values: any pod of the namespace, metrics from "monitoring"', async () => {
+  const objects = lib.render({ set: ['networkPolicy.enabled=true'] });
+  assert.deepEqual(await lib.checkObjects(objects), []);
+  const np = lib.one(objects, 'NetworkPolicy', 'todo-db');
+  checkNetworkPolicy(np, { sts: lib.one(objects, 'StatefulSet'), jobs: lib.byKind(objects, 'CronJob'),
+    allowedClients: [{ podSelector: {} }],
+    metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] });
+  assert.ok(admits(np, { app: 'anything' }, 5432));
+  // Empty lists: only the set and its backups reach PostgreSQL, nobody the metrics port.
+  const closed = lib.one(lib.render({ set: ['networkPolicy.enabled=true'],
+    setJson: ['networkPolicy.allowedClients=[]', 'networkPolicy.metricsFrom=[]'] }), 'NetworkPolicy');
+  assert.equal(closed.spec.ingress.length, 1);
+  assert.equal(closed.spec.ingress[0].from.length, 2);
+  assert.ok(!admits(closed, { app: 'anything' }, 5432));
+});
+
+// The probe-port check catches the review's finding (an HTTP readiness probe on the postgres
+// container naming the sidecar's port) and a port no container declares.
+test('the probe-port check catches a named port of another container', () => {
+  const objects = lib.render({ files: ['http-probes.yaml'] });
+  assert.deepEqual(lib.probePortProblems(objects), []);
+  const sts = lib.one(objects, 'StatefulSet');
+  const pg = sts.spec.template.spec.containers.find((c) => c.name === 'postgres');
+  pg.readinessProbe.httpGet.port = 'metrics';
+  pg.lifecycle.preStop = { tcpSocket: { port: 1234 } };
+  const problems = lib.probePortProblems(objects);
+  assert.equal(problems.length, 2, problems.join('\n'));
+  assert.match(problems[0], /container postgres readinessProbe\.httpGet\.port "metrics": no port of that name in this container \(has: postgres\)/);
+  assert.match(problems[1], /preStop\.tcpSocket\.port 1234: no container of the pod declares it/);
+});
+
+// terminationGracePeriodSeconds counts the preStop hook: pg_ctl's timeout must end before it,
+// and the default leaves a large shutdown checkpoint more than a minute.
+test('preStop pg_ctl stop timeout stays below terminationGracePeriodSeconds', () => {
+  const stopOf = (set) => {
+    const spec = lib.one(lib.render({ set }), 'StatefulSet').spec.template.spec;
+    const cmd = container(spec, 'postgres').lifecycle.preStop.exec.command.join(' ');
+    const m = /pg_ctl stop .*-m fast .*-t (\d+)/.exec(cmd);
+    assert.ok(m, `pg_ctl stop -m fast -t N in ${cmd}`);
+    return { grace: spec.terminationGracePeriodSeconds, timeout: Number(m[1]) };
+  };
+  const d = stopOf([]);
+  assert.ok(d.grace >= 120, `default grace ${d.grace}s leaves a shutdown checkpoint too little time`);
+  for (const { grace, timeout } of [d, stopOf(['terminationGracePeriodSeconds=600']), stopOf(['terminationGracePeriodSeconds=15'])]) {
+    assert.ok(timeout > 0 && timeout < grace, `pg_ctl -t ${timeout} within the grace period ${grace}`);
+  }
+  assert.equal(stopOf(['terminationGracePeriodSeconds=600']).grace, 600);
+  assert.ok(d.timeout >= 100, `default pg_ctl timeout ${d.timeout}s`);
+});
+
+// The agent image is published nowhere: without image.repository the chart refuses to render
+// and says how to build and push it.
+test('rendering without image.repository fails with how to build and push the image', () => {
+  const r = lib.helm(['template', 't', lib.chartDir]);
+  assert.notEqual(r.status, 0, 'rendered without image.repository');
+  assert.match(r.stderr, /image\.repository is required/);
+  assert.match(r.stderr, /scripts\/image/);
+  assert.match(r.stderr, /docker build -f docker\/Dockerfile/);
+  assert.match(r.stderr, /--set image\.repository=/);
+  // Named, it is used with the chart's appVersion unless image.tag says otherwise.
+  const sts = lib.one(lib.render({ image: false, set: ['image.repository=reg.example/ra', 'image.tag=1.2'] }), 'StatefulSet');
+  assert.equal(sts.spec.template.spec.initContainers[0].image, 'reg.example/ra:1.2');
+});
 
 // Optional settings reach replagent.toml only when set (an unset one keeps replagent's default).
 test('optional agent settings are rendered into replagent.toml only when set', () => {
@@ -389,7 +519,7 @@ test('restore-check CronJob: suspend and schedule from values, needs backup.enab
   // Disabled by default, and backup.enabled=false renders neither CronJob.
   assert.deepEqual(lib.byKind(lib.render(), 'CronJob').map((o) => o.metadata.name), ['todo-db-backup']);
   assert.deepEqual(lib.byKind(lib.render({ set: ['backup.enabled=false'] }), 'CronJob'), []);
-  const r = lib.helm(['template', 't', lib.chartDir, '--set', 'backup.enabled=false', '--set', 'backup.restoreCheck.enabled=true']);
+  const r = lib.helm(['template', 't', lib.chartDir, ...lib.imageArgs, '--set', 'backup.enabled=false', '--set', 'backup.restoreCheck.enabled=true']);
   assert.notEqual(r.status, 0, 'a restore check without backups was accepted');
   assert.match(r.stderr, /backup\.restoreCheck\.enabled needs backup\.enabled/);
 });
@@ -423,17 +553,19 @@ const badExpect = {
   'role-name-injection.yaml': /auth\.replicationUser/,
   'network-not-cidr.yaml': /auth\.allowedNetworks/,
   'restore-check-enabled-string.yaml': /backup\.restoreCheck\.enabled: Invalid type\. Expected: boolean, given: string/,
+  'image-repository-empty.yaml': /image\.repository is required: .*scripts\/image.*docker build -f docker\/Dockerfile/,
+  'network-policy-empty-peer.yaml': /networkPolicy\.allowedClients\.0: Must have at least 1 properties/,
 };
 test('bad values are rejected', () => {
   const files = readdirSync(path.join(lib.valuesDir, 'bad')).sort();
   assert.deepEqual(files, Object.keys(badExpect).sort(), 'each bad value set has an expected message');
   for (const f of files) {
-    const r = lib.helm(['template', 't', lib.chartDir, '-f', path.join(lib.valuesDir, 'bad', f)]);
+    const r = lib.helm(['template', 't', lib.chartDir, ...lib.imageArgs, '-f', path.join(lib.valuesDir, 'bad', f)]);
     assert.notEqual(r.status, 0, `${f} was accepted`);
     assert.match(r.stderr, badExpect[f], `${f}: ${r.stderr}`);
   }
   // The same through --set, as an operator would type it.
-  const r = lib.helm(['template', 't', lib.chartDir, '--set', 'persistence.size=-5Gi']);
+  const r = lib.helm(['template', 't', lib.chartDir, ...lib.imageArgs, '--set', 'persistence.size=-5Gi']);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /persistence\.size/);
 });

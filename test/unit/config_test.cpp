@@ -134,10 +134,29 @@ TEST_F(ConfigTest, UnknownKeyMessageNamesKey) {
   EXPECT_NE(msg.find("init.wait_timeout"), std::string::npos) << "suggests known keys: " << msg;
 }
 
-TEST_F(ConfigTest, UnknownSectionKeyInEnvIsAnError) {
-  inputs_.env = {{"REPLAGENT_INIT_NO_SUCH", "1"}};
-  auto msg = error_of(inputs_);
-  EXPECT_NE(msg.find("REPLAGENT_INIT_NO_SUCH"), std::string::npos) << msg;
+// The kubelet's service-link variables for a release named replagent-postgres (Services
+// replagent-postgres-rw/-ro) look like settings: a warning naming the closest key, never exit 2
+// (every init and probe exited 2 before).
+TEST_F(ConfigTest, UnknownSectionKeyInEnvIsAWarningNamingTheClosestKey) {
+  inputs_.env = {{"REPLAGENT_POSTGRES_RW_PORT", "tcp://10.96.0.12:5432"},
+                 {"REPLAGENT_POSTGRES_RW_SERVICE_HOST", "10.96.0.12"},
+                 {"REPLAGENT_INIT_WAIT_TIMOUT", "1s"}};
+  std::vector<std::string> warnings;
+  const Config c = load_config(inputs_, &warnings);
+  EXPECT_EQ(c.init.wait_timeout, std::chrono::minutes(10)) << "the misspelt key is not applied";
+  ASSERT_EQ(warnings.size(), 3u);
+  std::string all;
+  for (const auto& w : warnings) all += w + "\n";
+  EXPECT_NE(all.find("REPLAGENT_POSTGRES_RW_PORT is not a setting and is ignored (the closest "
+                     "is REPLAGENT_POSTGRES_PORT, postgres.port)"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("REPLAGENT_INIT_WAIT_TIMOUT is not a setting and is ignored (the closest "
+                     "is REPLAGENT_INIT_WAIT_TIMEOUT, init.wait_timeout)"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("enableServiceLinks: false"), std::string::npos) << all;
+  EXPECT_NO_THROW(load_config(inputs_)) << "without a warnings list too";
 }
 
 TEST_F(ConfigTest, ForeignReplagentVariablesAreIgnored) {

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -125,6 +126,51 @@ TEST(ProcessTest, ChildSeesEnvOverridesAndTheAgentsEnvironment) {
   ::unsetenv("REPLAGENT_TEST_OVERRIDDEN");
   ASSERT_TRUE(r.result.ok());
   EXPECT_EQ(r.lines, (std::vector<std::string>{"inherited new added"}));
+}
+
+// The state letter of /proc/<pid>/stat ('Z' zombie, 'S' sleeping, ...); 0 once it is gone.
+char proc_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return 0;
+  const auto paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() ? 0 : stat[paren + 2];
+}
+
+// An agent killed with SIGKILL (OOM killer, kill -9 outside a container) takes its child with
+// it (PR_SET_PDEATHSIG): a silent child would otherwise run on (a noisy one dies of SIGPIPE
+// at its next write into the dead agent's pipe, so the child here writes nothing).
+TEST(ProcessTest, ChildDiesWithTheAgent) {
+  char tmpl[] = "/tmp/replagent-pdeathsig-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::filesystem::path pid_file = std::filesystem::path(tmpl) / "pid";
+  const pid_t agent = ::fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {
+    make_boost_process_runner()->run(
+        shell("echo $$ > " + pid_file.string() + ".tmp && mv " + pid_file.string() + ".tmp " +
+              pid_file.string() + " && exec sleep 60"),
+        [](std::string_view) {});
+    ::_exit(0);
+  }
+  pid_t child = 0;
+  for (int i = 0; i < 500 && child == 0; ++i) {
+    std::ifstream in(pid_file);
+    if (!(in >> child)) child = 0;
+    if (child == 0) std::this_thread::sleep_for(milliseconds(10));
+  }
+  ::kill(agent, SIGKILL);
+  ::waitpid(agent, nullptr, 0);
+  ASSERT_NE(child, 0) << "the child never started";
+  char state = proc_state(child);
+  for (int i = 0; i < 200 && state != 0 && state != 'Z'; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+    state = proc_state(child);
+  }
+  const bool died = state == 0 || state == 'Z';
+  if (!died) ::kill(child, SIGKILL);
+  std::filesystem::remove_all(tmpl);
+  EXPECT_TRUE(died) << "the child outlived its agent (state " << state << ")";
 }
 
 TEST(ProcessTest, ProgramNotFoundSaysWhereItLooked) {

@@ -52,6 +52,7 @@ spec:
             checksum/config: {{ include (print $ctx.Template.BasePath "/configmap.yaml") $ctx | sha256sum }}
         spec:
           restartPolicy: Never
+          {{- include "replagent.podIsolation" $ctx | nindent 10 }}
           securityContext:
             {{- include "replagent.podSecurityContext" $ctx | nindent 12 }}
           {{- with $v.imagePullSecrets }}

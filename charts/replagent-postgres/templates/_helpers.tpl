@@ -36,8 +36,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: database
 {{- end -}}
 
+{{/* The agent image is published nowhere: without image.repository, rendering fails with how
+     to build and push it (`required`, which helm lint reports as INFO only). */}}
 {{- define "replagent.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- $repo := required "image.repository is required: the replagent image is not published, build it and push it to a registry your cluster pulls from, either `scripts/image` (prints an OCI archive; push it with `skopeo copy oci-archive:<archive> docker://<registry>/replagent:<tag>`) or `docker build -f docker/Dockerfile -t <registry>/replagent:<tag> .` and `docker push`; then install with `--set image.repository=<registry>/replagent` (and image.tag if not the chart's appVersion)" .Values.image.repository -}}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
 {{- define "replagent.postgresImage" -}}
@@ -107,6 +110,15 @@ fsGroup: 999
 fsGroupChangePolicy: OnRootMismatch
 seccompProfile:
   type: RuntimeDefault
+{{- end -}}
+
+{{/* Every pod the chart makes: no Service environment variables (the kubelet would inject
+     <SERVICE>_SERVICE_HOST/_PORT* for every Service of the namespace, which a release named
+     replagent-... turns into look-alike REPLAGENT_* settings; replagent finds peers through
+     DNS), and no API token (the pods never talk to the API server). */}}
+{{- define "replagent.podIsolation" -}}
+enableServiceLinks: false
+automountServiceAccountToken: false
 {{- end -}}
 
 {{/* Argument: whether the root filesystem is read-only. */}}
