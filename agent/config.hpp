@@ -74,6 +74,9 @@ struct Config {
     std::string listen = "0.0.0.0:9187";
     std::chrono::milliseconds poll_interval{2000};
     std::uint64_t max_lag = 16ULL * 1000 * 1000;
+    // A replica that was streaming stays ready this long after it last streamed (the primary
+    // restarting, a rolling update, a drain), so reads through -ro keep working; 0: none.
+    std::chrono::milliseconds disconnected_grace{5 * 60 * 1000};
     // When set, /status answers in full only to `Authorization: Bearer <token>`; others get
     // the same document with error texts reduced to a category.
     std::string status_token_file;

@@ -261,6 +261,11 @@ Snapshot Poller::poll_once() {
   }
   s.taken_at = deps_.clock.now();
   s.taken_at_wall = deps_.wall_now();
+  if (s.server_up && s.role == Role::kReplica && s.wal_receiver_status == "streaming")
+    last_streaming_at_ = s.taken_at;
+  // A promoted replica is a primary: its streaming past no longer says anything.
+  if (s.server_up && s.role == Role::kPrimary) last_streaming_at_.reset();
+  s.last_streaming_at = last_streaming_at_;
   s.poll_duration = s.taken_at - started;
   s.sequence = ++sequence_;
   s.error_counts = errors_;

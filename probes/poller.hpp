@@ -100,6 +100,7 @@ class Poller {
 
   std::uint64_t sequence_ = 0;
   std::map<std::string, std::uint64_t> errors_;
+  std::optional<std::chrono::steady_clock::time_point> last_streaming_at_;
 
   mutable std::mutex health_mutex_;
   PollerHealth health_;

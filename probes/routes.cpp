@@ -247,6 +247,19 @@ Decision decide_readyz(const Snapshot* s, SteadyTime now, const RouteParams& p,
   // The primary's readiness never depends on a replica: with OrderedReady, pod 1 is created
   // only once pod 0 is ready, so waiting for replicas here would deadlock the set.
   if (s->role == Role::kPrimary) return ok("primary accepts connections");
+  if (s->role == Role::kReplica && s->wal_receiver_status != "streaming" &&
+      s->last_streaming_at && p.disconnected_grace.count() > 0) {
+    const auto since =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - *s->last_streaming_at);
+    if (since < p.disconnected_grace) {
+      return ok(fmt::format("replica not streaming (WAL receiver {}) for {}: still ready for "
+                            "sidecar.disconnected_grace ({}) after it last streamed",
+                            s->wal_receiver_status.empty() ? std::string("not running")
+                                                           : s->wal_receiver_status,
+                            agent::format_duration(since),
+                            agent::format_duration(p.disconnected_grace)));
+    }
+  }
   return decide_replica(s, now, p, max_lag);
 }
 

@@ -49,6 +49,10 @@ struct Decision {
 struct RouteParams {
   std::chrono::milliseconds poll_interval{2000};
   std::uint64_t max_lag = 16ULL * 1000 * 1000;  // sidecar.max_lag
+  // sidecar.disconnected_grace: /readyz only (not /replica, which keeps Patroni's meaning for
+  // HAProxy): a replica whose WAL receiver stopped streaming stays ready this long after a
+  // poll last saw it streaming, so -ro keeps its endpoints while the primary restarts.
+  std::chrono::milliseconds disconnected_grace{5 * 60 * 1000};
   std::string pod_name;
   std::optional<int> ordinal;
   // What the last init did with the volume (PGDATA/replagent.last-init), read at start.

@@ -32,6 +32,7 @@ RouteParams route_params(const agent::Config& config) {
   RouteParams p;
   p.poll_interval = config.sidecar.poll_interval;
   p.max_lag = config.sidecar.max_lag;
+  p.disconnected_grace = config.sidecar.disconnected_grace;
   p.pod_name = config.pod.name;
   if (auto id = agent::parse_pod_name(config.pod.name)) p.ordinal = id->ordinal;
   // Init ran before this container started (an init container), so once is enough.

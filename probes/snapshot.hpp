@@ -67,6 +67,9 @@ struct Snapshot {
   std::optional<std::uint64_t> primary_lsn;     // IDENTIFY_SYSTEM on the primary, this poll
   std::string primary_error;                    // why primary_lsn is missing
   std::string wal_receiver_status;              // "streaming", ...; empty: no WAL receiver
+  // When a poll of this sidecar last saw the WAL receiver streaming (carried over from poll to
+  // poll); unset: not since the sidecar started.
+  std::optional<std::chrono::steady_clock::time_point> last_streaming_at;
   std::optional<double> replay_delay_seconds;
 
   std::optional<FilesystemStats> filesystem;  // the data directory's volume

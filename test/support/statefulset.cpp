@@ -95,17 +95,17 @@ std::string StatefulSetTest::sts_command() const {
 }
 
 RunResult StatefulSetTest::sts(const std::vector<std::string>& args,
-                               std::chrono::milliseconds timeout) {
+                               std::chrono::milliseconds timeout, const std::string& output) {
   std::string line = sts_command();
   for (const auto& a : args) line += " " + shell_quote(a);
   SpawnOptions opts;
   opts.argv = {"/bin/bash", "-c", line};
   fs::create_directories(scratch_->path() / "logs");
-  opts.stdout_path = scratch_->path() / "logs" / "sts.stdout";
-  opts.stderr_path = scratch_->path() / "logs" / "sts.stderr";
+  opts.stdout_path = scratch_->path() / "logs" / (output + ".stdout");
+  opts.stderr_path = scratch_->path() / "logs" / (output + ".stderr");
   // Keep every command's output: run_process truncates, so collect it in one log as well.
   RunResult r = run_process(opts, timeout);
-  std::ofstream(scratch_->path() / "logs" / "sts.log", std::ios::app) << "$ sts " << [&] {
+  std::ofstream(scratch_->path() / "logs" / (output + ".log"), std::ios::app) << "$ sts " << [&] {
     std::string s;
     for (const auto& a : args) s += a + " ";
     return s;
@@ -126,9 +126,9 @@ bool StatefulSetTest::sts_ok(const std::vector<std::string>& args,
   return false;
 }
 
-RunResult StatefulSetTest::psql_result(int n, const std::string& sql) {
+RunResult StatefulSetTest::psql_result(int n, const std::string& sql, const std::string& output) {
   return sts({"psql", std::to_string(n), "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql},
-             std::chrono::seconds(60));
+             std::chrono::seconds(60), output);
 }
 
 std::string StatefulSetTest::psql(int n, const std::string& sql) {

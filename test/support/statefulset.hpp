@@ -42,16 +42,19 @@ class StatefulSetTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  // Runs `sts <args>` (with this test's --dir); the result, not asserted.
+  // Runs `sts <args>` (with this test's --dir); the result, not asserted. `output` names the
+  // files its stdout and stderr go through (logs/<output>.stdout|stderr): a thread running sts
+  // beside the test's own calls needs names of its own.
   RunResult sts(const std::vector<std::string>& args,
-                std::chrono::milliseconds timeout = std::chrono::minutes(5));
+                std::chrono::milliseconds timeout = std::chrono::minutes(5),
+                const std::string& output = "sts");
   // The same, adding a failure (with sts's output) when it does not exit 0.
   bool sts_ok(const std::vector<std::string>& args,
               std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
   // psql -Atq on pod n's socket as the superuser; throws with stderr on failure.
   std::string psql(int n, const std::string& sql);
-  RunResult psql_result(int n, const std::string& sql);
+  RunResult psql_result(int n, const std::string& sql, const std::string& output = "sts");
   // GET http://<pod n>:9187<path>: status code (0 when unreachable) and body.
   std::pair<int, std::string> http(int n, const std::string& path);
   std::string pod_ip(int n) const { return net_.pod_ip(n); }

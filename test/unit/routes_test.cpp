@@ -106,6 +106,49 @@ const Case kCases[] = {
        return s;
      },
      "GET", "/readyz", 503, "WAL receiver waiting"},
+    // sidecar.disconnected_grace (5m here): a replica that streamed 2 minutes ago stays ready
+    // while the primary is away (reads through -ro go on); /replica keeps Patroni's meaning.
+    {"readyz_disconnected_within_grace",
+     [] {
+       auto s = replica();
+       s.wal_receiver_status.clear();
+       s.last_streaming_at = kNow - 120s;
+       return s;
+     },
+     "GET", "/readyz", 200, "still ready for sidecar.disconnected_grace (5m)"},
+    {"replica_disconnected_within_grace_is_not_a_replica_route",
+     [] {
+       auto s = replica();
+       s.wal_receiver_status.clear();
+       s.last_streaming_at = kNow - 120s;
+       return s;
+     },
+     "GET", "/replica", 503, "WAL receiver not running"},
+    {"readyz_disconnected_past_grace",
+     [] {
+       auto s = replica();
+       s.wal_receiver_status = "waiting";
+       s.last_streaming_at = kNow - 301s;
+       return s;
+     },
+     "GET", "/readyz", 503, "WAL receiver waiting"},
+    {"readyz_never_streamed_no_grace",
+     [] {
+       auto s = replica();
+       s.wal_receiver_status.clear();
+       return s;
+     },
+     "GET", "/readyz", 503, "WAL receiver not running"},
+    {"readyz_disconnected_server_down_no_grace",
+     [] {
+       auto s = replica();
+       s.wal_receiver_status.clear();
+       s.server_up = false;
+       s.server_error = "connection refused";
+       s.last_streaming_at = kNow - 10s;
+       return s;
+     },
+     "GET", "/readyz", 503, "not accepting connections"},
     {"replication_state_match", [] { return replica(); }, "GET",
      "/replica?replication_state=streaming", 200, "streaming"},
     {"replication_state_mismatch", [] { return replica(); }, "GET",
@@ -212,6 +255,7 @@ TEST_P(RoutesTest, Answers) {
   ctx.now = kNow;
   ctx.params.poll_interval = 2s;
   ctx.params.max_lag = 16'000'000;
+  ctx.params.disconnected_grace = 5min;
   if (c.health) c.health(ctx.health);
   const Response r = respond(Request{c.method, c.target}, ctx);
   EXPECT_EQ(r.status, c.status) << r.body;

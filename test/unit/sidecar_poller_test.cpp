@@ -217,6 +217,33 @@ TEST(SidecarPoller, ReplicaMeasuresAgainstThePrimary) {
   EXPECT_TRUE(s.error_counts.empty());
 }
 
+// The snapshot carries when a poll last saw the WAL receiver streaming (for
+// sidecar.disconnected_grace): kept while the receiver is down, cleared on promotion.
+TEST(SidecarPoller, RemembersWhenTheReplicaLastStreamed) {
+  Fixture f("db-1");
+  f.resolver.set("db-0.db.default.svc.cluster.local", {"127.0.0.77"});
+  f.client.set_system("127.0.0.77", 7712161188363855152ULL, 0x4000000);
+  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000");
+  Poller poller = f.make();
+  EXPECT_FALSE(Snapshot().last_streaming_at.has_value());
+  const Snapshot streaming = poller.poll_once();
+  ASSERT_TRUE(streaming.last_streaming_at.has_value());
+  EXPECT_EQ(*streaming.last_streaming_at, streaming.taken_at);
+
+  f.clock.advance(30s);
+  Row stopped = replica_status("0/4000000", "0/4000000", "0/4000000");
+  stopped[6] = nullopt;  // no WAL receiver (the primary went away): no latest end, no status
+  stopped[9] = nullopt;
+  f.client.server.status = stopped;
+  const Snapshot away = poller.poll_once();
+  EXPECT_EQ(away.wal_receiver_status, "");
+  ASSERT_TRUE(away.last_streaming_at.has_value());
+  EXPECT_EQ(*away.last_streaming_at, streaming.taken_at) << "kept while not streaming";
+
+  f.client.server.status = kPrimaryStatus;  // promoted
+  EXPECT_FALSE(poller.poll_once().last_streaming_at.has_value());
+}
+
 TEST(SidecarPoller, IdleReplicaHasNoDelay) {
   Fixture f("db-1");
   f.resolver.set("db-0.db.default.svc.cluster.local", {"127.0.0.77"});
