@@ -259,6 +259,7 @@ const std::vector<Key>& keys() {
       Key{"sidecar.max_lag", [](Config& c, const std::string& v) { c.sidecar.max_lag = to_size(v); },
           [](const Config& c) { return str_node(format_size_exact(c.sidecar.max_lag)); }},
       REPLAGENT_DURATION_KEY("sidecar.disconnected_grace", sidecar.disconnected_grace),
+      REPLAGENT_DURATION_KEY("sidecar.slot_drop_after", sidecar.slot_drop_after),
       REPLAGENT_CHECKED_KEY("sidecar.status_token_file", sidecar.status_token_file, safe_path),
       REPLAGENT_SECRET_KEY("sidecar.status_token", sidecar.status_token),
       REPLAGENT_CHECKED_KEY("backup.dir", backup.dir, safe_path),

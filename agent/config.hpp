@@ -77,6 +77,9 @@ struct Config {
     // A replica that was streaming stays ready this long after it last streamed (the primary
     // restarting, a rolling update, a drain), so reads through -ro keep working; 0: none.
     std::chrono::milliseconds disconnected_grace{5 * 60 * 1000};
+    // The primary's sidecar drops the inactive replication slot of a pod whose name has been
+    // NXDOMAIN in the headless Service this long (probes/slot_janitor.hpp); 0: never.
+    std::chrono::milliseconds slot_drop_after{10 * 60 * 1000};
     // When set, /status answers in full only to `Authorization: Bearer <token>`; others get
     // the same document with error texts reduced to a category.
     std::string status_token_file;

@@ -118,6 +118,12 @@ Metrics::Metrics(std::string version, std::chrono::milliseconds poll_interval)
                        "statvfs)")
                  .Register(*registry_);
   for (const char* reason : kErrorReasons) errors_->Add({{"reason", reason}});
+  slots_dropped_ = &prometheus::BuildCounter()
+                        .Name("replagent_replication_slots_dropped_total")
+                        .Help("Replication slots of pods gone from the headless Service for "
+                              "sidecar.slot_drop_after, dropped by this (primary's) sidecar")
+                        .Register(*registry_)
+                        .Add({});
   auto& durations = prometheus::BuildHistogram()
                         .Name("replagent_poll_duration_seconds")
                         .Help("Wall time of one poll of the local server (and the primary)")
@@ -207,6 +213,8 @@ void Metrics::update(const Snapshot* s, bool fresh) {
       const double delta = static_cast<double>(count) - counter.Value();
       if (delta > 0) counter.Increment(delta);
     }
+    const double dropped = static_cast<double>(s->slots_dropped) - slots_dropped_->Value();
+    if (dropped > 0) slots_dropped_->Increment(dropped);
   }
 }
 

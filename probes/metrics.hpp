@@ -68,6 +68,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   std::map<std::string, Series> series_;
   prometheus::Family<prometheus::Counter>* errors_ = nullptr;
+  prometheus::Counter* slots_dropped_ = nullptr;
   prometheus::Histogram* poll_duration_ = nullptr;
 };
 

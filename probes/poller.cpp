@@ -183,6 +183,7 @@ void Poller::poll_local(Snapshot& s) {
       secondary_query_failed("pg_replication_slots", *e);
     } else {
       s.slots = parse_slots(slots);
+      if (deps_.janitor) deps_.janitor->review(s.slots, deps_.clock.now());
     }
     return;
   }
@@ -268,6 +269,7 @@ Snapshot Poller::poll_once() {
   s.last_streaming_at = last_streaming_at_;
   s.poll_duration = s.taken_at - started;
   s.sequence = ++sequence_;
+  if (deps_.janitor) s.slots_dropped = deps_.janitor->dropped();
   s.error_counts = errors_;
   return s;
 }

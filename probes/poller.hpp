@@ -25,6 +25,7 @@
 #include "agent/dns.hpp"
 #include "agent/pg.hpp"
 #include "probes/routes.hpp"
+#include "probes/slot_janitor.hpp"
 #include "probes/snapshot.hpp"
 
 namespace replagent::probes {
@@ -43,6 +44,8 @@ struct PollerDeps {
   std::function<std::chrono::system_clock::time_point()> wall_now = [] {
     return std::chrono::system_clock::now();
   };
+  // On the primary, reviews each poll's slots (drops those of pods gone for good); optional.
+  SlotJanitor* janitor = nullptr;
 };
 
 // Where the poller connects. Built from the config by poller_targets().

@@ -41,6 +41,30 @@ RouteParams route_params(const agent::Config& config) {
   return p;
 }
 
+// The slot janitor of a pod of a set (nullptr for a name without an ordinal): it only acts
+// while this pod's server is a primary.
+std::unique_ptr<SlotJanitor> slot_janitor(const agent::Config& config,
+                                          const agent::ConnParams& local,
+                                          agent::Resolver& resolver, agent::PgClient& pg) {
+  const auto id = agent::parse_pod_name(config.pod.name);
+  if (!id) return nullptr;
+  SlotJanitorSettings s;
+  s.set = id->set;
+  s.service = config.pod.service.empty() ? id->set : config.pod.service;
+  s.ns = config.pod.namespace_;
+  s.cluster_domain = config.pod.cluster_domain;
+  s.primary_ordinal = config.pod.primary_ordinal;
+  s.drop_after = config.sidecar.slot_drop_after;
+  // DROP_REPLICATION_SLOT over a replication connection to the local server: the replication
+  // role may drop slots, the monitoring role may not.
+  s.replication = local;
+  s.replication.user = config.postgres.replication_user;
+  s.replication.password = config.postgres.replication_password;
+  s.replication.replication = true;
+  s.replication.application_name = "replagent-sidecar-slots";
+  return std::make_unique<SlotJanitor>(std::move(s), resolver, pg);
+}
+
 }  // namespace
 
 int sidecar_command(const agent::Config& config) {
@@ -63,12 +87,14 @@ int sidecar_command(const agent::Config& config) {
     }
   }
   PollerTargets targets = poller_targets(config);
+  std::unique_ptr<SlotJanitor> janitor = slot_janitor(config, targets.local, *resolver, *pg);
   PollerDeps deps{.pg = *pg,
                   .clock = agent::system_clock(),
                   .resolver = targets.primary_host.empty() ? nullptr : resolver.get(),
                   .filesystem = statvfs_stats,
                   .on_poll = [&metrics](const Snapshot& s) { metrics.observe_poll(s); },
-                  .wall_now = [] { return std::chrono::system_clock::now(); }};
+                  .wall_now = [] { return std::chrono::system_clock::now(); },
+                  .janitor = janitor.get()};
   Poller poller(config, targets, std::move(deps), store);
 
   // 2. Bind first: a taken port is a start-up error, before any thread exists.

@@ -74,6 +74,9 @@ struct Snapshot {
 
   std::optional<FilesystemStats> filesystem;  // the data directory's volume
 
+  // Replication slots the primary's sidecar dropped since it started (slot_janitor.hpp).
+  std::uint64_t slots_dropped = 0;
+
   // Cumulative since start, by reason ("connect", "query", "primary", "resolve", "statvfs").
   std::map<std::string, std::uint64_t> error_counts;
 };

@@ -235,6 +235,42 @@ TEST_F(E2eStatefulSet, ScaleDownAndUpReusesVolumesOrReportsTheReclone) {
   expect_replicas_identical({1, 2}, acked);
 }
 
+// A replica scaled away cannot fill the primary's volume: once its name has been NXDOMAIN in
+// the headless Service for sidecar.slot_drop_after (3 s here, 10 min by default), the
+// primary's sidecar drops its slot and counts it; scaled back, the replicas re-clone (their
+// slots are gone) and hold every row.
+TEST_F(E2eStatefulSet, SlotsOfScaledAwayReplicasAreDroppedAndTheyRecloneOnReturn) {
+  ASSERT_TRUE(sts_ok({"set-env", "0", "REPLAGENT_SIDECAR_SLOT_DROP_AFTER=3s"}));
+  three_pods_with_tables();
+  psql(0, "INSERT INTO acked SELECT generate_series(1, 1000)");
+  ASSERT_TRUE(caught_up({1, 2}));
+  EXPECT_EQ(psql(0, "SELECT string_agg(slot_name, ' ' ORDER BY slot_name) FROM pg_replication_slots"),
+            "todo_db_1 todo_db_2");
+
+  ASSERT_TRUE(sts_ok({"scale", "1"}));
+  for (int i = 0; i < 3; ++i) {
+    psql(0, "INSERT INTO acked SELECT generate_series(" + std::to_string(1001 + i * 1000) + ", " +
+                std::to_string(1000 + (i + 1) * 1000) + ")");
+    psql(0, "SELECT pg_switch_wal()");
+  }
+  EXPECT_TRUE(wait_until(
+      [&] { return psql(0, "SELECT count(*) FROM pg_replication_slots") == "0"; }, seconds(60)))
+      << psql(0, "SELECT string_agg(slot_name || ' active=' || active, ', ') FROM "
+                 "pg_replication_slots");
+  auto [code, metrics] = http(0, "/metrics");
+  EXPECT_TRUE(contains(metrics, "replagent_replication_slots_dropped_total 2")) << code;
+
+  ASSERT_TRUE(sts_ok({"scale", "3"}));
+  for (int n : {1, 2}) {
+    EXPECT_EQ(last_init_action(n), "reclone") << init_log(n);
+    EXPECT_TRUE(contains(termination_message(n), "todo_db_" + std::to_string(n)))
+        << termination_message(n);
+  }
+  std::set<long> acked;
+  for (long i = 1; i <= 4000; ++i) acked.insert(i);
+  expect_replicas_identical({1, 2}, acked);
+}
+
 // Row 4: pod 0 comes back with an empty volume while a replica holds the data: init refuses
 // (exit 5) naming the replica and its LSN, initialises nothing; the documented setting
 // init.allow_empty_primary overrides.

@@ -186,7 +186,7 @@ class FakePgClient : public agent::PgClient {
   std::optional<agent::PgError> drop_physical_slot(const agent::ConnParams& params,
                                                    const std::string& slot) override {
     drop_slot_calls.emplace_back(params, slot);
-    return std::nullopt;
+    return drop_slot_error;
   }
 
   agent::PingStatus ping_default = agent::PingStatus::kOk;
@@ -195,6 +195,7 @@ class FakePgClient : public agent::PgClient {
   std::optional<agent::PgError> read_slot_error;
   std::vector<std::pair<agent::ConnParams, std::string>> read_slot_calls;
   std::vector<std::pair<agent::ConnParams, std::string>> drop_slot_calls;
+  std::optional<agent::PgError> drop_slot_error;
   std::optional<agent::PgError> slot_error;
   bool slot_created = true;
   std::optional<agent::PgError> connect_error;
