@@ -222,8 +222,13 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
   if (spec && !cl.help) {
     const int n = static_cast<int>(cl.positional.size());
     if (n < spec->min_positional || n > spec->max_positional) {
-      throw usage_error(fmt::format("'{}' takes {} argument(s), got {}; usage:\n{}", spec->name,
-                                    spec->min_positional, n, spec->help));
+      // One line: the help's synopsis names what is missing (e.g. the probe kinds); the whole
+      // help text in an error line buried the point.
+      const std::string_view help = spec->help;
+      const std::string synopsis(help.substr(0, help.find('\n')));
+      throw usage_error(fmt::format("'{}' takes {} argument(s), got {}: {} (see `replagent {} "
+                                    "--help`)",
+                                    spec->name, spec->min_positional, n, synopsis, spec->name));
     }
   }
   return cl;

@@ -428,6 +428,14 @@ void apply_file(Config& c, const std::string& path, const std::string* text = nu
 }
 
 Secret read_secret_file(const std::string& path, const std::string& key) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    // A Secret mounted as a volume is a directory of one file per key.
+    throw usage_error(fmt::format("{} '{}' is a directory, not a file: point {} at the key's "
+                                  "file inside it (a Secret volume holds one file per key), e.g. "
+                                  "{}/password",
+                                  key, path, key, path));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw usage_error(fmt::format("cannot read {} '{}': {} (mount the Secret there or fix the path)",

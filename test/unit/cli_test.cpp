@@ -92,6 +92,7 @@ TEST_P(ParseCommandLineErrors, NameTheProblem) {
   const auto& c = GetParam();
   const std::string msg = usage_error_of(c.args);
   for (const auto& s : c.message_contains) EXPECT_TRUE(contains(msg, s)) << msg;
+  EXPECT_FALSE(contains(msg, "\n")) << "one line: " << msg;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -119,8 +120,10 @@ INSTANTIATE_TEST_SUITE_P(
                   {"unknown flag --max-lag"}},
         ErrorCase{
             "max_lag_without_value", {"probe", "ready", "--max-lag"}, {"--max-lag needs a value"}},
-        ErrorCase{
-            "probe_without_kind", {"probe"}, {"'probe' takes 1 argument(s), got 0", "Example"}},
+        ErrorCase{"probe_without_kind",
+                  {"probe"},
+                  {"'probe' takes 1 argument(s), got 0: replagent probe ready|live|primary|replica",
+                   "see `replagent probe --help`"}},
         ErrorCase{"probe_with_two_kinds", {"probe", "ready", "live"}, {"got 2"}},
         ErrorCase{"install_without_dir", {"install"}, {"'install' takes 1"}},
         ErrorCase{"init_with_positional", {"init", "now"}, {"'init' takes 0 argument(s), got 1"}}),

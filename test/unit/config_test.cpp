@@ -224,6 +224,17 @@ TEST_F(ConfigTest, PasswordInConfigFileIsRefused) {
   EXPECT_EQ(msg.find("\"x\""), std::string::npos) << msg;
 }
 
+// A Secret mounted without naming its key: the path is the volume's directory. It once ended
+// in "unexpected error: basic_filebuf::underflow", exit 1.
+TEST_F(ConfigTest, PasswordFileThatIsADirectoryNamesKeyAndPath) {
+  fs::create_directory(dir_ / "secret-volume");
+  inputs_.env = {{"REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE", (dir_ / "secret-volume").string()}};
+  const std::string m = error_of(inputs_);
+  EXPECT_NE(m.find("postgres.replication_password_file"), std::string::npos) << m;
+  EXPECT_NE(m.find("is a directory"), std::string::npos) << m;
+  EXPECT_NE(m.find((dir_ / "secret-volume").string()), std::string::npos) << m;
+}
+
 TEST_F(ConfigTest, UnreadablePasswordFileNamesKeyAndPath) {
   inputs_.env = {{"REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE", "/nonexistent/pw"}};
   auto msg = error_of(inputs_);
