@@ -120,11 +120,9 @@ class TemporaryServer {
     // as long as it takes rather than pg_ctl's default minute.
     auto spec = pg_ctl(c_, {"-D", data_dir_, "-w", "-t", "86400", "-l", log, "-o", opts, "start"});
     spec.timeout.reset();
-    if (auto r = run_logged(deps_, spec); !r.ok()) {
-      started_ = true;  // it may be starting all the same: stop() finds out
+    started_ = true;  // even when pg_ctl fails, the server may be starting: stop() finds out
+    if (auto r = run_logged(deps_, spec); !r.ok())
       return fmt::format("pg_ctl {}: {}", r.describe(), failure_line(r));
-    }
-    started_ = true;
     return "";
   }
 
@@ -141,14 +139,19 @@ class TemporaryServer {
   std::string stop() {
     if (!started_) return "";
     started_ = false;
-    auto spec = pg_ctl(c_, {"-D", data_dir_, "-m", "fast", "-w", "-t", "120", "stop"});
-    spec.runs_while_stopping = true;
-    if (auto r = run_logged(deps_, spec); !r.ok() && pid_file_names_run_dir())
+    if (auto r = run_logged(deps_, stop_spec()); !r.ok() && pid_file_names_run_dir())
       return fmt::format("pg_ctl {}: {}", r.describe(), failure_line(r));
     return "";
   }
 
  private:
+  // A clean-up step: it runs even after SIGTERM, or the server would stay on the data directory.
+  agent::ProcessSpec stop_spec() const {
+    auto spec = pg_ctl(c_, {"-D", data_dir_, "-m", "fast", "-w", "-t", "120", "stop"});
+    spec.runs_while_stopping = true;
+    return spec;
+  }
+
   // postmaster.pid's fifth line is the server's first socket directory.
   bool pid_file_names_run_dir() const {
     std::ifstream in(fs::path(data_dir_) / "postmaster.pid");
@@ -162,9 +165,7 @@ class TemporaryServer {
     if (!pid_file_names_run_dir()) return;
     spdlog::warn("a temporary server of an earlier, interrupted init still runs on {}: "
                  "stopping it", data_dir_);
-    auto spec = pg_ctl(c_, {"-D", data_dir_, "-m", "fast", "-w", "-t", "120", "stop"});
-    spec.runs_while_stopping = true;
-    run_logged(deps_, spec);
+    run_logged(deps_, stop_spec());
   }
 
   const agent::Config& c_;
