@@ -67,15 +67,13 @@ spec:
           tolerations:
             {{- toYaml . | nindent 12 }}
           {{- end }}
-          initContainers:
-            {{- include "replagent.installContainer" $ctx | nindent 12 }}
           containers:
-            # The postgres image for pg_dump, pg_restore (and initdb, pg_ctl for the restore
-            # check); replagent from the shared volume.
+            # pg_dump, pg_restore (and initdb, pg_ctl for the restore check) and replagent,
+            # all in the one image.
             - name: {{ .name }}
-              image: {{ include "replagent.postgresImage" $ctx }}
-              imagePullPolicy: {{ $v.postgresImage.pullPolicy }}
-              command: ["{{ include "replagent.binDir" $ctx }}/replagent", "backup"]
+              image: {{ include "replagent.image" $ctx }}
+              imagePullPolicy: {{ $v.image.pullPolicy }}
+              command: [{{ include "replagent.bin" $ctx | quote }}, "backup"]
               {{- with .args }}
               args:
                 {{- toYaml . | nindent 16 }}
@@ -106,9 +104,6 @@ spec:
                   readOnly: true
                   {{- end }}
           volumes:
-            - name: replagent-bin
-              emptyDir:
-                sizeLimit: 64Mi
             - name: tmp
               emptyDir:
                 sizeLimit: {{ .tmpSize }}

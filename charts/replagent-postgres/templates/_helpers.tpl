@@ -36,15 +36,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: database
 {{- end -}}
 
-{{/* The agent image is published nowhere: without image.repository, rendering fails with how
-     to build and push it (`required`, which helm lint reports as INFO only). */}}
+{{/* The image every container runs: PostgreSQL 15 from Debian's packages with replagent inside
+     (docker/Dockerfile.postgres, scripts/image-postgres). It is published nowhere: without
+     image.repository, rendering fails with how to build and push it (`required`, which helm
+     lint reports as INFO only). */}}
 {{- define "replagent.image" -}}
-{{- $repo := required "image.repository is required: the replagent image is not published, build it and push it to a registry your cluster pulls from, either `scripts/image` (prints an OCI archive; push it with `skopeo copy oci-archive:<archive> docker://<registry>/replagent:<tag>`) or `docker build -f docker/Dockerfile -t <registry>/replagent:<tag> .` and `docker push`; then install with `--set image.repository=<registry>/replagent` (and image.tag if not the chart's appVersion)" .Values.image.repository -}}
+{{- $repo := required "image.repository is required: the replagent-postgres image (PostgreSQL 15 with replagent) is not published, build it and push it to a registry your cluster pulls from, either `sudo scripts/image-postgres` (prints an OCI archive; push it with `skopeo copy oci-archive:<archive> docker://<registry>/replagent-postgres:<tag>`) or `docker build -f docker/Dockerfile.postgres -t <registry>/replagent-postgres:<tag> .` and `docker push`; then install with `--set image.repository=<registry>/replagent-postgres` (and image.tag if not the chart's appVersion)" .Values.image.repository -}}
 {{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) -}}
-{{- end -}}
-
-{{- define "replagent.postgresImage" -}}
-{{- printf "%s:%s" .Values.postgresImage.repository .Values.postgresImage.tag -}}
 {{- end -}}
 
 {{- define "replagent.secretName" -}}
@@ -58,7 +56,7 @@ app.kubernetes.io/component: database
 {{/* Paths shared by every container that runs replagent. */}}
 {{- define "replagent.dataMount" -}}/var/lib/postgresql/data{{- end -}}
 {{- define "replagent.pgdata" -}}/var/lib/postgresql/data/pgdata{{- end -}}
-{{- define "replagent.binDir" -}}/replagent/bin{{- end -}}
+{{- define "replagent.bin" -}}/usr/local/bin/replagent{{- end -}}
 {{- define "replagent.secretDir" -}}/etc/replagent/secrets{{- end -}}
 
 {{/* Each role's password is a volume of its own, mounted only into the containers that use
@@ -141,21 +139,6 @@ capabilities:
       fieldPath: metadata.namespace
 {{- end -}}
 
-{{/* The `install` init container: copies the agent out of its scratch image into the shared
-     emptyDir, so the postgres image (which has initdb, pg_basebackup, pg_dump) can run it. */}}
-{{- define "replagent.installContainer" -}}
-- name: install
-  image: {{ include "replagent.image" . }}
-  imagePullPolicy: {{ .Values.image.pullPolicy }}
-  command: ["/replagent"]
-  args: ["install", {{ include "replagent.binDir" . | quote }}]
-  securityContext:
-    {{- include "replagent.containerSecurityContext" true | nindent 4 }}
-  volumeMounts:
-    - name: replagent-bin
-      mountPath: {{ include "replagent.binDir" . }}
-{{- end -}}
-
 {{/* One value as TOML: numbers and booleans bare, everything else a quoted string. */}}
 {{- define "replagent.tomlValue" -}}
 {{- if or (kindIs "bool" .) (kindIs "int" .) (kindIs "int64" .) -}}
@@ -169,12 +152,9 @@ capabilities:
 {{- end -}}
 {{- end -}}
 
-{{/* Mounts of every container that runs replagent inside the postgres image. /tmp and the
+{{/* Mounts of every container that runs replagent with PostgreSQL's tools. /tmp and the
      socket directory are emptyDirs, so the root filesystem can stay read-only. */}}
 {{- define "replagent.commonMounts" -}}
-- name: replagent-bin
-  mountPath: {{ include "replagent.binDir" . }}
-  readOnly: true
 - name: tmp
   mountPath: /tmp
 - name: run

@@ -1,0 +1,121 @@
+"""What every runtime test shares: the images, the chart rendered by the real helm, a
+kubesim cluster per test, and helpers to talk to the pods the way a user would.
+
+Environment (set by test/runtime/CMakeLists.txt and scripts/test):
+  REPLAGENT_SOURCE_DIR      the repository (for charts/replagent-postgres)
+  REPLAGENT_HELM            helm
+  REPLAGENT_POSTGRES_IMAGE  the OCI archive scripts/image-postgres made (the chart's image)
+"""
+
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from kubesim import podman as pm            # noqa: E402
+from kubesim.cluster import Cluster         # noqa: E402
+
+SOURCE = os.environ.get("REPLAGENT_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
+CHART = os.path.join(SOURCE, "charts", "replagent-postgres")
+HELM = os.environ.get("REPLAGENT_HELM", "/var/cache/replagent-deps/chart-tools/bin/helm")
+IMAGE_REPO = "localhost/replagent-postgres"
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+
+
+def image_tag():
+    archive = os.environ.get("REPLAGENT_POSTGRES_IMAGE", "")
+    if not archive or not os.path.exists(archive):
+        raise unittest.SkipTest("REPLAGENT_POSTGRES_IMAGE is not set to an archive (scripts/test builds it)")
+    out = subprocess.run(["tar", "-xOf", archive, "index.json"], capture_output=True, text=True, check=True).stdout
+    import json
+    ref = json.loads(out)["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+    tag = ref.rsplit(":", 1)[-1]
+    pm.load_image(archive, f"{IMAGE_REPO}:{tag}")
+    return tag
+
+
+def render(release="todo", values=(), namespace="default"):
+    """`helm template` with the test bed's image; values: ["key=value", ...] for --set."""
+    argv = [HELM, "template", release, CHART, "-n", namespace, "--set", f"image.repository={IMAGE_REPO}",
+            "--set", f"image.tag={image_tag()}"]
+    for v in values:
+        argv += ["--set", v]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"helm template failed: {r.stderr}")
+    return r.stdout
+
+
+class RuntimeTest(unittest.TestCase):
+    """One cluster per test; on failure the events and every container's log are printed."""
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("the runtime test bed needs root (network namespaces, rootful podman)")
+        self.tag = image_tag()
+        self.cluster = Cluster()
+        self.started = time.monotonic()
+
+    def tearDown(self):
+        result = getattr(self._outcome, "result", None)
+        failed = not getattr(self._outcome, "success", True) or (
+            result is not None and any(t is self for t, _ in result.errors + result.failures))
+        if failed or os.environ.get("KUBESIM_VERBOSE"):
+            self.dump()
+        self.cluster.close()
+        print(f"[runtime] {self.id()} took {time.monotonic() - self.started:.0f} s", file=sys.stderr)
+
+    def dump(self):
+        c = self.cluster
+        print("---- events ----\n" + c.events(400), file=sys.stderr)
+        print("---- notes ----\n" + "\n".join(sorted(c.notes)), file=sys.stderr)
+        for p in c._all_pods():
+            for ctr in p.init_containers + p.containers:
+                if ctr.log_path and os.path.exists(ctr.log_path):
+                    tail = open(ctr.log_path, errors="replace").read().splitlines()[-25:]
+                    print(f"---- {p.name}/{ctr.name} (restarts {ctr.restarts}) ----", file=sys.stderr)
+                    print("\n".join(tail), file=sys.stderr)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def install(self, release="todo", values=(), replicas=3, settle=240):
+        self.release = release
+        self.manifests = render(release, ["replicas=%d" % replicas] + list(values))
+        self.cluster.apply(self.manifests)
+        return self.manifests
+
+    def sql(self, pod, query, db="postgres", timeout=30):
+        """psql in the pod's postgres container over the local socket (peer: the superuser)."""
+        r = self.cluster.exec(pod, "postgres", ["psql", "-h", "/var/run/postgresql", "-U", "postgres",
+                                               "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", query],
+                              timeout=timeout)
+        if r.returncode != 0:
+            raise AssertionError(f"psql in {pod} failed: {query}: {r.stderr.strip()}")
+        return r.stdout.strip()
+
+    def streaming(self, primary):
+        return self.sql(primary, "select count(*) from pg_catalog.pg_stat_replication where state = 'streaming'")
+
+    def wait_streaming(self, primary, n, timeout=120):
+        self.cluster.wait(lambda: self.streaming(primary) == str(n), timeout, f"{n} replicas streaming from {primary}")
+
+    def tcp_query(self, ip, user, password, query, db="postgres", timeout=10):
+        """A client's query over TCP from the cluster network (as an application would)."""
+        env = dict(os.environ, PGPASSWORD=password, PGCONNECT_TIMEOUT="3")
+        return self.cluster.in_network([PSQL, "-h", ip, "-U", user, "-d", db, "-Atc", query],
+                                       timeout=timeout, env=env)
+
+    def http_get(self, ip, port, path, timeout=5):
+        import http.client
+
+        def get():
+            conn = http.client.HTTPConnection(ip, port, timeout=timeout)
+            try:
+                conn.request("GET", path)
+                r = conn.getresponse()
+                return r.status, r.read().decode(errors="replace")
+            finally:
+                conn.close()
+        return self.cluster.call(get, timeout=timeout + 5)

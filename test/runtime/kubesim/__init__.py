@@ -1,0 +1,1 @@
+"""kubesim: the chart's rendered manifests on real containers (see cluster.py)."""
