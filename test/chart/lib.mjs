@@ -49,7 +49,7 @@ export function helm(args) {
 // The chart renders only with image.repository set (the image is published nowhere). Every
 // render here passes this values file first, so a later values file or --set may still
 // override or empty it; `imageArgs` gives raw `helm template` calls the same.
-export const testImage = 'registry.example.com/replagent';
+export const testImage = 'registry.example.com/replagent-postgres';
 export const imageValues = path.join(helmHome, 'image-values.yaml');
 writeFileSync(imageValues, `image:\n  repository: ${testImage}\n`);
 export const imageArgs = ['-f', imageValues];

@@ -37,10 +37,20 @@ def image_tag():
     return tag
 
 
+# `helm install`/`upgrade` look the generated passwords up in the cluster and keep them;
+# `helm template` cannot (no API server), so every render would make new ones, which is a
+# password rotation on each apply. The bed sets them, as a GitOps user does (or uses
+# auth.existingSecret); a test that rotates passwords passes others.
+FIXED_PASSWORDS = ["auth.superuserPassword=bed-superuser-pw", "auth.replicationPassword=bed-replication-pw",
+                   "auth.monitorPassword=bed-monitor-pw", "auth.backupPassword=bed-backup-pw"]
+
+
 def render(release="todo", values=(), namespace="default"):
     """`helm template` with the test bed's image; values: ["key=value", ...] for --set."""
     argv = [HELM, "template", release, CHART, "-n", namespace, "--set", f"image.repository={IMAGE_REPO}",
             "--set", f"image.tag={image_tag()}"]
+    for v in FIXED_PASSWORDS:
+        argv += ["--set", v]
     for v in values:
         argv += ["--set", v]
     r = subprocess.run(argv, capture_output=True, text=True)

@@ -1,0 +1,141 @@
+"""Day-two operations on the chart's pods: scale, backup Job, a non-zero primary ordinal,
+rolling updates; and the review's defects reproduced on purpose (the bed must catch them)."""
+
+import os
+import re
+import subprocess
+import time
+
+from bed import PSQL, RuntimeTest, render
+
+PG_RESTORE = "/usr/lib/postgresql/15/bin/pg_restore"
+
+
+class Scale(RuntimeTest):
+    def test_scale_3_to_1_to_3(self):
+        """Scale-down removes the highest ordinals and keeps their claims; the replicas come
+        back on their old volumes, catch up on what was written meanwhile and stream."""
+        c = self.cluster
+        self.install(replicas=3)
+        c.wait_settled("todo-db", 240)
+        self.wait_streaming("todo-db-0", 2)
+        self.sql("todo-db-0", "create table t(x int); insert into t values (1)")
+        c.scale("todo-db", 1)
+        c.wait(lambda: [p.name for p in c.pods()] == ["todo-db-0"], 120, "pods 1 and 2 gone")
+        c.wait_settled("todo-db", 60)
+        self.assertIn("data-todo-db-2", c.claims())
+        self.sql("todo-db-0", "insert into t select generate_series(2, 1000)")
+        c.scale("todo-db", 3)
+        c.wait_settled("todo-db", 240)
+        self.wait_streaming("todo-db-0", 2)
+        for r in ("todo-db-1", "todo-db-2"):
+            c.wait(lambda r=r: self.sql(r, "select count(*) from t") == "1000", 60, f"rows on {r}")
+            init = c.pod(r).container("init")
+            self.assertNotIn("cloned", init.last_exit[1], f"{r} re-cloned instead of reusing its volume")
+
+
+class Backup(RuntimeTest):
+    def test_backup_cronjob_once_and_restore_its_dump(self):
+        """`kubectl create job --from=cronjob/todo-db-backup`: the Job's pod dumps a replica
+        onto the backup volume; that dump restores into a fresh database with every row."""
+        c = self.cluster
+        self.install(replicas=2)
+        c.wait_settled("todo-db", 240)
+        self.wait_streaming("todo-db-0", 1)
+        self.sql("todo-db-0", "create table items(id int primary key, name text); "
+                              "insert into items select i, 'item ' || i from generate_series(1, 500) i")
+        c.wait(lambda: self.sql("todo-db-1", "select count(*) from pg_catalog.pg_tables where tablename = 'items'") == "1"
+               and self.sql("todo-db-1", "select count(*) from items") == "500", 60, "rows on the replica")
+        job = c.run_cronjob("todo-db-backup", timeout=300)
+        self.assertTrue(job.succeeded, f"backup Job failed: {job.termination_messages('backup')}\n{job.log('backup')[-3000:]}")
+        backup_dir = c.claim_path("todo-db-backup")
+        dumps = sorted(f for f in os.listdir(backup_dir) if f.endswith(".dump"))
+        self.assertEqual(len(dumps), 1, os.listdir(backup_dir))
+        dump = os.path.join(backup_dir, dumps[0])
+        self.assertEqual(os.stat(dump).st_mode & 0o077, 0, "the dump is private to its owner")
+
+        # Restore it as an application would: an ordinary role, a fresh database, over TCP.
+        self.sql("todo-db-0", "create role restorer login password 'restore-secret'")
+        self.sql("todo-db-0", "create database restored owner restorer")
+        env = dict(os.environ, PGPASSWORD="restore-secret")
+        r = c.in_network([PG_RESTORE, "-h", c.pod("todo-db-0").ip, "-U", "restorer", "-d", "restored",
+                          "--no-owner", "--no-privileges", dump], timeout=120, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = c.in_network([PSQL, "-h", c.pod("todo-db-0").ip, "-U", "restorer", "-d", "restored", "-Atc",
+                          "select count(*), max(name) from items"], env=env)
+        self.assertEqual(r.stdout.strip(), "500|item 99")
+
+
+class PrimaryOrdinal(RuntimeTest):
+    def test_primary_ordinal_1_from_nothing_and_after_every_pod_is_deleted(self):
+        """primaryOrdinal: 1 comes up from empty volumes (pod 0 is a replica that waits for
+        pod 1, which Parallel creates at once), and again after every pod is deleted at once."""
+        c = self.cluster
+        self.install(replicas=3, values=["primaryOrdinal=1"])
+        c.wait_settled("todo-db", 240)
+        self.assertEqual(self.sql("todo-db-1", "select pg_catalog.pg_is_in_recovery()"), "f")
+        self.wait_streaming("todo-db-1", 2)
+        self.assertEqual(c.service_endpoints("todo-db-rw"), [c.pod("todo-db-1").ip])
+        self.sql("todo-db-1", "create table t as select generate_series(1, 10) x")
+        old = [c.delete_pod(n) for n in ("todo-db-0", "todo-db-1", "todo-db-2")]
+        for p in old:
+            p.wait_gone(150)
+        c.wait(lambda: len(c.pods()) == 3, 30, "pods recreated")
+        c.wait_settled("todo-db", 240)
+        self.wait_streaming("todo-db-1", 2)
+        self.assertEqual(self.sql("todo-db-1", "select count(*) from t"), "10")
+        self.assertEqual(self.sql("todo-db-0", "select pg_catalog.pg_is_in_recovery()"), "t")
+
+    def test_ordered_ready_with_primary_ordinal_1_deadlocks(self):
+        """The review's defect, reproduced on purpose to show the bed catches it: with
+        OrderedReady (the chart before 0.2.0) pod 0, a replica, waits for the primary, and the
+        controller creates pod 1 only once pod 0 is Ready: no pod is ever Ready."""
+        c = self.cluster
+        manifests = render("todo", ["replicas=2", "primaryOrdinal=1"])
+        self.assertTrue("podManagementPolicy: Parallel" in manifests)
+        c.apply(manifests.replace("podManagementPolicy: Parallel", "podManagementPolicy: OrderedReady"))
+        time.sleep(45)
+        self.assertEqual([p.name for p in c.pods()], ["todo-db-0"], "only pod 0 exists")
+        self.assertFalse(c.pod("todo-db-0").ready)
+        self.assertFalse(c.pod("todo-db-0").init_done, "pod 0 is still in its init container")
+
+
+class Probes(RuntimeTest):
+    def test_named_probe_port_of_another_container_never_gets_ready(self):
+        """The review's first defect, reproduced on purpose: an httpGet readiness probe on the
+        postgres container naming the sidecar's port "metrics" fails (the kubelet looks the
+        name up among the probed container's ports only), so the pod never becomes Ready."""
+        c = self.cluster
+        manifests = render("todo", ["replicas=1", "probes.readiness.mode=http"])
+        fixed = "httpGet:\n              path: /readyz\n              port: 9187"
+        self.assertTrue(fixed in manifests, "the chart probes the port by number")
+        c.apply(manifests.replace(fixed, "httpGet:\n              path: /readyz\n              port: metrics"))
+        c.wait(lambda: c.pods() and c.pod("todo-db-0").phase == "Running", 120, "pod 0 running")
+        time.sleep(25)
+        pod = c.pod("todo-db-0")
+        self.assertFalse(pod.ready)
+        reasons = [p.last_reason for p in pod.probes if p.kind == "readiness"]
+        self.assertIn("port 'metrics' not found", reasons[0])
+
+
+class RollingUpdate(RuntimeTest):
+    def test_config_change_rolls_replicas_first_primary_last(self):
+        """A changed setting changes the pod template (the config checksum), and the
+        controller replaces the pods from the highest ordinal down, each after the previous
+        one is Ready again: the primary last. Replicas stream again at the end."""
+        c = self.cluster
+        self.install(replicas=3)
+        c.wait_settled("todo-db", 240)
+        self.wait_streaming("todo-db-0", 2)
+        self.sql("todo-db-0", "create table t as select generate_series(1, 10) x")
+        before = {p.name: p for p in c.pods()}
+        self.cluster.apply(render("todo", ["replicas=3", "agent.pollInterval=3s"]))
+        c.wait(lambda: all(p.gone.is_set() for p in before.values()), 600, "every old pod replaced")
+        c.wait_settled("todo-db", 240)
+        self.wait_streaming("todo-db-0", 2)
+        order = re.findall(r"(todo-db-\d): rolling update", c.events(2000))
+        self.assertEqual(order, ["todo-db-2", "todo-db-1", "todo-db-0"])
+        for r in ("todo-db-1", "todo-db-2"):
+            self.assertEqual(self.sql(r, "select count(*) from t"), "10")
+        cfg = c.exec("todo-db-1", "replagent", ["/usr/local/bin/replagent", "config"]).stdout
+        self.assertIn("poll_interval = '3s'", cfg)
