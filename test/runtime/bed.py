@@ -7,6 +7,8 @@ Environment (set by test/runtime/CMakeLists.txt and scripts/test):
   REPLAGENT_POSTGRES_IMAGE  the OCI archive scripts/image-postgres made (the chart's image)
 """
 
+import http.client
+import json
 import os
 import subprocess
 import sys
@@ -30,7 +32,6 @@ def image_tag():
     if not archive or not os.path.exists(archive):
         raise unittest.SkipTest("REPLAGENT_POSTGRES_IMAGE is not set to an archive (scripts/test builds it)")
     out = subprocess.run(["tar", "-xOf", archive, "index.json"], capture_output=True, text=True, check=True).stdout
-    import json
     ref = json.loads(out)["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
     tag = ref.rsplit(":", 1)[-1]
     pm.load_image(archive, f"{IMAGE_REPO}:{tag}")
@@ -118,14 +119,17 @@ class RuntimeTest(unittest.TestCase):
                                        timeout=timeout, env=env)
 
     def http_get(self, ip, port, path, timeout=5):
-        import http.client
+        return http_get(self.cluster, ip, port, path, timeout)
 
-        def get():
-            conn = http.client.HTTPConnection(ip, port, timeout=timeout)
-            try:
-                conn.request("GET", path)
-                r = conn.getresponse()
-                return r.status, r.read().decode(errors="replace")
-            finally:
-                conn.close()
-        return self.cluster.call(get, timeout=timeout + 5)
+
+def http_get(cluster, ip, port, path, timeout=5):
+    """(status, body) of a GET from the cluster network (as Prometheus or HAProxy would)."""
+    def get():
+        conn = http.client.HTTPConnection(ip, port, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            return r.status, r.read().decode(errors="replace")
+        finally:
+            conn.close()
+    return cluster.call(get, timeout=timeout + 5)
