@@ -212,6 +212,21 @@ const std::vector<Key>& keys() {
                                 ? format_size_exact(*c.postgres.max_slot_wal_keep_size)
                                 : "unlimited");
           }},
+      Key{"postgres.max_wal_size",
+          [](Config& c, const std::string& v) {
+            if (v.empty() || v == "default") {
+              c.postgres.max_wal_size.reset();
+              return;
+            }
+            c.postgres.max_wal_size = to_size(v);
+            // PostgreSQL refuses less than two WAL segments.
+            if (*c.postgres.max_wal_size < 32ULL * 1024 * 1024)
+              bad("a size of at least 32MiB (two WAL segments), or empty for PostgreSQL's default");
+          },
+          [](const Config& c) {
+            return str_node(c.postgres.max_wal_size ? format_size_exact(*c.postgres.max_wal_size)
+                                                    : "");
+          }},
       REPLAGENT_SECRET_KEY("postgres.superuser_password", postgres.superuser_password),
       REPLAGENT_SECRET_KEY("postgres.replication_password", postgres.replication_password),
       REPLAGENT_SECRET_KEY("postgres.monitor_password", postgres.monitor_password),

@@ -46,6 +46,9 @@ struct Config {
     // WAL a replication slot may hold back on the primary (max_slot_wal_keep_size); unset:
     // unlimited, PostgreSQL's default. A replica whose slot lost its WAL is re-cloned by init.
     std::optional<std::uint64_t> max_slot_wal_keep_size;
+    // PostgreSQL's max_wal_size (the soft bound on WAL kept between checkpoints); unset:
+    // PostgreSQL's default (1GB). With max_slot_wal_keep_size it bounds the WAL on the volume.
+    std::optional<std::uint64_t> max_wal_size;
     // Resolved from the files above, else from the environment; never printed.
     Secret superuser_password;
     Secret replication_password;

@@ -57,14 +57,22 @@ std::string render_include(const agent::Config& config) {
       "# pg_rewind needs hint bits WAL-logged (checksums already imply it; explicit for clarity).\n"
       "wal_log_hints = on\n"
       "# WAL a replication slot may hold back (a replica gone for long is re-cloned by init).\n"
-      "max_slot_wal_keep_size = {}\n",
+      "max_slot_wal_keep_size = {}\n"
+      "{}",
       conf_quote(config.postgres.listen_addresses, "listen_addresses (postgres.listen_addresses)"),
       config.postgres.port, conf_quote(config.pod.name, "cluster_name (pod.name)"),
       config.postgres.max_slot_wal_keep_size
           ? conf_quote(std::to_string(*config.postgres.max_slot_wal_keep_size / (1024 * 1024)) +
                            "MB",
                        "max_slot_wal_keep_size")
-          : std::string("-1"));
+          : std::string("-1"),
+      config.postgres.max_wal_size
+          ? "# WAL kept between checkpoints (postgres.max_wal_size; the volume holds this plus the\n"
+            "# slots' max_slot_wal_keep_size plus the data).\nmax_wal_size = " +
+                conf_quote(std::to_string(*config.postgres.max_wal_size / (1024 * 1024)) + "MB",
+                           "max_wal_size") +
+                "\n"
+          : std::string());
 }
 
 std::string with_include_directive(const std::string& postgresql_conf) {

@@ -19,8 +19,8 @@ const defaults = {
   superuserKey: 'superuser-password', replicationKey: 'replication-password',
   monitorKey: 'monitor-password', backupKey: 'backup-password',
   schedule: '30 2 * * *', suspend: false, ttl: 86400, claim: 'todo-db-backup', renderedClaim: true,
-  podMonitor: false, prometheusRule: false, storageClass: undefined, size: '1Gi', retention: undefined,
-  maxLag: '16MB', restoreCheck: false, restoreSchedule: '30 3 * * *', restoreSuspend: false, tmpSize: '2Gi',
+  podMonitor: false, prometheusRule: false, storageClass: undefined, size: '8Gi', retention: undefined,
+  maxLag: '1GiB', restoreCheck: false, restoreSchedule: '30 3 * * *', restoreSuspend: false, tmpSize: '2Gi',
   networkPolicy: false,
 };
 const image = `${lib.testImage}:0.1.0`;
@@ -477,13 +477,23 @@ test('rendering without image.repository fails with how to build and push the im
 test('optional agent settings are rendered into replagent.toml only when set', () => {
   const toml = (set) => lib.one(lib.render({ set }), 'ConfigMap', 'todo-db-config').data['replagent.toml'];
   const plain = toml([]);
-  assert.doesNotMatch(plain, /max_age|max_rate|max_slot_wal_keep_size/);
+  assert.doesNotMatch(plain, /max_age|max_rate/);
+  // The WAL bounds are always rendered, derived from the volume: size/4 and size/8.
+  assert.match(tomlSection(plain, 'postgres'), /max_slot_wal_keep_size = "2048MiB"/);
+  assert.match(tomlSection(plain, 'postgres'), /max_wal_size = "1024MiB"/);
+  const small = toml(['persistence.size=512Mi']);
+  assert.match(tomlSection(small, 'postgres'), /max_slot_wal_keep_size = "128MiB"/);
+  assert.match(tomlSection(small, 'postgres'), /max_wal_size = "64MiB"/);
+  const decimal = toml(['persistence.size=10G']);
+  assert.match(tomlSection(decimal, 'postgres'), /max_slot_wal_keep_size = "2384MiB"/);
+  assert.match(toml(['postgres.maxSlotWalKeepSize=unlimited']), /max_slot_wal_keep_size = "unlimited"/);
   const withAll = toml(['backup.maxAge=168h', 'agent.initMaxRate=50MB', 'agent.extraConfig.init.verify=false',
-    'postgres.maxSlotWalKeepSize=8GiB',
+    'postgres.maxSlotWalKeepSize=8GiB', 'postgres.maxWalSize=2GiB',
     'agent.extraConfig.dns.timeout=5s', 'primaryOrdinal=1']);
   assert.match(tomlSection(withAll, 'backup'), /max_age = "168h"/);
   assert.match(tomlSection(withAll, 'init'), /max_rate = "50MB"/);
   assert.match(tomlSection(withAll, 'postgres'), /max_slot_wal_keep_size = "8GiB"/);
+  assert.match(tomlSection(withAll, 'postgres'), /max_wal_size = "2GiB"/);
   assert.match(tomlSection(withAll, 'init'), /verify = false/);
   assert.match(withAll, /\[dns\]\n\s*timeout = "5s"/);
   assert.match(withAll, /primary_ordinal = 1/);

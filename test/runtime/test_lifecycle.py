@@ -139,3 +139,71 @@ class RollingUpdate(RuntimeTest):
             self.assertEqual(self.sql(r, "select count(*) from t"), "10")
         cfg = c.exec("todo-db-1", "replagent", ["/usr/local/bin/replagent", "config"]).stdout
         self.assertIn("poll_interval = '3s'", cfg)
+
+
+class Slots(RuntimeTest):
+    def test_replicas_scaled_away_cannot_fill_the_primarys_volume(self):
+        """Scale 3 -> 1 and write three times the volume's WAL budget (a 512Mi claim: slot
+        bound 128MiB + max_wal_size 64MiB, both derived from persistence.size): the primary
+        stays up with its WAL within the bound, the sidecar drops the departed pods' slots, and
+        on scale 3 both replicas re-clone (their WAL is gone) and stream again. With
+        maxSlotWalKeepSize=unlimited and PostgreSQL's max_wal_size the same writes fill the
+        volume and the primary stops (PANIC: could not write to file "pg_wal/...")."""
+        c = self.cluster
+        self.install(replicas=3, values=["persistence.size=512Mi",
+                                         "agent.extraConfig.sidecar.slot_drop_after=20s"])
+        c.wait_settled("todo-db", 240)
+        self.wait_streaming("todo-db-0", 2)
+        self.assertEqual(self.sql("todo-db-0", "show max_slot_wal_keep_size"), "128MB")
+        self.assertEqual(self.sql("todo-db-0", "show max_wal_size"), "64MB")
+        primary = c.pod("todo-db-0")
+        c.scale("todo-db", 1)
+        c.wait(lambda: [p.name for p in c.pods()] == ["todo-db-0"], 120, "pods 1 and 2 gone")
+        start = self.sql("todo-db-0", "select pg_catalog.pg_current_wal_lsn()")
+        self.sql("todo-db-0", "create table w(x text)")
+        for _ in range(12):   # ~55 MB of WAL each, the table emptied again
+            self.sql("todo-db-0", "insert into w select repeat('x', 1000) from generate_series(1, 50000); "
+                                  "truncate w", timeout=180)
+        written = int(self.sql("todo-db-0", f"select pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), '{start}')"))
+        self.assertGreater(written, 3 * 192 * 2**20, "three times the WAL budget was written")
+        self.sql("todo-db-0", "checkpoint")
+        wal = int(self.sql("todo-db-0", "select sum(size) from pg_catalog.pg_ls_waldir()"))
+        print(f"[runtime] wrote {written >> 20} MiB of WAL; pg_wal holds {wal >> 20} MiB", flush=True)
+        self.assertLess(wal, 300 * 2**20)
+        self.assertIs(c.pod("todo-db-0"), primary)
+        self.assertEqual(primary.restarts("postgres"), 0, "the primary never stopped")
+        c.wait(lambda: self.sql("todo-db-0", "select count(*) from pg_catalog.pg_replication_slots") == "0",
+               120, "the departed pods' slots dropped")
+        _, metrics = self.http_get(primary.ip, 9187, "/metrics")
+        self.assertIn("replagent_replication_slots_dropped_total 2", metrics)
+        c.scale("todo-db", 3)
+        c.wait_settled("todo-db", 300)
+        self.wait_streaming("todo-db-0", 2)
+        for r in ("todo-db-1", "todo-db-2"):
+            self.assertIn("cloned", c.pod(r).container("init").last_exit[1])
+
+
+class Lag(RuntimeTest):
+    def test_a_replica_behind_a_burst_stays_ready_while_strict_routing_leaves_it(self):
+        """The default readiness bound (agent.maxLag 1GiB) rides out a burst of WAL: a replica
+        64MB behind (replay paused) stays Ready, so neither -ro nor a rolling update depends on
+        bursts; /replica?lag=16MB, the per-request strict bound, answers 503 for it meanwhile."""
+        c = self.cluster
+        self.install(replicas=2)
+        c.wait_settled("todo-db", 240)
+        self.wait_streaming("todo-db-0", 1)
+        replica = c.pod("todo-db-1")
+        self.sql("todo-db-1", "select pg_catalog.pg_wal_replay_pause()")
+        self.sql("todo-db-0", "create table burst as select repeat('x', 1000) x from generate_series(1, 60000)", timeout=120)
+
+        def lag():
+            return int(self.sql("todo-db-1", "select pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_last_wal_receive_lsn(), "
+                                             "pg_catalog.pg_last_wal_replay_lsn())"))
+        c.wait(lambda: lag() > 32 * 2**20, 60, "the replica 32MB+ behind")
+        c.wait(lambda: self.http_get(replica.ip, 9187, "/replica?lag=16MB")[0] == 503, 30, "strict routing leaves it")
+        time.sleep(20)   # four readiness periods
+        self.assertTrue(replica.ready, "a replica behind a burst stays Ready")
+        self.assertIn(replica.ip, c.service_endpoints("todo-db-ro"))
+        self.assertEqual(self.http_get(replica.ip, 9187, "/replica")[0], 200)
+        self.sql("todo-db-1", "select pg_catalog.pg_wal_replay_resume()")
+        c.wait(lambda: self.http_get(replica.ip, 9187, "/replica?lag=16MB")[0] == 200, 60, "caught up")

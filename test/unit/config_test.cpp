@@ -80,6 +80,18 @@ TEST_F(ConfigTest, MaxSlotWalKeepSizeIsASizeOrUnlimited) {
   EXPECT_NE(err.find("16MiB"), std::string::npos) << err;
 }
 
+TEST_F(ConfigTest, MaxWalSizeIsASizeOfAtLeastTwoSegmentsOrPostgresDefault) {
+  EXPECT_FALSE(load_config(inputs_).postgres.max_wal_size.has_value());
+  inputs_.env = {{"REPLAGENT_POSTGRES_MAX_WAL_SIZE", "1GiB"}};
+  EXPECT_EQ(load_config(inputs_).postgres.max_wal_size, 1ULL << 30);
+  inputs_.env = {{"REPLAGENT_POSTGRES_MAX_WAL_SIZE", ""}};
+  EXPECT_FALSE(load_config(inputs_).postgres.max_wal_size.has_value());
+  inputs_.env = {{"REPLAGENT_POSTGRES_MAX_WAL_SIZE", "16MiB"}};
+  const std::string err = error_of(inputs_);
+  EXPECT_NE(err.find("postgres.max_wal_size"), std::string::npos) << err;
+  EXPECT_NE(err.find("32MiB"), std::string::npos) << err;
+}
+
 TEST_F(ConfigTest, PrecedenceDefaultsFileEnvFlags) {
   inputs_.file = write("a.toml",
                        "[postgres]\nport = 6000\nhost = \"10.0.0.1\"\n"

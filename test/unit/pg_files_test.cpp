@@ -40,6 +40,14 @@ TEST(RenderInclude, ClusterNameIsThePodName) {
       << render_include(c);
 }
 
+TEST(RenderInclude, MaxWalSizeOnlyWhenSet) {
+  agent::Config c;
+  EXPECT_EQ(render_include(c).find("max_wal_size"), std::string::npos) << render_include(c);
+  c.postgres.max_wal_size = 128ULL << 20;
+  EXPECT_NE(render_include(c).find("\nmax_wal_size = '128MB'\n"), std::string::npos)
+      << render_include(c);
+}
+
 TEST(RenderInclude, SlotWalRetentionIsUnlimitedUnlessSet) {
   agent::Config c;
   EXPECT_NE(render_include(c).find("\nmax_slot_wal_keep_size = -1\n"), std::string::npos)

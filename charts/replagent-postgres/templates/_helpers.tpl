@@ -45,6 +45,16 @@ app.kubernetes.io/component: database
 {{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/* A Kubernetes quantity (persistence.size: 8Gi, 500M, 1.5Ti, ...) in whole MiB. */}}
+{{- define "replagent.quantityMiB" -}}
+{{- $q := toString . -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q -}}
+{{- $unit := trimPrefix $num $q -}}
+{{- $factors := dict "" 0.00000095367431640625 "Ki" 0.0009765625 "Mi" 1.0 "Gi" 1024.0 "Ti" 1048576.0 "Pi" 1073741824.0 "k" 0.00095367431640625 "M" 0.95367431640625 "G" 953.67431640625 "T" 953674.31640625 "P" 953674316.40625 -}}
+{{- if not (hasKey $factors $unit) -}}{{- fail (printf "persistence.size: %q is not a quantity such as 8Gi" $q) -}}{{- end -}}
+{{- mulf (float64 $num) (get $factors $unit) | floor | int64 -}}
+{{- end -}}
+
 {{- define "replagent.secretName" -}}
 {{- default (printf "%s-auth" (include "replagent.fullname" .)) .Values.auth.existingSecret -}}
 {{- end -}}

@@ -131,12 +131,15 @@ class Cluster:
         path = self.claim_path(name)
         if not os.path.exists(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            new_persistent_volume(path)
-            self.event(f"provisioned volume for claim {name}")
+            size = (((template.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+            new_persistent_volume(path, size)
+            self.event(f"provisioned volume for claim {name} ({size or 'unsized'})")
         return path
 
     def delete_claim(self, name):
-        shutil.rmtree(self.claim_path(name), ignore_errors=True)
+        path = self.claim_path(name)
+        subprocess.run(["umount", "-l", path], check=False, capture_output=True)
+        shutil.rmtree(path, ignore_errors=True)
         self.event(f"deleted claim {name}")
 
     def claims(self):
@@ -298,6 +301,8 @@ class Cluster:
             except TimeoutError:
                 pass
         pm.remove_labelled(self.run_id)
+        for claim in self.claims():
+            subprocess.run(["umount", "-l", self.claim_path(claim)], check=False, capture_output=True)
         self.net.down()
         self._events_file.close()
         if not self.keep_pod_dirs:

@@ -2,6 +2,7 @@
 shared/PLATFORM.md says work here (never podman's own network: every container joins its
 pod's namespace with `--network ns:`), in a storage root of the test bed's own."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -10,7 +11,8 @@ import threading
 STORAGE = os.environ.get("REPLAGENT_RUNTIME_STORAGE",
                          os.path.join(os.environ.get("REPLAGENT_DEPS", "/var/cache/replagent-deps"),
                                       "runtime-storage"))
-RUNROOT = "/run/replagent-runtime-storage"
+# Its run state beside it (one per storage root; podman limits the path's length).
+RUNROOT = "/run/replagent-rt-" + hashlib.sha256(STORAGE.encode()).hexdigest()[:12]
 GLOBAL = ["podman", "--root", STORAGE, "--runroot", RUNROOT, "--storage-driver", "overlay",
           "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
 # runc here cannot raise these limits (PLATFORM.md): every container gets them explicitly.

@@ -41,14 +41,21 @@ def apply_fs_group(path, gid, policy):
     _chown_tree(path, gid)
 
 
-def new_persistent_volume(path):
+def new_persistent_volume(path, size=None):
+    """A fresh volume: root-owned 0755 with lost+found, like a newly formatted ext4 one; with
+    a size (the claim's request), a tmpfs of exactly that size, so a full volume is ENOSPC as
+    on a real disk (a provisioner gives at least the request; the bed gives exactly it)."""
     os.makedirs(path, mode=0o755)
+    if size is not None:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={parse_quantity(size)},mode=0755",
+                        "kubesim-pv", path], check=True)
     os.chmod(path, 0o755)
     os.mkdir(os.path.join(path, "lost+found"), 0o700)
 
 
-def _parse_quantity(q):
-    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "K": 1000, "M": 10**6, "G": 10**9}
+def parse_quantity(q):
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "k": 1000, "M": 10**6,
+             "G": 10**9, "T": 10**12}
     q = str(q)
     for u, f in units.items():
         if q.endswith(u):
@@ -105,7 +112,7 @@ class PodVolumes:
                 os.chmod(path, 0o777)
                 if src.get("medium") == "Memory":
                     size = src.get("sizeLimit", "64Mi")
-                    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={_parse_quantity(size)},mode=0777",
+                    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={parse_quantity(size)},mode=0777",
                                     "kubesim", path], check=True)
                     self.mounts.append(path)
                 elif src.get("medium"):
