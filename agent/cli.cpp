@@ -71,6 +71,20 @@ Exit 0 when the check passes, 1 when it does not, with one line saying why (kube
 Example:
   replagent probe ready --max-lag 16MB
 )"},
+      {"promote", 0, 0, {{"socket-dir", true}},
+       R"(replagent promote [--socket-dir DIR] — make this pod's replica the primary (the runbook
+for a primary whose volume is lost: README "Losing the primary's volume"), then exit.
+
+Refuses (exit 5) while the configured primary <set>-<primary>.<service>... still answers at
+any address it resolves to, and (exit 3) when DNS cannot tell; a server that is already a
+primary is left alone (exit 0). Runs pg_promote on the local server over its unix socket
+(--socket-dir, default /var/run/postgresql) as the superuser with peer authentication, waits
+for it, and prints the received WAL position and the next step:
+  helm upgrade <release> <chart> --reuse-values --set primaryOrdinal=<this pod's ordinal>
+
+Example:
+  kubectl exec todo-db-1 -c postgres -- replagent promote
+)"},
       {"backup", 0, 0, {{"list", false}, {"verify-restore", false}},
        R"(replagent backup [--list | --verify-restore] — one pg_dump backup into backup.dir, then
 exit (Job/CronJob).

@@ -16,6 +16,7 @@
 #include "agent/logging.hpp"
 #include "agent/signals.hpp"
 #include "probes/probe.hpp"
+#include "roles/promote.hpp"
 #include "probes/sidecar.hpp"
 #include "roles/backup.hpp"
 #include "roles/init.hpp"
@@ -71,6 +72,7 @@ int run(const agent::CommandLine& cl) {
   if (cl.command == "sidecar") return probes::sidecar_command(config);
   if (cl.command == "backup") return roles::backup_command(config, cl.options);
   if (cl.command == "probe") return probes::probe_command(config, cl.positional.at(0), cl.options);
+  if (cl.command == "promote") return roles::promote_command(config, cl.options);
   throw agent::AgentError(agent::ExitCode::kFailed,
                           "'" + cl.command + "' is not part of this build yet");
 }

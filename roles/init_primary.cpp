@@ -65,8 +65,10 @@ std::optional<InitOutcome> refuse_if_peers_hold_data(const agent::Config& c, Ini
           ExitCode::kUnsafeData,
           fmt::format("the primary's volume is empty but the peer {}{}:{}{} holds data of cluster "
                       "{} at LSN {}: refusing to initialise an empty primary, which would make "
-                      "the replicas re-clone nothing. Restore the primary's volume, or set "
-                      "init.allow_empty_primary=true to start empty anyway",
+                      "the replicas re-clone nothing. Restore the primary's volume, or make that "
+                      "peer the primary (`replagent promote` in it, then primaryOrdinal: README "
+                      "\"Losing the primary's volume\"), or set init.allow_empty_primary=true "
+                      "to start empty anyway",
                       info->cluster_name.empty() ? "at " : info->cluster_name + " (",
                       address, c.postgres.port, info->cluster_name.empty() ? "" : ")",
                       info->system_identifier,

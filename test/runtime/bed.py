@@ -83,6 +83,11 @@ class RuntimeTest(unittest.TestCase):
         c = self.cluster
         print("---- events ----\n" + c.events(400), file=sys.stderr)
         print("---- notes ----\n" + "\n".join(sorted(c.notes)), file=sys.stderr)
+        try:
+            dns = open(os.path.join(c.workdir, "dns", "dnsmasq.log"), errors="replace").read().splitlines()
+            print("---- dnsmasq ----\n" + "\n".join(dns[-15:]), file=sys.stderr)
+        except OSError:
+            pass
         for p in c._all_pods():
             for ctr in p.init_containers + p.containers:
                 if ctr.log_path and os.path.exists(ctr.log_path):

@@ -207,3 +207,49 @@ class Lag(RuntimeTest):
         self.assertEqual(self.http_get(replica.ip, 9187, "/replica")[0], 200)
         self.sql("todo-db-1", "select pg_catalog.pg_wal_replay_resume()")
         c.wait(lambda: self.http_get(replica.ip, 9187, "/replica?lag=16MB")[0] == 200, 60, "caught up")
+
+
+class Runbook(RuntimeTest):
+    def test_pod0_volume_lost_promote_pod1_and_pod0_reclones_from_it(self):
+        """README "Losing the primary's volume", step by step: pod 0 comes back on an empty
+        volume and its init refuses to initdb while a peer holds data; `replagent promote` in
+        pod 1 (refused while pod 0's server still answered); `helm upgrade --set
+        primaryOrdinal=1`; pod 0 and pod 2 re-clone from pod 1; every committed row is there."""
+        c = self.cluster
+        self.install(replicas=3)
+        c.wait_settled("todo-db", 240)
+        self.wait_streaming("todo-db-0", 2)
+        self.sql("todo-db-0", "create table t as select generate_series(1, 1000) x")
+        lsn = self.sql("todo-db-0", "select pg_catalog.pg_current_wal_lsn()")
+        for r in ("todo-db-1", "todo-db-2"):
+            c.wait(lambda r=r: self.sql(r, f"select pg_catalog.pg_last_wal_replay_lsn() >= '{lsn}'") == "t",
+                   60, f"{r} caught up")
+        # While pod 0 runs, promote refuses (two primaries would take writes).
+        r = c.exec("todo-db-1", "postgres", ["replagent", "promote"])
+        self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+        self.assertIn("still answers", r.stderr)
+        self.assertEqual(self.sql("todo-db-1", "select pg_catalog.pg_is_in_recovery()"), "t")
+
+        # The volume of pod 0 is lost: the pod comes back on a new, empty one.
+        old = c.delete_pod("todo-db-0", with_claims=["data-todo-db-0"])
+        old.wait_gone(150)
+        c.wait(lambda: any(p.name == "todo-db-0" and p is not old and p.container("init").last_exit
+                           and p.container("init").last_exit[0] != 0 for p in c.pods()),
+               120, "pod 0's init refusing its empty volume")
+        msg = c.pod("todo-db-0").container("init").last_exit[1]
+        self.assertIn("holds data of cluster", msg)
+        self.assertIn("replagent promote", msg)
+
+        r = c.exec("todo-db-1", "postgres", ["replagent", "promote"], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("primaryOrdinal=1", r.stdout)
+        self.assertEqual(self.sql("todo-db-1", "select pg_catalog.pg_is_in_recovery()"), "f")
+
+        c.apply(render("todo", ["replicas=3", "primaryOrdinal=1"]))
+        c.wait_settled("todo-db", 400)
+        self.wait_streaming("todo-db-1", 2, timeout=180)
+        self.assertEqual(c.service_endpoints("todo-db-rw"), [c.pod("todo-db-1").ip])
+        for p in ("todo-db-0", "todo-db-2"):
+            self.assertEqual(self.sql(p, "select pg_catalog.pg_is_in_recovery()"), "t")
+            c.wait(lambda p=p: self.sql(p, "select count(*) from t") == "1000", 60, f"rows on {p}")
+        self.assertEqual(self.sql("todo-db-1", "select count(*) from t"), "1000")

@@ -176,8 +176,13 @@ class Cluster:
     def sts(self, name):
         return self.sets[name]
 
-    def delete_pod(self, name, force=False, grace=None):
+    def delete_pod(self, name, force=False, grace=None, with_claims=()):
+        """`kubectl delete pod`; with_claims: `kubectl delete pvc` of those claims issued with
+        it (pvc-protection holds them until the pod is gone, then they go before the
+        controller recreates the pod, which then gets new, empty volumes)."""
         pod = self.pod(name)
+        for claim in with_claims:
+            pod.on_gone.append(lambda claim=claim: self.delete_claim(claim))
         pod.delete(grace, force)
         return pod
 

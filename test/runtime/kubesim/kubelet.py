@@ -427,6 +427,7 @@ class Pod:
         self.init_done = False
         self.deletion = None          # (grace, force) once deletion was requested
         self.gone = threading.Event()
+        self.on_gone = []             # callables run once the pod's containers are all gone
         self.service_links = service_link_env(cluster.services_for_links(namespace))
         self.init_containers = [Container(self, c, True) for c in spec.get("initContainers") or []]
         self.containers = [Container(self, c, False) for c in spec["containers"]]
@@ -602,6 +603,8 @@ class Pod:
             self.volumes.release()
         self.cluster.net.remove_pod(self.uid)
         self.ip = None
+        for fn in self.on_gone:
+            fn()
         self.gone.set()
         self.event(f"gone ({self.phase})")
         self.cluster.refresh_dns()

@@ -47,7 +47,10 @@ class Network:
         c = self.cluster_ns
         run(["ip", "netns", "add", c])
         run(["ip", "-n", c, "link", "set", "lo", "up"])
-        run(["ip", "-n", c, "link", "add", "br0", "type", "bridge"])
+        # A fixed address: a bridge otherwise takes the lowest MAC of its ports and changes it
+        # when a pod's veth goes, and every pod's cached ARP entry for the DNS server then
+        # points nowhere until it expires (DNS timeouts for up to a minute).
+        run(["ip", "-n", c, "link", "add", "br0", "address", "02:6b:75:62:65:01", "type", "bridge"])
         run(["ip", "-n", c, "addr", "add", BRIDGE_IP + "/16", "dev", "br0"])
         run(["ip", "-n", c, "addr", "add", DNS_IP + "/16", "dev", "br0"])
         run(["ip", "-n", c, "link", "set", "br0", "up"])
