@@ -8,11 +8,13 @@ import os
 import subprocess
 import threading
 
-STORAGE = os.environ.get("REPLAGENT_RUNTIME_STORAGE",
-                         os.path.join(os.environ.get("REPLAGENT_DEPS", "/var/cache/replagent-deps"),
-                                      "runtime-storage"))
-# Its run state beside it (one per storage root; podman limits the path's length).
-RUNROOT = "/run/replagent-rt-" + hashlib.sha256(STORAGE.encode()).hexdigest()[:12]
+DEFAULT_STORAGE = os.path.join(os.environ.get("REPLAGENT_DEPS", "/var/cache/replagent-deps"),
+                               "runtime-storage")
+STORAGE = os.environ.get("REPLAGENT_RUNTIME_STORAGE", DEFAULT_STORAGE)
+# Its run state: one per storage root (podman records it in the storage's database and refuses
+# another; it also limits the path's length).
+RUNROOT = ("/run/replagent-runtime-storage" if STORAGE == DEFAULT_STORAGE
+           else "/run/replagent-rt-" + hashlib.sha256(STORAGE.encode()).hexdigest()[:12])
 GLOBAL = ["podman", "--root", STORAGE, "--runroot", RUNROOT, "--storage-driver", "overlay",
           "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
 # runc here cannot raise these limits (PLATFORM.md): every container gets them explicitly.
@@ -24,8 +26,11 @@ _image_users = {}
 
 
 def podman(*args, check=True, timeout=120, input=None):
-    return subprocess.run(GLOBAL + list(args), check=check, capture_output=True, text=True,
-                          timeout=timeout, input=input)
+    r = subprocess.run(GLOBAL + list(args), check=False, capture_output=True, text=True,
+                       timeout=timeout, input=input)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"podman {' '.join(args[:3])} ... exited {r.returncode}: {r.stderr.strip()[-800:]}")
+    return r
 
 
 def load_image(archive, ref):
