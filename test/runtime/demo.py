@@ -47,7 +47,8 @@ def main():
         for p in ("todo-db-1", "todo-db-2"):
             print(f"  {p}: {psql(c, p, 'select item from todo')}")
         print("  pg_stat_replication on todo-db-0:")
-        print("   ", psql(c, "todo-db-0", "select application_name, client_addr, state from pg_stat_replication"))
+        for row in psql(c, "todo-db-0", "select application_name, client_addr, state from pg_stat_replication").splitlines():
+            print("   ", row)
 
         say("the sidecar: /metrics (role, lag) and the routing endpoints")
         ip0, ip1 = c.pod("todo-db-0").ip, c.pod("todo-db-1").ip
@@ -78,7 +79,8 @@ def main():
 
         say("kubectl create job --from=cronjob/todo-db-backup")
         job = c.run_cronjob("todo-db-backup", timeout=300)
-        print("  backup:", "succeeded" if job.succeeded else "FAILED", "-", job.termination_messages("backup")[-1].strip())
+        last = (job.log("backup").strip().splitlines() or [""])[-1]
+        print("  backup:", "succeeded" if job.succeeded else "FAILED", "-", last[:300])
         return 0 if job.succeeded else 1
     except Exception as e:  # noqa: BLE001 - show what the cluster did, then fail
         print(f"demo failed: {e}\n--- events ---\n{c.events(60)}", file=sys.stderr)
