@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import tempfile
 import threading
 
 from bed import RuntimeTest, render

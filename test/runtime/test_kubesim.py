@@ -6,7 +6,7 @@ import tempfile
 import threading
 import unittest
 
-from kubesim.kubelet import expand, service_link_env
+from kubesim.container import expand, service_link_env
 from kubesim.statefulset import StatefulSet
 from kubesim.volumes import apply_fs_group, new_persistent_volume
 

@@ -3,7 +3,6 @@ rolling updates; and the review's defects reproduced on purpose (the bed must ca
 
 import os
 import re
-import subprocess
 import time
 
 from bed import PSQL, RuntimeTest, render
