@@ -7,7 +7,7 @@ Environment (set by test/runtime/CMakeLists.txt and scripts/test):
   REPLAGENT_POSTGRES_IMAGE  the OCI archive scripts/image-postgres made (the chart's image)
 """
 
-import http.client
+import functools
 import json
 import os
 import subprocess
@@ -27,7 +27,10 @@ IMAGE_REPO = "localhost/replagent-postgres"
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 
 
+@functools.lru_cache(maxsize=None)
 def image_tag():
+    """The image's tag, loaded into the bed's storage once per process (reading the archive's
+    index walks the whole 140 MB tar)."""
     archive = os.environ.get("REPLAGENT_POSTGRES_IMAGE", "")
     if not archive or not os.path.exists(archive):
         raise unittest.SkipTest("REPLAGENT_POSTGRES_IMAGE is not set to an archive (scripts/test builds it)")
@@ -66,7 +69,7 @@ class RuntimeTest(unittest.TestCase):
     def setUp(self):
         if os.geteuid() != 0:
             self.skipTest("the runtime test bed needs root (network namespaces, rootful podman)")
-        self.tag = image_tag()
+        image_tag()
         self.cluster = Cluster()
         self.started = time.monotonic()
 
@@ -88,7 +91,7 @@ class RuntimeTest(unittest.TestCase):
             print("---- dnsmasq ----\n" + "\n".join(dns[-15:]), file=sys.stderr)
         except OSError:
             pass
-        for p in c._all_pods():
+        for p in c.all_pods():
             for ctr in p.init_containers + p.containers:
                 if ctr.log_path and os.path.exists(ctr.log_path):
                     tail = open(ctr.log_path, errors="replace").read().splitlines()[-25:]
@@ -96,17 +99,17 @@ class RuntimeTest(unittest.TestCase):
                     print("\n".join(tail), file=sys.stderr)
 
     # -- helpers ----------------------------------------------------------------------------
-    def install(self, release="todo", values=(), replicas=3, settle=240):
-        self.release = release
-        self.manifests = render(release, ["replicas=%d" % replicas] + list(values))
-        self.cluster.apply(self.manifests)
-        return self.manifests
+    def install(self, values=(), replicas=3, timeout=240):
+        """`helm install todo` with these values, then wait as `kubectl rollout status` does
+        and until every replica streams from the primary (pod primaryOrdinal)."""
+        values = ["replicas=%d" % replicas] + list(values)
+        self.cluster.apply(render("todo", values))
+        ordinal = next((int(v.split("=", 1)[1]) for v in values if v.startswith("primaryOrdinal=")), 0)
+        self.cluster.wait_settled("todo-db", timeout)
+        self.wait_streaming(f"todo-db-{ordinal}", replicas - 1)
 
     def sql(self, pod, query, db="postgres", timeout=30):
-        """psql in the pod's postgres container over the local socket (peer: the superuser)."""
-        r = self.cluster.exec(pod, "postgres", ["psql", "-h", "/var/run/postgresql", "-U", "postgres",
-                                               "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", query],
-                              timeout=timeout)
+        r = local_psql(self.cluster, pod, query, db, timeout)
         if r.returncode != 0:
             raise AssertionError(f"psql in {pod} failed: {query}: {r.stderr.strip()}")
         return r.stdout.strip()
@@ -127,14 +130,14 @@ class RuntimeTest(unittest.TestCase):
         return http_get(self.cluster, ip, port, path, timeout)
 
 
+def local_psql(cluster, pod, query, db="postgres", timeout=30):
+    """psql in the pod's postgres container over the local socket (peer: the superuser), as
+    `kubectl exec ... psql` does; unaligned, tuples only."""
+    return cluster.exec(pod, "postgres", ["psql", "-h", "/var/run/postgresql", "-U", "postgres",
+                                          "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", query],
+                        timeout=timeout)
+
+
 def http_get(cluster, ip, port, path, timeout=5):
     """(status, body) of a GET from the cluster network (as Prometheus or HAProxy would)."""
-    def get():
-        conn = http.client.HTTPConnection(ip, port, timeout=timeout)
-        try:
-            conn.request("GET", path)
-            r = conn.getresponse()
-            return r.status, r.read().decode(errors="replace")
-        finally:
-            conn.close()
-    return cluster.call(get, timeout=timeout + 5)
+    return cluster.net.http_get(ip, port, path, timeout)

@@ -23,7 +23,7 @@ def table(c):
 
 
 def psql(c, pod, query):
-    r = c.exec(pod, "postgres", ["psql", "-h", "/var/run/postgresql", "-U", "postgres", "-Atc", query])
+    r = bed.local_psql(c, pod, query)
     return (r.stdout or r.stderr).strip()
 
 

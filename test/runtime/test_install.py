@@ -15,8 +15,6 @@ class Install(RuntimeTest):
         /metrics passes promtool; a read-only root filesystem and fsGroup on a new volume."""
         c = self.cluster
         self.install(replicas=3)
-        c.wait_settled("todo-db", 240)
-        self.wait_streaming("todo-db-0", 2)
 
         ips = {n: c.pod(n).ip for n in ("todo-db-0", "todo-db-1", "todo-db-2")}
         self.assertEqual(c.service_endpoints("todo-db-rw"), [ips["todo-db-0"]])
@@ -58,8 +56,6 @@ class Install(RuntimeTest):
         container's probe (a port number: a name would be looked up in the wrong container)."""
         c = self.cluster
         self.install(replicas=2, values=["probes.readiness.mode=http"])
-        c.wait_settled("todo-db", 240)
-        self.wait_streaming("todo-db-0", 1)
         probe = c.pod("todo-db-1").containers[0].spec["readinessProbe"]
         self.assertIn("httpGet", probe)
 
@@ -90,8 +86,6 @@ class Writes(RuntimeTest):
         primary with its data and both replicas stream again."""
         c = self.cluster
         self.install(replicas=3)
-        c.wait_settled("todo-db", 240)
-        self.wait_streaming("todo-db-0", 2)
         self.sql("todo-db-0", "create role app login password 'app-secret'; create table t(x int); "
                               "insert into t select generate_series(1, 100); grant select on t to app")
         replicas = [c.pod(n).ip for n in ("todo-db-1", "todo-db-2")]

@@ -44,7 +44,7 @@ class FakeCluster:
     def delete_claim(self, name):
         self.claims.discard(name)
 
-    def new_pod(self, name, namespace, labels, annotations, spec, owner=None):
+    def new_pod(self, name, namespace, labels, annotations, spec):
         pod = FakePod(name)
         pod.labels = labels
         pod.spec = spec

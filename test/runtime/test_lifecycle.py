@@ -16,8 +16,6 @@ class Scale(RuntimeTest):
         back on their old volumes, catch up on what was written meanwhile and stream."""
         c = self.cluster
         self.install(replicas=3)
-        c.wait_settled("todo-db", 240)
-        self.wait_streaming("todo-db-0", 2)
         self.sql("todo-db-0", "create table t(x int); insert into t values (1)")
         c.scale("todo-db", 1)
         c.wait(lambda: [p.name for p in c.pods()] == ["todo-db-0"], 120, "pods 1 and 2 gone")
@@ -39,8 +37,6 @@ class Backup(RuntimeTest):
         onto the backup volume; that dump restores into a fresh database with every row."""
         c = self.cluster
         self.install(replicas=2)
-        c.wait_settled("todo-db", 240)
-        self.wait_streaming("todo-db-0", 1)
         self.sql("todo-db-0", "create table items(id int primary key, name text); "
                               "insert into items select i, 'item ' || i from generate_series(1, 500) i")
         c.wait(lambda: self.sql("todo-db-1", "select count(*) from pg_catalog.pg_tables where tablename = 'items'") == "1"
@@ -71,9 +67,7 @@ class PrimaryOrdinal(RuntimeTest):
         pod 1, which Parallel creates at once), and again after every pod is deleted at once."""
         c = self.cluster
         self.install(replicas=3, values=["primaryOrdinal=1"])
-        c.wait_settled("todo-db", 240)
         self.assertEqual(self.sql("todo-db-1", "select pg_catalog.pg_is_in_recovery()"), "f")
-        self.wait_streaming("todo-db-1", 2)
         self.assertEqual(c.service_endpoints("todo-db-rw"), [c.pod("todo-db-1").ip])
         self.sql("todo-db-1", "create table t as select generate_series(1, 10) x")
         old = [c.delete_pod(n) for n in ("todo-db-0", "todo-db-1", "todo-db-2")]
@@ -124,8 +118,6 @@ class RollingUpdate(RuntimeTest):
         one is Ready again: the primary last. Replicas stream again at the end."""
         c = self.cluster
         self.install(replicas=3)
-        c.wait_settled("todo-db", 240)
-        self.wait_streaming("todo-db-0", 2)
         self.sql("todo-db-0", "create table t as select generate_series(1, 10) x")
         before = {p.name: p for p in c.pods()}
         self.cluster.apply(render("todo", ["replicas=3", "agent.pollInterval=3s"]))
@@ -151,8 +143,6 @@ class Slots(RuntimeTest):
         c = self.cluster
         self.install(replicas=3, values=["persistence.size=512Mi",
                                          "agent.extraConfig.sidecar.slot_drop_after=20s"])
-        c.wait_settled("todo-db", 240)
-        self.wait_streaming("todo-db-0", 2)
         self.assertEqual(self.sql("todo-db-0", "show max_slot_wal_keep_size"), "128MB")
         self.assertEqual(self.sql("todo-db-0", "show max_wal_size"), "64MB")
         primary = c.pod("todo-db-0")
@@ -189,8 +179,6 @@ class Lag(RuntimeTest):
         bursts; /replica?lag=16MB, the per-request strict bound, answers 503 for it meanwhile."""
         c = self.cluster
         self.install(replicas=2)
-        c.wait_settled("todo-db", 240)
-        self.wait_streaming("todo-db-0", 1)
         replica = c.pod("todo-db-1")
         self.sql("todo-db-1", "select pg_catalog.pg_wal_replay_pause()")
         self.sql("todo-db-0", "create table burst as select repeat('x', 1000) x from generate_series(1, 60000)", timeout=120)
@@ -216,8 +204,6 @@ class Runbook(RuntimeTest):
         primaryOrdinal=1`; pod 0 and pod 2 re-clone from pod 1; every committed row is there."""
         c = self.cluster
         self.install(replicas=3)
-        c.wait_settled("todo-db", 240)
-        self.wait_streaming("todo-db-0", 2)
         self.sql("todo-db-0", "create table t as select generate_series(1, 1000) x")
         lsn = self.sql("todo-db-0", "select pg_catalog.pg_current_wal_lsn()")
         for r in ("todo-db-1", "todo-db-2"):

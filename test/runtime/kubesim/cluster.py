@@ -21,7 +21,7 @@ import yaml
 from . import podman as pm
 from .errors import NotEmulated
 from .kubelet import Pod
-from .net import Network, DNS_IP, sweep_stale
+from .net import Network, sweep_stale
 from .statefulset import StatefulSet, wait_until
 from .volumes import new_persistent_volume
 
@@ -59,12 +59,13 @@ class Cluster:
         self.objects = {}              # (kind, name) -> object
         self.sets = {}
         self.service_ips = {}
-        self.jobs = []
+        self._pods = []                # every pod created, gone ones too (their logs)
         self._events = []
         self._events_file = open(os.path.join(self.workdir, "events.log"), "a", buffering=1)
         self.lock = threading.RLock()
+        self._dns_lock = threading.Lock()
+        self._last_records = None
         self.net = Network(self.run_id, self.workdir, domain)
-        self.net_dns_ip = DNS_IP
         self.net.up()
         self._stop = threading.Event()
         self._loop = threading.Thread(target=self._control_loop, daemon=True, name="controllers")
@@ -153,28 +154,24 @@ class Cluster:
         return path
 
     # -- pods -------------------------------------------------------------------------------
-    def new_pod(self, name, namespace, labels, annotations, spec, owner=None):
-        pod = Pod(self, name, namespace, labels, annotations, spec, self._claim_dir, owner)
+    def new_pod(self, name, namespace, labels, annotations, spec):
+        pod = Pod(self, name, namespace, labels, annotations, spec, self._claim_dir)
         with self.lock:
-            self._all_pods().append(pod)
+            self._pods.append(pod)
         return pod
 
-    def _all_pods(self):
-        if not hasattr(self, "_pods"):
-            self._pods = []
-        return self._pods
+    def all_pods(self):
+        """Every pod this cluster ran, gone ones included (for their logs)."""
+        return list(self._pods)
 
     def pods(self):
-        return [p for p in self._all_pods() if not p.gone.is_set()]
+        return [p for p in self._pods if not p.gone.is_set()]
 
     def pod(self, name):
         live = [p for p in self.pods() if p.name == name]
         if not live:
             raise KeyError(f"no pod {name}")
         return live[-1]
-
-    def sts(self, name):
-        return self.sets[name]
 
     def delete_pod(self, name, force=False, grace=None, with_claims=()):
         """`kubectl delete pod`; with_claims: `kubectl delete pvc` of those claims issued with
@@ -220,39 +217,36 @@ class Cluster:
         return JobResult(pods)
 
     # -- services and DNS -------------------------------------------------------------------
-    def _selected(self, selector):
-        return [p for p in self.pods() if p.has_ip and all(p.labels.get(k) == v for k, v in selector.items())]
+    def _endpoint_pods(self, spec):
+        """The pods behind a Service: selected, with an address, and ready unless the Service
+        publishes not-ready addresses."""
+        selector = spec.get("selector") or {}
+        return [p for p in self.pods()
+                if p.has_ip and all(p.labels.get(k) == v for k, v in selector.items())
+                and (p.ready or spec.get("publishNotReadyAddresses"))]
 
     def service_endpoints(self, name):
-        svc = self.objects[("Service", name)]
-        spec = svc["spec"]
-        pods = self._selected(spec.get("selector") or {})
-        if not spec.get("publishNotReadyAddresses"):
-            pods = [p for p in pods if p.ready]
-        else:
-            pods = [p for p in pods if not (p.gone.is_set())]
-        return sorted(p.ip for p in pods)
+        return sorted(p.ip for p in self._endpoint_pods(self.objects[("Service", name)]["spec"]))
 
     def refresh_dns(self):
-        records = {}
-        with self.lock:
-            services = [(n, o) for (k, n), o in self.objects.items() if k == "Service"]
-        for name, svc in services:
-            ns = svc["metadata"]["namespace"]
-            fq = f"{name}.{ns}.svc.{self.domain}"
-            spec = svc["spec"]
-            ips = self.service_endpoints(name)
-            if ips:
-                records[fq] = ips
-            if spec.get("clusterIP") == "None":
-                sel = self._selected(spec.get("selector") or {})
-                for p in sel:
-                    if spec.get("publishNotReadyAddresses") or p.ready:
-                        if p.spec.get("subdomain") == name and p.has_ip:
+        # Called from pod threads and the control loop: computing and writing under one lock
+        # keeps a slower caller from writing an older view over a newer one.
+        with self._dns_lock:
+            records = {}
+            with self.lock:
+                services = [(n, o) for (k, n), o in self.objects.items() if k == "Service"]
+            for name, svc in services:
+                fq = f"{name}.{svc['metadata']['namespace']}.svc.{self.domain}"
+                pods = self._endpoint_pods(svc["spec"])
+                if pods:
+                    records[fq] = sorted(p.ip for p in pods)
+                if svc["spec"].get("clusterIP") == "None":
+                    for p in pods:
+                        if p.spec.get("subdomain") == name:
                             records[f"{p.spec.get('hostname', p.name)}.{fq}"] = [p.ip]
-        if getattr(self, "_last_records", None) != records:
-            self._last_records = records
-            self.net.write_hosts(records)
+            if self._last_records != records:
+                self._last_records = records
+                self.net.write_hosts(records)
 
     # -- the control loop -------------------------------------------------------------------
     def _control_loop(self):
@@ -280,9 +274,6 @@ class Cluster:
         return subprocess.run(self.net.command(argv), capture_output=True, text=True,
                               timeout=timeout, input=input, env=env)
 
-    def call(self, fn, *args, timeout=None):
-        return self.net.call(fn, *args, timeout=timeout)
-
     # -- events -----------------------------------------------------------------------------
     def event(self, line):
         self._events.append(line)
@@ -300,7 +291,7 @@ class Cluster:
                 s.replicas = 0
         for p in self.pods():
             p.delete(grace=5)
-        for p in list(self._all_pods()):
+        for p in self.all_pods():
             try:
                 p.wait_gone(120)
             except TimeoutError:
@@ -332,7 +323,8 @@ def cleanup_stale():
             pidfile = os.path.join(base, run_id, "dns", "dnsmasq.pid")
             try:
                 dns_pid = int(open(pidfile).read())
-                if "dnsmasq" in open(f"/proc/{dns_pid}/cmdline").read() and pidfile in open(f"/proc/{dns_pid}/cmdline").read().replace("\0", " "):
+                cmdline = open(f"/proc/{dns_pid}/cmdline").read().replace("\0", " ")
+                if "dnsmasq" in cmdline and pidfile in cmdline:
                     os.kill(dns_pid, 15)
             except (OSError, ValueError):
                 pass

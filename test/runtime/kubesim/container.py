@@ -11,6 +11,7 @@ import time
 
 from . import podman as pm
 from .errors import NotEmulated
+from .net import DNS_IP
 from .volumes import secret_data, configmap_data
 
 BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
@@ -88,24 +89,27 @@ class Container:
         for k in ("privileged", "sysctls", "procMount", "windowsOptions", "seLinuxOptions"):
             if k in csc or k in psc:
                 raise NotEmulated(f"securityContext.{k} in {pod.name}/{self.name}")
+        # The container's setting wins over the pod's; without runAsUser the image's USER
+        # (and its group, unless runAsGroup is set) applies.
         uid = csc.get("runAsUser", psc.get("runAsUser"))
         gid = csc.get("runAsGroup", psc.get("runAsGroup"))
-        image_user = (cfg.get("User") or "0").split(":")
+        non_root = csc.get("runAsNonRoot", psc.get("runAsNonRoot"))
         if uid is None:
-            if not image_user[0].isdigit():
-                if csc.get("runAsNonRoot", psc.get("runAsNonRoot")):
-                    raise RuntimeError(f"{pod.name}/{self.name}: image has non-numeric user "
-                                       f"({image_user[0]}), cannot verify user is non-root")
+            image_user = (cfg.get("User") or "0").split(":", 1)
+            if not image_user[0].isdigit() and non_root:
+                raise RuntimeError(f"{pod.name}/{self.name}: image has non-numeric user "
+                                   f"({image_user[0]}), cannot verify user is non-root")
             uid = int(image_user[0]) if image_user[0].isdigit() else image_user[0]
-        if csc.get("runAsNonRoot", psc.get("runAsNonRoot")) and uid == 0:
+            if gid is None and len(image_user) > 1:
+                gid = image_user[1]
+        if non_root and uid == 0:
             raise RuntimeError(f"{pod.name}/{self.name}: container has runAsNonRoot and image "
                                "will run as root (CreateContainerConfigError)")
         user = str(uid) if gid is None else f"{uid}:{gid}"
-        if gid is None and len(image_user) > 1 and "runAsUser" not in csc and "runAsUser" not in psc:
-            user = ":".join(image_user)
+        env = self.env()
         argv = ["run", "--rm", "--name", self.cname, "--label", f"{pm.LABEL}={pod.cluster.run_id}",
                 "--network", "ns:" + pod.netns, "--hostname", pod.hostname,
-                "--dns", pod.cluster.net_dns_ip, "--dns-option", "ndots:5",
+                "--dns", DNS_IP, "--dns-option", "ndots:5",
                 "--read-only-tmpfs=false", "--user", user, "--ipc", "private"] + pm.ULIMITS
         for d in pod.dns_search:
             argv += ["--dns-search", d]
@@ -125,7 +129,7 @@ class Container:
             argv += ["--cap-add", c]
         if spec.get("workingDir"):
             argv += ["--workdir", spec["workingDir"]]
-        for k, v in self.env().items():
+        for k, v in env.items():
             argv += ["--env", f"{k}={v}"]
         for m in spec.get("volumeMounts") or []:
             host = pod.volumes.paths.get(m["name"])
@@ -142,17 +146,11 @@ class Container:
             pass
         os.chmod(self.term_file, 0o666)
         argv += ["--volume", f"{self.term_file}:{spec.get('terminationMessagePath', '/dev/termination-log')}:rw"]
-        env = self.env()
         command = [expand(a, env) for a in spec.get("command") or []]
         args = [expand(a, env) for a in spec.get("args") or []]
-        if command:
+        if command:   # podman, like the kubelet, then drops the image's CMD too
             argv += ["--entrypoint", json.dumps(command)]
-            argv.append(image)
-            argv += args
-        else:
-            argv.append(image)
-            argv += args    # empty: the image's CMD stays
-        return argv
+        return argv + [image] + args   # no command and no args: the image's CMD stays
 
     def env(self):
         pod = self.pod

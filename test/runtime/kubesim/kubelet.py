@@ -44,7 +44,7 @@ POD_FIELDS = {"restartPolicy", "containers", "initContainers", "volumes", "secur
 
 
 class Pod:
-    def __init__(self, cluster, name, namespace, labels, annotations, spec, claim_dir, owner=None):
+    def __init__(self, cluster, name, namespace, labels, annotations, spec, claim_dir):
         unknown = set(spec) - POD_FIELDS
         if unknown:
             raise NotEmulated(f"pod field(s) {sorted(unknown)} in {name}")
@@ -56,7 +56,6 @@ class Pod:
         self.labels = dict(labels)
         self.annotations = dict(annotations or {})
         self.spec = spec
-        self.owner = owner
         self.uid = f"{name}-{time.monotonic_ns()}"
         self.hostname = spec.get("hostname", name)
         self.dns_search = [f"{namespace}.svc.{cluster.domain}", f"svc.{cluster.domain}", cluster.domain]
@@ -75,14 +74,11 @@ class Pod:
         self.init_containers = [Container(self, c, True) for c in spec.get("initContainers") or []]
         self.containers = [Container(self, c, False) for c in spec["containers"]]
         self.probes = []
-        self._events = []
         self.thread = threading.Thread(target=self._run, daemon=True, name="pod-" + name)
 
     # -- status -----------------------------------------------------------------------------
     def event(self, text):
-        line = f"{time.strftime('%H:%M:%S')} {self.name}: {text}"
-        self._events.append(line)
-        self.cluster.event(line)
+        self.cluster.event(f"{time.strftime('%H:%M:%S')} {self.name}: {text}")
 
     @property
     def terminating(self):
@@ -136,7 +132,7 @@ class Pod:
         while time.monotonic() < end:
             if self.deletion is not None:
                 return False
-            time.sleep(min(0.2, end - time.monotonic()) if end > time.monotonic() else 0)
+            time.sleep(max(0.0, min(0.2, end - time.monotonic())))
         return self.deletion is None
 
     def _run(self):
@@ -155,7 +151,7 @@ class Pod:
     def _setup(self):
         os.makedirs(self.dir)
         self.volumes = PodVolumes(self.cluster, self.spec, os.path.join(self.dir, "volumes"),
-                                  self.namespace, self.claim_dir, self.cluster.notes)
+                                  self.claim_dir, self.cluster.notes)
         self.netns, self.ip = self.cluster.net.add_pod(self.uid)
         self.event(f"scheduled, IP {self.ip}")
         self.cluster.refresh_dns()
@@ -194,11 +190,9 @@ class Pod:
                     p = Probe(c, kind, spec)
                     self.probes.append(p)
                     p.start()
-                elif kind == "readiness":
-                    c.no_readiness_probe = True
         while self.deletion is None:
             for c in self.containers:
-                if getattr(c, "no_readiness_probe", False):
+                if "readinessProbe" not in c.spec:   # ready once running
                     c.ready = c.running()
                 if c.kill_requested and c.running():
                     grace = self.spec.get("terminationGracePeriodSeconds", 30)

@@ -8,6 +8,7 @@ answers at a new IP, which is why the agent resolves names instead of caching ad
 """
 
 import ctypes
+import http.client
 import os
 import signal
 import socket
@@ -160,6 +161,18 @@ class Network:
     def call(self, fn, *args, timeout=None):
         """Runs fn(*args) on a thread inside the cluster network and returns its result."""
         return self._executor.submit(fn, *args).result(timeout)
+
+    def http_get(self, ip, port, path, timeout, headers=None):
+        """(status, body) of one GET from inside the cluster network (a probe, a scrape)."""
+        def get():
+            conn = http.client.HTTPConnection(ip, port, timeout=timeout)
+            try:
+                conn.request("GET", path, headers=headers or {})
+                resp = conn.getresponse()
+                return resp.status, resp.read().decode(errors="replace")
+            finally:
+                conn.close()
+        return self.call(get, timeout=timeout + 5)
 
     def command(self, argv):
         """argv prefixed to run a program inside the cluster network."""

@@ -1,12 +1,12 @@
 """Probes as the kubelet runs them (exec, httpGet, tcpSocket, with their timings): one thread per
 container and probe kind (see kubelet.py for the behaviour followed)."""
 
-import http.client
 import socket
 import subprocess
 import threading
 
 from .errors import NotEmulated
+
 
 class Probe(threading.Thread):
     def __init__(self, container, kind, spec):
@@ -46,17 +46,9 @@ class Probe(threading.Thread):
             except LookupError as e:
                 return False, str(e)
             ip = h.get("host") or self.c.pod.ip
-
-            def get():
-                conn = http.client.HTTPConnection(ip, port, timeout=self.timeout)
-                try:
-                    conn.request("GET", h.get("path", "/"), headers={"User-Agent": "kube-probe/1.30"})
-                    resp = conn.getresponse()
-                    return resp.status, resp.read(300).decode(errors="replace")
-                finally:
-                    conn.close()
             try:
-                status, body = self.c.pod.cluster.net.call(get, timeout=self.timeout + 5)
+                status, body = self.c.pod.cluster.net.http_get(
+                    ip, port, h.get("path", "/"), self.timeout, headers={"User-Agent": "kube-probe/1.30"})
             except Exception as e:  # connection refused, timeout, ...
                 return False, f"GET {ip}:{port}{h.get('path', '/')}: {e}"
             return 200 <= status < 400, f"HTTP {status} {body.strip()[:200]}"

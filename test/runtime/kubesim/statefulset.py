@@ -98,7 +98,7 @@ class StatefulSet:
         spec.setdefault("hostname", name)
         spec.setdefault("subdomain", self.spec["serviceName"])
         pod = self.cluster.new_pod(name, self.namespace, labels,
-                                   tmpl["metadata"].get("annotations"), spec, owner=self)
+                                   tmpl["metadata"].get("annotations"), spec)
         pod.revision = self.revision
         self.pods[ordinal] = pod
         pod.start()
@@ -150,25 +150,12 @@ class StatefulSet:
                 if not self._healthy(p):
                     return
 
-    def ready_count(self):
-        with self.lock:
-            return sum(1 for p in self.pods.values() if self._healthy(p))
-
     def settled(self):
         """Every ordinal below replicas exists, is at the current revision and Ready, and
         nothing is left above (what `kubectl rollout status` waits for)."""
         with self.lock:
             return (sorted(self.pods) == list(range(self.replicas))
                     and all(self._healthy(p) and p.revision == self.revision for p in self.pods.values()))
-
-    def stop_all(self, grace=None):
-        with self.lock:
-            self.replicas = 0
-            pods = list(self.pods.values())
-        for p in pods:
-            p.delete(grace)
-        for p in pods:
-            p.wait_gone(300)
 
 
 def wait_until(predicate, timeout, what, interval=0.5):

@@ -47,10 +47,15 @@ def new_persistent_volume(path, size=None):
     on a real disk (a provisioner gives at least the request; the bed gives exactly it)."""
     os.makedirs(path, mode=0o755)
     if size is not None:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={parse_quantity(size)},mode=0755",
-                        "kubesim-pv", path], check=True)
+        mount_tmpfs(path, size, 0o755)
     os.chmod(path, 0o755)
     os.mkdir(os.path.join(path, "lost+found"), 0o700)
+
+
+def mount_tmpfs(path, size, mode):
+    """A tmpfs of `size` (a Kubernetes quantity) at `path`; its root gets `mode`."""
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={parse_quantity(size)},mode={mode:04o}",
+                    "kubesim", path], check=True)
 
 
 def parse_quantity(q):
@@ -91,9 +96,8 @@ def configmap_data(obj):
 class PodVolumes:
     """Materialises a pod's `volumes` under `root`; `paths[name]` is each host path."""
 
-    def __init__(self, cluster, pod_spec, root, namespace, claim_dir, notes):
+    def __init__(self, cluster, pod_spec, root, claim_dir, notes):
         self.cluster = cluster
-        self.root = root
         self.paths = {}
         self.mounts = []      # tmpfs mount points to unmount
         self.projections = []  # (kind, volume name, source, path) of secret/configMap volumes
@@ -111,9 +115,7 @@ class PodVolumes:
                 os.makedirs(path)
                 os.chmod(path, 0o777)
                 if src.get("medium") == "Memory":
-                    size = src.get("sizeLimit", "64Mi")
-                    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={parse_quantity(size)},mode=0777",
-                                    "kubesim", path], check=True)
+                    mount_tmpfs(path, src.get("sizeLimit", "64Mi"), 0o777)
                     self.mounts.append(path)
                 elif src.get("medium"):
                     raise NotEmulated(f"emptyDir medium {src['medium']!r} (volume {name})")
