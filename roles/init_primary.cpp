@@ -11,6 +11,7 @@
 #include "roles/init_steps.hpp"
 #include "roles/pg_files.hpp"
 #include "roles/pg_roles.hpp"
+#include "roles/pod_connection.hpp"
 
 namespace replagent::roles::detail {
 namespace {
@@ -129,12 +130,7 @@ class TemporaryServer {
   }
 
   std::unique_ptr<agent::PgSession> connect(agent::PgError* err) {
-    agent::ConnParams p;
-    p.host = run_;
-    p.port = c_.postgres.port;
-    p.user = c_.postgres.superuser;
-    p.application_name = "replagent-init";
-    return deps_.pg.connect(p, err);
+    return deps_.pg.connect(socket_superuser(c_, run_, "replagent-init"), err);
   }
 
   // Empty on success (or when never started), else why not.

@@ -12,4 +12,14 @@ agent::ConnParams pod_connection(const agent::Config& c, const std::string& host
   return p;
 }
 
+agent::ConnParams socket_superuser(const agent::Config& c, const std::string& socket_dir,
+                                   const std::string& application_name) {
+  agent::ConnParams p;
+  p.host = socket_dir;
+  p.port = c.postgres.port;
+  p.user = c.postgres.superuser;
+  p.application_name = application_name;
+  return p;
+}
+
 }  // namespace replagent::roles

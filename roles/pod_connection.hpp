@@ -13,4 +13,9 @@ namespace replagent::roles {
 agent::ConnParams pod_connection(const agent::Config& config, const std::string& host,
                                  const std::string& address);
 
+// The server behind a unix socket directory as the superuser, with peer authentication (the
+// OS user postgres; no password): init's temporary server, and `replagent promote`.
+agent::ConnParams socket_superuser(const agent::Config& config, const std::string& socket_dir,
+                                   const std::string& application_name);
+
 }  // namespace replagent::roles

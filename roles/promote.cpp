@@ -35,14 +35,10 @@ PromoteDecision decide_promote(const PromoteObservation& o) {
 
 namespace {
 
-// The local server over its unix socket as the superuser: peer authentication (the pod's
-// postgres user), no password, as `kubectl exec ... psql` does.
+// The local server as `kubectl exec ... psql` reaches it: its socket, the superuser, peer
+// authentication; statements bounded (pg_promote waits up to 60 s).
 agent::ConnParams local_superuser(const agent::Config& c, const std::string& socket_dir) {
-  agent::ConnParams p;
-  p.host = socket_dir;
-  p.port = c.postgres.port;
-  p.user = c.postgres.superuser;
-  p.application_name = "replagent promote";
+  agent::ConnParams p = socket_superuser(c, socket_dir, "replagent promote");
   p.connect_timeout = std::chrono::seconds(5);
   p.io_timeout = std::chrono::seconds(90);
   return p;
@@ -65,24 +61,17 @@ void observe_local(agent::PgSession& s, PromoteObservation& o) {
 }
 
 // 2. The configured primary: its DNS name, and whether a server answers at each address.
-void observe_primary(const agent::Config& c, const detail::Topology& t, PromoteObservation& o) {
+void observe_primary(const agent::Config& c, const detail::Topology& t, agent::PgClient& pg,
+                     PromoteObservation& o) {
   o.primary_host = t.primary_host;
   auto resolver = agent::make_cares_resolver(c.dns.servers, c.dns.timeout);
-  // A lost UDP packet is not an answer: ask a few times before saying DNS cannot tell.
-  agent::DnsAnswer a;
-  for (int attempt = 1; attempt <= 3; ++attempt) {
-    a = resolver->resolve_ipv4(t.primary_host);
-    if (a.status == agent::DnsStatus::kOk || a.status == agent::DnsStatus::kNotFound) break;
-    spdlog::info("DNS {}: {} ({}), attempt {} of 3", t.primary_host, agent::to_string(a.status),
-                 a.detail, attempt);
-  }
+  const agent::DnsAnswer a = resolver->resolve_ipv4(t.primary_host);
   o.primary_dns = a.status;
   o.primary_dns_detail = a.detail;
-  auto pg = agent::make_libpq_client();
   for (const auto& address : a.addresses) {
     agent::ConnParams p = pod_connection(c, t.primary_host, address);
     p.user = c.postgres.replication_user;
-    o.primary_pings[address] = pg->ping(p);
+    o.primary_pings[address] = pg.ping(p);
   }
 }
 
@@ -102,7 +91,7 @@ int promote_command(const agent::Config& config, const std::map<std::string, std
                                         socket_dir, config.postgres.superuser, err.message));
   PromoteObservation o;
   observe_local(*local, o);
-  observe_primary(config, t, o);
+  observe_primary(config, t, *pg, o);
   const PromoteDecision d = decide_promote(o);
   spdlog::info("promote {}: received WAL up to {}, replayed up to {}; {}", config.pod.name,
                o.receive_lsn.empty() ? "-" : o.receive_lsn, o.replay_lsn.empty() ? "-" : o.replay_lsn,
