@@ -15,17 +15,27 @@ struct FlagSpec {
   bool takes_value;
 };
 
+// The one positional argument a command may take, for the message when it is missing.
+struct ArgumentSpec {
+  const char* name;     // "KIND"
+  const char* what;     // "ready, live, primary or replica"
+  const char* example;  // "replagent probe ready"
+};
+
 struct CommandSpec {
   const char* name;
   int min_positional;
   int max_positional;
+  std::optional<ArgumentSpec> argument;
   std::vector<FlagSpec> flags;
+  const char* summary;  // one line for the overview
   const char* help;
 };
 
-const std::vector<CommandSpec>& commands() {
+const std::vector<CommandSpec>& commands_list() {
   static const std::vector<CommandSpec> kCommands = {
-      {"init", 0, 0, {},
+      {"init", 0, 0, std::nullopt, {},
+       "prepare this pod's data directory (primary: initdb; replica: clone)",
        R"(replagent init — prepare this pod's PostgreSQL data directory, then exit (init container)
 
 The pod's ordinal comes from its name (POD_NAME, else the hostname): todo-db-1 -> 1.
@@ -52,7 +62,8 @@ Example (a replica, pod 1 of todo-db):
   REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE=/secrets/replication-password \
   replagent init --log-format json
 )"},
-      {"sidecar", 0, 0, {},
+      {"sidecar", 0, 0, std::nullopt, {},
+       "serve /metrics, health and read-only routing endpoints",
        R"(replagent sidecar — serve /metrics, /healthz, /readyz, /primary, /replica, /read-only and
 /status on sidecar.listen (default 0.0.0.0:9187) until SIGTERM.
 
@@ -64,14 +75,18 @@ Example:
   REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE=/secrets/monitor/password \
   replagent sidecar --set sidecar.listen=0.0.0.0:9187
 )"},
-      {"probe", 1, 1, {{"max-lag", true}, {"timeout", true}},
+      {"probe", 1, 1,
+       ArgumentSpec{"KIND", "ready, live, primary or replica", "replagent probe ready"},
+       {{"max-lag", true}, {"timeout", true}},
+       "readiness/liveness check for a kubelet exec probe",
        R"(replagent probe ready|live|primary|replica [--max-lag SIZE] [--timeout DURATION]
 Exit 0 when the check passes, 1 when it does not, with one line saying why (kubelet exec probe).
 
 Example:
   replagent probe ready --max-lag 16MB
 )"},
-      {"promote", 0, 0, {{"socket-dir", true}},
+      {"promote", 0, 0, std::nullopt, {{"socket-dir", true}},
+       "make this replica the primary (the runbook for a lost primary volume)",
        R"(replagent promote [--socket-dir DIR] — make this pod's replica the primary (the runbook
 for a primary whose volume is lost: README "Losing the primary's volume"), then exit.
 
@@ -85,7 +100,8 @@ for it, and prints the received WAL position and the next step:
 Example:
   kubectl exec todo-db-1 -c postgres -- replagent promote
 )"},
-      {"backup", 0, 0, {{"list", false}, {"verify-restore", false}},
+      {"backup", 0, 0, std::nullopt, {{"list", false}, {"verify-restore", false}},
+       "one pg_dump backup for a Job/CronJob (--list, --verify-restore)",
        R"(replagent backup [--list | --verify-restore] — one pg_dump backup into backup.dir, then
 exit (Job/CronJob).
 
@@ -110,7 +126,11 @@ Exit codes: 0 done (or another backup running), 2 config error, 4 backup or chec
 Example:
   replagent backup --set backup.dir=/backup --set backup.keep=7 --set backup.max_age=168h
 )"},
-      {"install", 1, 1, {},
+      {"install", 1, 1,
+       ArgumentSpec{"DIR", "the directory to copy the binary into",
+                    "replagent install /replagent/bin"},
+       {},
+       "copy this binary into DIR (shared volume)",
        R"(replagent install DIR — copy this executable to DIR/replagent (mode 0755), atomically:
 a temporary file in DIR renamed over the old one, so a running copy is never half-written.
 Used by the first init container to put the agent on a shared emptyDir volume.
@@ -118,7 +138,8 @@ Used by the first init container to put the agent on a shared emptyDir volume.
 Example:
   replagent install /replagent/bin
 )"},
-      {"config", 0, 0, {},
+      {"config", 0, 0, std::nullopt, {{"reference", false}},
+       "validate and print the effective config, secrets redacted",
        R"(replagent config — validate the settings and print the effective config as TOML,
 passwords redacted. Sources, lowest precedence first: built-in defaults, the TOML file
 (--config, default /etc/replagent/replagent.toml if present), the environment
@@ -126,10 +147,14 @@ passwords redacted. Sources, lowest precedence first: built-in defaults, the TOM
 flags (--set section.key=value; never a password: argv is readable in the whole pod).
 Unknown keys are errors.
 
+  --reference   print the reference instead (Markdown, without reading any setting): every
+                key with its environment variable, default and meaning, the exit codes, the
+                sidecar's endpoints and metrics; docs/configuration.md is its copy
+
 Example:
   REPLAGENT_INIT_WAIT_TIMEOUT=5m replagent config --set postgres.port=5433
 )"},
-      {"version", 0, 0, {},
+      {"version", 0, 0, std::nullopt, {}, "print the version",
        R"(replagent version — print the version and exit.
 
 Example:
@@ -140,25 +165,26 @@ Example:
 }
 
 const CommandSpec* find_command(const std::string& name) {
-  for (const auto& c : commands())
+  for (const auto& c : commands_list())
     if (name == c.name) return &c;
   return nullptr;
 }
 
-constexpr const char* kOverview =
-    R"(replagent — PostgreSQL streaming replication for a Kubernetes StatefulSet, in one binary.
+// The overview: the commands come from the table, so none is left out of it.
+std::string overview() {
+  std::string commands;
+  for (const auto& c : commands_list()) {
+    std::string name = c.name;
+    if (c.argument) name += std::string(" ") + c.argument->name;
+    commands += fmt::format("  {:<20}  {}\n", name, c.summary);
+  }
+  return fmt::format(
+      R"(replagent — PostgreSQL streaming replication for a Kubernetes StatefulSet, in one binary.
 
 Usage: replagent [global flags] COMMAND [flags]
 
 Commands:
-  init                  prepare this pod's data directory (primary: initdb; replica: clone)
-  sidecar               serve /metrics, health and read-only routing endpoints
-  probe KIND            readiness/liveness check for a kubelet exec probe
-  backup                one pg_dump backup for a Job/CronJob
-  install DIR           copy this binary into DIR (shared volume)
-  config                validate and print the effective config, secrets redacted
-  version               print the version
-
+{}
 Global flags:
   --config FILE         TOML settings file (default /etc/replagent/replagent.toml if present)
   --set KEY=VALUE       set one setting, e.g. --set init.wait_timeout=5m (repeatable)
@@ -166,8 +192,35 @@ Global flags:
   --log-level LEVEL     trace, debug, info (default), warn, error
   -h, --help            help; `replagent COMMAND --help` for a command
 
+Every setting, exit code, endpoint and metric: `replagent config --reference`.
 Example: POD_NAME=todo-db-1 PGDATA=/data/pgdata replagent init --log-format json
-)";
+)",
+      commands);
+}
+
+std::string command_names() {
+  std::string out;
+  for (const auto& c : commands_list()) out += (out.empty() ? "" : ", ") + std::string(c.name);
+  return out;
+}
+
+// One line for a wrong number of arguments: what is missing and what it may be, or what
+// was too much (the whole help text in an error line buried the point).
+std::string argument_error(const CommandSpec& spec, const std::vector<std::string>& given) {
+  if (!spec.argument) {
+    return fmt::format("replagent {} takes no arguments, got '{}' (see `replagent {} --help`)",
+                       spec.name, given.front(), spec.name);
+  }
+  const ArgumentSpec& a = *spec.argument;
+  if (given.empty()) {
+    return fmt::format("replagent {} needs {}: {} (e.g. `{}`; see `replagent {} --help`)",
+                       spec.name, a.name, a.what, a.example, spec.name);
+  }
+  std::string list;
+  for (const auto& g : given) list += (list.empty() ? "'" : ", '") + g + "'";
+  return fmt::format("replagent {} takes one {} ({}), got {}: {} (see `replagent {} --help`)",
+                     spec.name, a.name, a.what, given.size(), list, spec.name);
+}
 
 }  // namespace
 
@@ -224,9 +277,9 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
     } else if (!spec) {
       spec = find_command(arg);
       if (!spec) {
-        throw usage_error(fmt::format(
-            "unknown command '{}' (commands: init, sidecar, probe, backup, install, config, "
-            "version; see `replagent --help`)", arg));
+        throw usage_error(fmt::format("unknown command '{}' (commands: {}; see `replagent "
+                                      "--help`)",
+                                      arg, command_names()));
       }
       cl.command = arg;
     } else {
@@ -235,22 +288,15 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
   }
   if (spec && !cl.help) {
     const int n = static_cast<int>(cl.positional.size());
-    if (n < spec->min_positional || n > spec->max_positional) {
-      // One line: the help's synopsis names what is missing (e.g. the probe kinds); the whole
-      // help text in an error line buried the point.
-      const std::string_view help = spec->help;
-      const std::string synopsis(help.substr(0, help.find('\n')));
-      throw usage_error(fmt::format("'{}' takes {} argument(s), got {}: {} (see `replagent {} "
-                                    "--help`)",
-                                    spec->name, spec->min_positional, n, synopsis, spec->name));
-    }
+    if (n < spec->min_positional || n > spec->max_positional)
+      throw usage_error(argument_error(*spec, cl.positional));
   }
   return cl;
 }
 
 std::string help_text(const std::string& command) {
   if (const CommandSpec* spec = find_command(command)) return spec->help;
-  return kOverview;
+  return overview();
 }
 
 }  // namespace replagent::agent

@@ -227,6 +227,14 @@ const std::vector<Key>& keys() {
             return str_node(c.postgres.max_wal_size ? format_size_exact(*c.postgres.max_wal_size)
                                                     : "");
           }},
+      Key{"postgres.max_wal_senders",
+          [](Config& c, const std::string& v) { c.postgres.max_wal_senders = to_int(v, 1, 1000); },
+          [](const Config& c) { return Rendered(std::int64_t{c.postgres.max_wal_senders}); }},
+      Key{"postgres.max_replication_slots",
+          [](Config& c, const std::string& v) {
+            c.postgres.max_replication_slots = to_int(v, 1, 1000);
+          },
+          [](const Config& c) { return Rendered(std::int64_t{c.postgres.max_replication_slots}); }},
       REPLAGENT_SECRET_KEY("postgres.superuser_password", postgres.superuser_password),
       REPLAGENT_SECRET_KEY("postgres.replication_password", postgres.replication_password),
       REPLAGENT_SECRET_KEY("postgres.monitor_password", postgres.monitor_password),
@@ -277,7 +285,13 @@ const std::vector<Key>& keys() {
       REPLAGENT_DURATION_KEY("sidecar.slot_drop_after", sidecar.slot_drop_after),
       REPLAGENT_CHECKED_KEY("sidecar.status_token_file", sidecar.status_token_file, safe_path),
       REPLAGENT_SECRET_KEY("sidecar.status_token", sidecar.status_token),
-      REPLAGENT_CHECKED_KEY("backup.dir", backup.dir, safe_path),
+      Key{"backup.dir",
+          [](Config& c, const std::string& v) {
+            // Empty is a value left blank (a ConfigMap, an env), not a directory to create.
+            if (v.empty()) bad("a directory, e.g. /backup (where the backup volume is mounted)");
+            c.backup.dir = safe_path(v);
+          },
+          [](const Config& c) { return str_node(c.backup.dir); }},
       Key{"backup.keep",
           [](Config& c, const std::string& v) { c.backup.keep = to_int(v, 1, 100000); },
           [](const Config& c) { return Rendered(std::int64_t{c.backup.keep}); }},
@@ -317,6 +331,139 @@ const std::vector<Key>& keys() {
 #undef REPLAGENT_DURATION_KEY
 #undef REPLAGENT_CHECKED_KEY
 #undef REPLAGENT_SECRET_KEY
+
+// What the reference (docs/configuration.md, `replagent config --reference`) says of each key:
+// the kind of value it takes, what it means, and, where the default is not built in but
+// derived, where it comes from. Beside keys() and checked against it both ways
+// (key_reference() throws for a key without an entry or an entry without a key), so the
+// reference cannot drift from what load_config accepts.
+struct KeyDoc {
+  const char* name;
+  const char* value;
+  const char* meaning;
+  const char* derived_default = nullptr;  // Markdown; nullptr: the built-in value
+};
+
+const std::vector<KeyDoc>& key_docs() {
+  static const std::vector<KeyDoc> kDocs = {
+      {"pod.name", "DNS-1123 label",
+       "This pod's name, `<set>-<ordinal>` (`todo-db-1`): the ordinal makes it the primary or a "
+       "replica on first start",
+       "`POD_NAME`, else `HOSTNAME`, else the host name"},
+      {"pod.namespace", "DNS-1123 label",
+       "The namespace, part of the primary's and the peers' DNS names",
+       "`POD_NAMESPACE`, else `default`"},
+      {"pod.service", "DNS-1123 label",
+       "The headless Service (the StatefulSet's `serviceName`) that gives each pod its DNS "
+       "name; a backup Job, which is no pod of the set, must set it",
+       "the set's name, from `pod.name` (`todo-db-1` -> `todo-db`)"},
+      {"pod.cluster_domain", "DNS-1123 subdomain", "The cluster's DNS suffix"},
+      {"pod.primary_ordinal", "integer",
+       "The ordinal of the primary: that pod initialises an empty volume, every other pod "
+       "clones it (the chart's `primaryOrdinal`; the runbook changes it after a promotion)"},
+      {"postgres.data_dir", "path", "The data directory, a subdirectory of the volume",
+       "the environment's `PGDATA`"},
+      {"postgres.bin_dir", "path",
+       "Where `initdb`, `pg_ctl`, `pg_basebackup`, `pg_verifybackup`, `pg_dump` and "
+       "`pg_restore` are looked for first",
+       "(empty: `PATH` only)"},
+      {"postgres.host", "address, `localhost` or socket directory",
+       "How the sidecar and the probe reach the local server"},
+      {"postgres.port", "integer 1-65535", "The server's port, the same on every pod"},
+      {"postgres.listen_addresses", "text",
+       "PostgreSQL's `listen_addresses`, written by init into `replagent.conf`"},
+      {"postgres.superuser", "role name",
+       "The superuser role; used by `init` only, over the local socket"},
+      {"postgres.superuser_password_file", "path",
+       "File holding the superuser's password (a mounted Secret key); or `POSTGRES_PASSWORD`"},
+      {"postgres.replication_user", "role name",
+       "The role replicas clone and stream as (`REPLICATION`, nothing else)"},
+      {"postgres.replication_password_file", "path",
+       "File holding the replication role's password"},
+      {"postgres.monitor_user", "role name",
+       "The role of the sidecar and `replagent probe` (member of `pg_monitor`)"},
+      {"postgres.monitor_password_file", "path", "File holding the monitoring role's password"},
+      {"postgres.backup_user", "role name",
+       "The role of `replagent backup` (`pg_read_all_data`, `pg_read_all_stats`, `BYPASSRLS`)"},
+      {"postgres.backup_password_file", "path", "File holding the backup role's password"},
+      {"postgres.allowed_networks", "list of CIDR networks",
+       "Client networks `pg_hba.conf` admits over TCP (scram-sha-256), for every role"},
+      {"postgres.superuser_network_login", "boolean",
+       "Also admit the superuser over TCP from `postgres.allowed_networks` (it always may over "
+       "the local socket)"},
+      {"postgres.max_slot_wal_keep_size", "size (at least 16MiB), or `unlimited`",
+       "WAL a replication slot may hold back on the primary; a replica whose WAL was removed "
+       "is re-cloned by init"},
+      {"postgres.max_wal_size", "size (at least 32MiB), or empty",
+       "PostgreSQL's `max_wal_size`; empty: PostgreSQL's default (1GB)"},
+      {"postgres.max_wal_senders", "integer 1-1000",
+       "PostgreSQL's `max_wal_senders`: one per streaming replica, two per clone in progress; a "
+       "replica's init keeps at least its primary's value (a hot standby refuses fewer)"},
+      {"postgres.max_replication_slots", "integer 1-1000",
+       "PostgreSQL's `max_replication_slots`: one per replica of the set"},
+      {"postgres.superuser_password", "secret, environment only",
+       "The superuser's password itself (prefer the `_file` key)"},
+      {"postgres.replication_password", "secret, environment only",
+       "The replication role's password itself (prefer the `_file` key)"},
+      {"postgres.monitor_password", "secret, environment only",
+       "The monitoring role's password itself (prefer the `_file` key)"},
+      {"postgres.backup_password", "secret, environment only",
+       "The backup role's password itself (prefer the `_file` key)"},
+      {"dns.servers", "list of `ip` or `ip:port`",
+       "The DNS servers the agent asks (c-ares)", "(empty: those of `/etc/resolv.conf`)"},
+      {"dns.timeout", "duration", "Deadline of one DNS query"},
+      {"init.wait_timeout", "duration",
+       "How long `init` waits in all for DNS and the primary (then exit 3)"},
+      {"init.backoff_initial", "duration",
+       "First pause between tries while waiting; it doubles up to `init.backoff_max`"},
+      {"init.backoff_max", "duration", "Longest pause between tries while waiting"},
+      {"init.max_rate", "bytes per second, 32KiB-1GiB, or empty",
+       "Bandwidth cap of a clone (`pg_basebackup --max-rate`)", "(empty: unlimited)"},
+      {"init.verify", "boolean",
+       "Check a clone with `pg_verifybackup` before it is renamed into place"},
+      {"init.on_foreign_data", "`refuse` or `reclone`",
+       "Data of another cluster or a former primary in a replica's volume: refuse (exit 5), "
+       "or re-clone (the old data is moved aside once the new clone is complete)"},
+      {"init.allow_empty_primary", "boolean",
+       "Initialise an empty primary volume although a peer still holds data"},
+      {"init.termination_log", "path",
+       "Where `init` writes its one-line outcome (the Kubernetes termination message), if the "
+       "path exists"},
+      {"init.pin_primary_address", "boolean",
+       "Also write the primary's resolved address into `primary_conninfo` (where PostgreSQL "
+       "cannot use the cluster DNS; off in Kubernetes, where pod 0's address changes)"},
+      {"sidecar.listen", "`address:port`", "The sidecar's HTTP listener"},
+      {"sidecar.poll_interval", "duration (at most 1h)",
+       "How often the sidecar polls the local server; a snapshot older than three intervals "
+       "counts as unknown (503)"},
+      {"sidecar.max_lag", "size",
+       "How far a replica may lag and still be ready; the default `?lag=` of `/replica`"},
+      {"sidecar.disconnected_grace", "duration (`0`: none)",
+       "A replica that was streaming stays ready this long after it last streamed (reads go "
+       "on while the primary restarts)"},
+      {"sidecar.slot_drop_after", "duration (`0`: never)",
+       "The primary's sidecar drops the inactive replication slot of a pod that has been "
+       "NXDOMAIN in the headless Service this long"},
+      {"sidecar.status_token_file", "path",
+       "File holding the bearer token that gets `/status` in full; empty: everyone gets the "
+       "reduced document"},
+      {"sidecar.status_token", "secret, environment only",
+       "The `/status` token itself (prefer the `_file` key)"},
+      {"backup.dir", "path", "Where `replagent backup` writes its dumps (the CronJob's volume)"},
+      {"backup.keep", "integer 1-100000", "How many backups to keep, the newest"},
+      {"backup.source", "`replica`, `primary` or a host",
+       "Where the backup reads from: a streaming replica (else the primary, with a warning), "
+       "the primary, or that host"},
+      {"backup.database", "database name", "The database `pg_dump` dumps"},
+      {"backup.max_age", "duration (at most 20 years), or empty",
+       "Backups older than this are removed too (never the one just made)",
+       "(empty: by count only)"},
+      {"log.format", "`text` or `json`", "Log format (also `--log-format`)"},
+      {"log.level", "`trace`, `debug`, `info`, `warn` or `error`",
+       "Lowest level logged (also `--log-level`)"},
+  };
+  return kDocs;
+}
 
 const Key* find_key(const std::string& name) {
   for (const auto& k : keys())
@@ -382,12 +529,68 @@ const Key& closest_key(const std::string& variable) {
   return *best;
 }
 
-std::string suggest(const std::string& section) {
+// Where a user finds every key; the binary carries it, so it works inside a container too.
+constexpr const char* kReferenceHint =
+    "every key: `replagent config --reference` or docs/configuration.md";
+
+std::vector<std::string> sections() {
+  std::vector<std::string> out;
+  for (const auto& k : keys()) {
+    auto s = k.name.substr(0, k.name.find('.'));
+    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  }
+  return out;
+}
+
+// The key nearest to `name` ("init.wait_timout" -> "init.wait_timeout"); a name without a
+// section is compared with the keys' own parts ("wait_timeout" -> "init.wait_timeout").
+const Key& closest_key_name(const std::string& name) {
+  const bool bare = name.find('.') == std::string::npos;
+  const Key* best = &keys().front();
+  std::size_t best_distance = SIZE_MAX;
+  for (const auto& k : keys()) {
+    const std::size_t d = edit_distance(name, bare ? k.name.substr(k.name.find('.') + 1) : k.name);
+    if (d < best_distance) {
+      best = &k;
+      best_distance = d;
+    }
+  }
+  return *best;
+}
+
+// For an unknown "section.key" (from a file or --set): the known keys of its section, or,
+// when the section is misspelt too, the sections; the closest key; and where every key is
+// described.
+std::string unknown_key_hint(const std::string& name) {
+  const auto dot = name.find('.');
+  const std::string section = dot == std::string::npos ? "" : name.substr(0, dot);
   std::string list;
   for (const auto& k : keys()) {
-    if (k.name.rfind(section + ".", 0) == 0) list += (list.empty() ? "" : ", ") + k.name;
+    if (!section.empty() && k.name.rfind(section + ".", 0) == 0)
+      list += (list.empty() ? "" : ", ") + k.name;
   }
-  return list.empty() ? "" : " (known keys in [" + section + "]: " + list + ")";
+  if (list.empty()) {
+    for (const auto& s : sections()) list += (list.empty() ? "" : ", ") + s;
+    list = (section.empty() ? "a key is section.key; sections: "
+                            : "no section [" + section + "]; sections: ") +
+           list;
+  } else {
+    list = "known keys in [" + section + "]: " + list;
+  }
+  return fmt::format(" (did you mean {}? {}; {})", closest_key_name(name).name, list,
+                     kReferenceHint);
+}
+
+// A ConfigMap mounted as a volume is a directory of one file per key; toml++ reads a
+// directory as an empty file, so every setting in it would be ignored without a word.
+void refuse_directory(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw usage_error(fmt::format("{} {} is a directory, not a TOML file: point it at the file "
+                                  "inside (a ConfigMap volume holds one file per key), e.g. "
+                                  "{}/replagent.toml",
+                                  what, path, path));
+  }
 }
 
 // `text`: the file's contents when the caller has them already (ConfigInputs::file_text).
@@ -404,15 +607,18 @@ void apply_file(Config& c, const std::string& path, const std::string* text = nu
     const std::string section_name(section.str());
     const auto* table = section_node.as_table();
     if (!table) {
-      throw usage_error(fmt::format("config file {}: '{}' must be a [section] table (e.g. [{}])",
-                                    path, section_name, section_name));
+      throw usage_error(fmt::format("config file {}: '{}' is not inside a [section]{}", path,
+                                    section_name, unknown_key_hint(section_name)));
     }
     for (auto&& [key, value] : *table) {
       const std::string name = section_name + "." + std::string(key.str());
       const auto line = value.source().begin.line;
       const std::string where = fmt::format("config file {}:{}", path, line);
       const Key* k = find_key(name);
-      if (!k) throw usage_error(fmt::format("{}: unknown key '{}'{}", where, name, suggest(section_name)));
+      if (!k) {
+        throw usage_error(
+            fmt::format("{}: unknown key '{}'{}", where, name, unknown_key_hint(name)));
+      }
       if (k->secret) {
         throw usage_error(fmt::format(
             "{}: '{}' must not be written in a config file; use {}_file (a mounted Secret) or "
@@ -592,8 +798,10 @@ Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
   } else if (in.file) {
     if (!std::filesystem::exists(*in.file))
       throw usage_error(fmt::format("--config {}: no such file", *in.file));
+    refuse_directory(*in.file, "--config");
     apply_file(c, *in.file);
   } else if (std::filesystem::exists(in.default_file)) {
+    refuse_directory(in.default_file, "the default config file");
     apply_file(c, in.default_file);
   }
 
@@ -602,11 +810,6 @@ Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
   if (auto v = env("POD_NAMESPACE")) c.pod.namespace_ = *v;
   if (auto v = env("PGDATA")) c.postgres.data_dir = *v;
   if (auto v = env("POSTGRES_PASSWORD")) c.postgres.superuser_password = Secret(*v);
-  std::vector<std::string> sections;
-  for (const auto& k : keys()) {
-    auto s = k.name.substr(0, k.name.find('.'));
-    if (std::find(sections.begin(), sections.end(), s) == sections.end()) sections.push_back(s);
-  }
   for (const auto& [name, value] : in.env) {
     if (name.rfind("REPLAGENT_", 0) != 0) continue;
     const Key* match = nullptr;
@@ -620,7 +823,7 @@ Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
     // <SERVICE>_SERVICE_HOST and <SERVICE>_PORT_* for every Service in the namespace, and a
     // release named replagent-postgres has Services whose variables read like ours
     // (REPLAGENT_POSTGRES_RW_PORT). Other REPLAGENT_* names are not ours to judge.
-    for (const auto& s : sections) {
+    for (const auto& s : sections()) {
       std::string prefix = env_name(s) + "_";
       if (name.rfind(prefix, 0) == 0) {
         if (warnings) {
@@ -628,8 +831,8 @@ Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
           warnings->push_back(fmt::format(
               "environment variable {} is not a setting and is ignored (the closest is {}, "
               "{}); a Service's link variable looks like this: set enableServiceLinks: false "
-              "on the pod",
-              name, env_name(near.name), near.name));
+              "on the pod ({})",
+              name, env_name(near.name), near.name, kReferenceHint));
         }
         break;
       }
@@ -639,7 +842,7 @@ Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
   // 4. Flags.
   for (const auto& [name, value] : in.flags) {
     const Key* k = find_key(name);
-    if (!k) throw usage_error(fmt::format("--set {}: unknown key (see `replagent config --help`)", name));
+    if (!k) throw usage_error(fmt::format("--set {}: unknown key{}", name, unknown_key_hint(name)));
     if (k->secret) {
       // argv is readable by every user of the pod (/proc/<pid>/cmdline).
       throw usage_error(fmt::format(
@@ -719,6 +922,62 @@ std::vector<std::string> config_keys() {
   return out;
 }
 
+std::vector<KeyReference> key_reference() {
+  const Config defaults;
+  std::vector<KeyReference> out;
+  for (const auto& k : keys()) {
+    const auto doc = std::find_if(key_docs().begin(), key_docs().end(),
+                                  [&](const KeyDoc& d) { return k.name == d.name; });
+    if (doc == key_docs().end())
+      throw std::logic_error("key " + k.name + " has no entry in key_docs() (agent/config.cpp): "
+                             "add its value kind and meaning there");
+    KeyReference r{k.name, env_name(k.name), "", doc->value, doc->meaning, k.secret};
+    if (doc->derived_default) {
+      r.default_value = doc->derived_default;
+    } else if (k.render) {
+      // The built-in value, as `replagent config` prints it.
+      r.default_value = std::visit(
+          [](const auto& v) -> std::string {
+            using T = std::decay_t<decltype(v)>;
+            std::string shown;
+            if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+              for (const auto& item : v) shown += (shown.empty() ? "" : ", ") + item;
+            } else if constexpr (std::is_same_v<T, bool>) {
+              shown = v ? "true" : "false";
+            } else if constexpr (std::is_same_v<T, std::int64_t>) {
+              shown = std::to_string(v);
+            } else {
+              shown = v;
+            }
+            return shown.empty() ? "(empty)" : "`" + shown + "`";
+          },
+          k.render(defaults));
+    } else {
+      r.default_value = "(not set)";
+    }
+    out.push_back(std::move(r));
+  }
+  for (const auto& d : key_docs()) {
+    if (!find_key(d.name))
+      throw std::logic_error(std::string("key_docs() (agent/config.cpp) describes ") + d.name +
+                             ", which is no key: remove or rename the entry");
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> convention_variables() {
+  // The order load_config reads them in; each is overridden by its REPLAGENT_* key.
+  return {
+      {"POD_NAME", "`pod.name` (the chart sets it from `metadata.name`)"},
+      {"HOSTNAME", "`pod.name` when `POD_NAME` is not set (a pod's host name is its name)"},
+      {"POD_NAMESPACE", "`pod.namespace` (the chart sets it from `metadata.namespace`)"},
+      {"PGDATA", "`postgres.data_dir`, as the official postgres image names it"},
+      {"POSTGRES_PASSWORD",
+       "`postgres.superuser_password`, as the official postgres image names it"},
+      {"TMPDIR", "where temporary servers and work files go (`backup --verify-restore`)"},
+  };
+}
+
 std::map<std::string, std::string> current_environment() {
   std::map<std::string, std::string> out;
   for (char** e = environ; e && *e; ++e) {
@@ -727,6 +986,10 @@ std::map<std::string, std::string> current_environment() {
     if (eq != std::string::npos) out[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
   return out;
+}
+
+Secret read_password_file(const std::string& path, const std::string& key) {
+  return read_secret_file(path, key);
 }
 
 }  // namespace replagent::agent

@@ -12,8 +12,8 @@
 
 namespace replagent::agent {
 
-// The effective settings (DESIGN.md "Settings"). Built by load_config from, in rising
-// precedence: defaults, the TOML file, the environment, flags.
+// The effective settings (docs/configuration.md, generated from key_reference()). Built by
+// load_config from, in rising precedence: defaults, the TOML file, the environment, flags.
 struct Config {
   struct Pod {
     std::string name;       // <set>-<ordinal>
@@ -49,6 +49,11 @@ struct Config {
     // PostgreSQL's max_wal_size (the soft bound on WAL kept between checkpoints); unset:
     // PostgreSQL's default (1GB). With max_slot_wal_keep_size it bounds the WAL on the volume.
     std::optional<std::uint64_t> max_wal_size;
+    // PostgreSQL's max_wal_senders and max_replication_slots, sized for the set (the chart
+    // derives them from maxReplicas). A replica's init keeps at least the primary's
+    // max_wal_senders, which its control file records: a hot standby refuses fewer.
+    int max_wal_senders = 10;
+    int max_replication_slots = 10;
     // Resolved from the files above, else from the environment; never printed.
     Secret superuser_password;
     Secret replication_password;
@@ -125,8 +130,30 @@ Config load_config(const ConfigInputs& inputs, std::vector<std::string>* warning
 // The effective config as TOML; passwords show as "[redacted]" (or are absent).
 std::string render_config(const Config& config);
 
+// A password (or token) file as load_config reads it: trailing newlines stripped; throws
+// AgentError(kUsage) naming `key` and the path when it is a directory, unreadable or empty.
+// For the sidecar, which re-reads rotated Secrets while it runs.
+Secret read_password_file(const std::string& path, const std::string& key);
+
 // Every key load_config accepts, "section.key", for --help and error hints.
 std::vector<std::string> config_keys();
+
+// One key as the reference (docs/configuration.md, `replagent config --reference`) shows it.
+struct KeyReference {
+  std::string key;            // "init.wait_timeout"
+  std::string env;            // "REPLAGENT_INIT_WAIT_TIMEOUT"
+  std::string default_value;  // Markdown: "`10m`", or where a derived default comes from
+  std::string value;          // Markdown: the kind of value, "duration", "`refuse` or `reclone`"
+  std::string meaning;        // Markdown, one sentence
+  bool secret = false;        // environment only: never in a file, `--set` or `config` output
+};
+
+// Every key, in config_keys() order. Throws std::logic_error when a key has no description
+// or a description no key (the reference's test fails then, naming it).
+std::vector<KeyReference> key_reference();
+
+// The non-REPLAGENT_ environment variables load_config reads, with what each sets.
+std::vector<std::pair<std::string, std::string>> convention_variables();
 
 // The environment of this process as a map.
 std::map<std::string, std::string> current_environment();

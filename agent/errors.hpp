@@ -7,7 +7,7 @@
 
 namespace replagent::agent {
 
-// Exit codes are a contract (DESIGN.md): Kubernetes and scripts branch on them.
+// Exit codes are a contract (docs/configuration.md): Kubernetes and scripts branch on them.
 enum class ExitCode : int {
   kOk = 0,
   kFailed = 1,       // generic failure
@@ -27,6 +27,23 @@ class AgentError : public std::runtime_error {
 
  private:
   ExitCode code_;
+};
+
+// Each exit code with its meaning, for the reference (docs/configuration.md) and its test.
+struct ExitCodeInfo {
+  ExitCode code;
+  const char* meaning;
+};
+inline constexpr ExitCodeInfo kExitCodes[] = {
+    {ExitCode::kOk, "done"},
+    {ExitCode::kFailed, "failed (generic); for `probe`: the check did not pass"},
+    {ExitCode::kUsage, "usage or config error: a bad flag, an unknown key, a bad value, an "
+                       "unreadable password file"},
+    {ExitCode::kTimedOut, "timed out waiting for DNS or the primary (`init.wait_timeout`); "
+                          "`promote`: DNS could not tell whether the primary is gone"},
+    {ExitCode::kCloneFailed, "clone, backup or restore check failed"},
+    {ExitCode::kUnsafeData, "refused to touch a data directory (foreign data, an empty primary "
+                            "while a peer holds data, promote while the primary answers)"},
 };
 
 inline AgentError usage_error(const std::string& message) {

@@ -14,6 +14,7 @@
 #include "agent/errors.hpp"
 #include "agent/install.hpp"
 #include "agent/logging.hpp"
+#include "agent/reference.hpp"
 #include "agent/signals.hpp"
 #include "probes/probe.hpp"
 #include "roles/promote.hpp"
@@ -58,6 +59,11 @@ int run(const agent::CommandLine& cl) {
     std::cout << "replagent " << REPLAGENT_VERSION << "\n";
     return 0;
   }
+  if (cl.command == "config" && cl.options.count("reference")) {
+    // The built-in reference, not this environment's settings: nothing is read.
+    std::cout << agent::reference_markdown();
+    return 0;
+  }
   agent::Config config = load(cl);  // also sets up logging as configured
   agent::install_stop_handlers();
   if (cl.command == "config") {
@@ -97,7 +103,10 @@ int main(int argc, char** argv) {
     if (cl.log_format) agent::setup_logging(*cl.log_format, cl.log_level.value_or("info"));
     return run(cl);
   } catch (const agent::AgentError& e) {
-    if (e.code() == agent::ExitCode::kUsage && std::string(e.what()).find("--help") == std::string::npos)
+    const std::string what = e.what();
+    // A message that already says where to read on gets no second pointer.
+    if (e.code() == agent::ExitCode::kUsage && what.find("--help") == std::string::npos &&
+        what.find("--reference") == std::string::npos)
       spdlog::error("{} (see `replagent --help`)", e.what());
     else
       spdlog::error("{}", e.what());

@@ -5,8 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "agent/config.hpp"
 #include "agent/errors.hpp"
 #include "agent/logging.hpp"
+#include "probes/probe.hpp"
 
 namespace replagent::agent {
 namespace {
@@ -120,13 +122,26 @@ INSTANTIATE_TEST_SUITE_P(
                   {"unknown flag --max-lag"}},
         ErrorCase{
             "max_lag_without_value", {"probe", "ready", "--max-lag"}, {"--max-lag needs a value"}},
+        // One line naming what is missing and what it may be, not the whole help text.
         ErrorCase{"probe_without_kind",
                   {"probe"},
-                  {"'probe' takes 1 argument(s), got 0: replagent probe ready|live|primary|replica",
-                   "see `replagent probe --help`"}},
-        ErrorCase{"probe_with_two_kinds", {"probe", "ready", "live"}, {"got 2"}},
-        ErrorCase{"install_without_dir", {"install"}, {"'install' takes 1"}},
-        ErrorCase{"init_with_positional", {"init", "now"}, {"'init' takes 0 argument(s), got 1"}}),
+                  {"replagent probe needs KIND: ready, live, primary or replica",
+                   "`replagent probe ready`", "see `replagent probe --help`"}},
+        ErrorCase{"probe_with_two_kinds",
+                  {"probe", "ready", "live"},
+                  {"replagent probe takes one KIND", "got 2: 'ready', 'live'"}},
+        ErrorCase{"install_without_dir",
+                  {"install"},
+                  {"replagent install needs DIR", "`replagent install /replagent/bin`"}},
+        ErrorCase{"init_with_positional",
+                  {"init", "now"},
+                  {"replagent init takes no arguments, got 'now'"}},
+        ErrorCase{"unknown_command_lists_every_command",
+                  {"initialise"},
+                  {"init, sidecar, probe, promote, backup, install, config, version"}},
+        ErrorCase{"reference_is_a_config_flag",
+                  {"init", "--reference"},
+                  {"unknown flag --reference"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(ParseCommandLine, ProbeWithKindAndOptions) {
@@ -168,10 +183,43 @@ INSTANTIATE_TEST_SUITE_P(Commands, HelpText,
 
 TEST(HelpText, OverviewListsCommandsAndAnExample) {
   const std::string text = help_text("");
-  for (const char* c : {"init", "sidecar", "probe", "backup", "install", "config", "version",
-                        "--log-format", "--set", "Example"}) {
-    EXPECT_TRUE(contains(text, c)) << c;
+  for (const char* c : {"  init ", "  sidecar ", "  probe KIND ", "  promote ", "  backup ",
+                        "  install DIR ", "  config ", "  version ", "--log-format", "--set",
+                        "Example", "replagent config --reference"}) {
+    EXPECT_TRUE(contains(text, c)) << c << " in:\n" << text;
   }
+}
+
+// The kinds the missing-argument message offers are the ones `replagent probe` accepts.
+TEST(ParseCommandLine, ProbeKindsInTheMessageAreAccepted) {
+  std::string msg;
+  try {
+    parse_command_line({"probe"});
+  } catch (const AgentError& e) {
+    msg = e.what();
+  }
+  const std::string marker = "needs KIND: ";
+  ASSERT_TRUE(contains(msg, marker)) << msg;
+  std::string list = msg.substr(msg.find(marker) + marker.size());
+  list = list.substr(0, list.find(" ("));
+  std::vector<std::string> kinds;
+  for (std::string word; !list.empty();) {
+    const auto end = list.find_first_of(", ");
+    word = list.substr(0, end);
+    if (!word.empty() && word != "or") kinds.push_back(word);
+    list = end == std::string::npos ? "" : list.substr(end + 1);
+  }
+  EXPECT_EQ(kinds, (Args{"ready", "live", "primary", "replica"})) << msg;
+  const Config config;
+  for (const auto& kind : kinds)
+    EXPECT_NO_THROW(probes::parse_probe_options(kind, {}, config)) << kind;
+  EXPECT_THROW(probes::parse_probe_options("bogus", {}, config), AgentError);
+}
+
+TEST(ParseCommandLine, ConfigReferenceFlag) {
+  const auto cl = parse_command_line({"config", "--reference"});
+  EXPECT_EQ(cl.command, "config");
+  EXPECT_EQ(cl.options.count("reference"), 1u);
 }
 
 struct EscapeCase {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "agent/errors.hpp"
 
@@ -144,6 +145,75 @@ TEST_F(ConfigTest, UnknownKeyMessageNamesKey) {
   auto msg = error_of(inputs_);
   EXPECT_NE(msg.find("init.wait_timout"), std::string::npos) << msg;
   EXPECT_NE(msg.find("init.wait_timeout"), std::string::npos) << "suggests known keys: " << msg;
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Every unknown-key error names the closest key, what is known around it, and the reference.
+TEST_F(ConfigTest, UnknownKeyErrorsPointAtTheReference) {
+  struct Case {
+    const char* name;
+    std::function<void(ConfigInputs&)> set;
+    std::vector<std::string> parts;
+  };
+  const std::vector<Case> cases = {
+      {"file, known section",
+       [&](ConfigInputs& in) { in.file = write("a.toml", "[init]\nwait_timout = \"1s\"\n"); },
+       {"a.toml:2", "unknown key 'init.wait_timout'", "did you mean init.wait_timeout?",
+        "known keys in [init]: init.wait_timeout"}},
+      {"file, misspelt section",
+       [&](ConfigInputs& in) { in.file = write("b.toml", "[inti]\nwait_timeout = \"1s\"\n"); },
+       {"b.toml:2", "unknown key 'inti.wait_timeout'", "did you mean init.wait_timeout?",
+        "no section [inti]; sections: pod, postgres, dns, init, sidecar, backup, log"}},
+      {"file, key outside a section",
+       [&](ConfigInputs& in) { in.file = write("c.toml", "wait_timeout = \"1s\"\n"); },
+       {"c.toml", "'wait_timeout' is not inside a [section]", "did you mean init.wait_timeout?",
+        "sections: pod, postgres"}},
+      {"--set, known section",
+       [](ConfigInputs& in) { in.flags = {{"init.wait_timout", "1s"}}; },
+       {"--set init.wait_timout: unknown key", "did you mean init.wait_timeout?",
+        "known keys in [init]: init.wait_timeout"}},
+      {"--set, misspelt section",
+       [](ConfigInputs& in) { in.flags = {{"sidcar.max_lag", "1MB"}}; },
+       {"--set sidcar.max_lag: unknown key", "did you mean sidecar.max_lag?",
+        "no section [sidcar]; sections: pod, postgres, dns, init, sidecar, backup, log"}},
+      {"--set, no section",
+       [](ConfigInputs& in) { in.flags = {{"max_lag", "1MB"}}; },
+       {"--set max_lag: unknown key", "did you mean sidecar.max_lag?",
+        "a key is section.key; sections: pod"}},
+  };
+  for (const auto& c : cases) {
+    ConfigInputs in = inputs_;
+    c.set(in);
+    const std::string msg = error_of(in);
+    for (const auto& part : c.parts) EXPECT_TRUE(has(msg, part)) << c.name << ": " << msg;
+    EXPECT_TRUE(has(msg, "`replagent config --reference` or docs/configuration.md"))
+        << c.name << ": " << msg;
+  }
+  // In the environment it is a warning (a Service's link variables look like settings).
+  ConfigInputs in = inputs_;
+  in.env = {{"REPLAGENT_INIT_WAIT_TIMOUT", "1s"}};
+  std::vector<std::string> warnings;
+  load_config(in, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(has(warnings[0], "REPLAGENT_INIT_WAIT_TIMEOUT, init.wait_timeout")) << warnings[0];
+  EXPECT_TRUE(has(warnings[0], "`replagent config --reference`")) << warnings[0];
+}
+
+// A ConfigMap mounted without subPath: --config names its directory. toml++ read it as an
+// empty file, so every setting in it was ignored without a word.
+TEST_F(ConfigTest, ConfigFileThatIsADirectoryNamesFlagAndPath) {
+  fs::create_directory(dir_ / "configmap-volume");
+  inputs_.file = (dir_ / "configmap-volume").string();
+  const std::string m = error_of(inputs_);
+  EXPECT_TRUE(has(m, "--config " + (dir_ / "configmap-volume").string() + " is a directory")) << m;
+  EXPECT_TRUE(has(m, "configmap-volume/replagent.toml")) << m;
+
+  inputs_.file.reset();
+  inputs_.default_file = dir_ / "configmap-volume";
+  EXPECT_TRUE(has(error_of(inputs_), "is a directory"));
 }
 
 // The kubelet's service-link variables for a release named replagent-postgres (Services
