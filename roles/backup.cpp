@@ -45,7 +45,8 @@ std::string partial_path(const std::string& dir, const std::string& name) {
 // What the dump step produced.
 struct Dumped {
   std::vector<TableCount> counts;
-  std::string error;  // empty on success
+  std::vector<std::string> other_databases;  // asked only when it holds no table
+  std::string error;                         // empty on success
 };
 
 // Opens a read-only repeatable-read transaction on the source, exports its snapshot, records
@@ -109,6 +110,7 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
     throw;
   }
   counter.join();
+  if (counts && counts->empty()) out.other_databases = other_databases(*session);
   session->exec("COMMIT");
   if (!r.ok()) {
     const std::string tail = last_line(r);
@@ -153,20 +155,14 @@ void remove_leftovers(const std::string& dir, const std::vector<std::string>& le
   }
 }
 
-BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const BackupTarget& target) {
+// Steps 3-7 of run_backup, holding the lock.
+BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const BackupTarget& target,
+                            const BackupSource& source, agent::Clock::time_point started) {
   const std::string& dir = c.backup.dir;
-  const auto started = deps.clock.now();
-  // 1. What an interrupted run left (we hold the lock: nobody else is writing).
+  // 3. What an interrupted run left (we hold the lock: nobody else is writing).
   remove_leftovers(dir, scan_backup_dir(dir, target.set).leftovers);
 
-  // 2. The source.
-  const SourceChoice choice = choose_backup_source(c, target, deps.resolver, deps.pg);
-  if (!choice.source)
-    return failed(fmt::format("no server to back up from: {}", choice.reason));
-  if (!choice.reason.empty()) spdlog::warn("backing up the primary: {}", choice.reason);
-  const BackupSource& source = *choice.source;
-
-  // 3. The dump, as .partial.
+  // 4. The dump, as .partial.
   const auto name = pick_name(dir, target.set, deps);
   if (!name) return failed(fmt::format("cannot pick a free backup name in {}", dir));
   UnfinishedBackup unfinished{dir, *name};
@@ -183,16 +179,25 @@ BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const Back
   }
   const Dumped dumped = dump_at_snapshot(c, deps, source, partial);
   if (!dumped.error.empty()) return fail_with(dumped.error);
+  // Something to protect: a dump without a table is no backup of the application.
+  const bool at_default = c.backup.database == agent::Config::Backup{}.database;
+  if (const auto empty = judge_empty_dump(c.backup.database, at_default, dumped.counts.size(),
+                                          dumped.other_databases)) {
+    // A config error (exit 2), not a failed backup (4): the cure is a setting, and every
+    // retry of the Job would fail the same way.
+    if (empty->error) return BackupOutcome{ExitCode::kUsage, empty->message};
+    spdlog::warn("{}", empty->message);
+  }
 
   try {
-    // 4. Durable, then readable: the archive's table of contents must parse in full.
+    // 5. Durable, then readable: the archive's table of contents must parse in full.
     fsync_file(partial);
     agent::fsync_dir(dir);
     const auto list = deps.runner.run(build_restore_list(partial, c.postgres.bin_dir), nullptr);
     if (!list.ok())
       return fail_with(fmt::format("pg_restore --list {}: {}", list.describe(), last_line(list)));
 
-    // 5. Checksum and counts beside it, then the rename that publishes the backup.
+    // 6. Checksum and counts beside it, then the rename that publishes the backup.
     const std::string hex = sha256_file(partial);
     agent::write_file_atomic(final_path + ".sha256", render_checksum_line(hex, *name), 0600);
     agent::write_file_atomic(final_path + ".counts", render_counts(dumped.counts), 0600);
@@ -205,7 +210,7 @@ BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const Back
     return fail_with(e.what());
   }
 
-  // 6. Retention: only complete backups of our set are candidates, never the new one.
+  // 7. Retention: only complete backups of our set are candidates, never the new one.
   const auto scan = scan_backup_dir(dir, target.set);
   const RetentionPlan plan =
       plan_retention(scan.backups, *name, c.backup.keep, c.backup.max_age, deps.wall_now());
@@ -231,6 +236,14 @@ BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const Back
 
 BackupOutcome run_backup(const agent::Config& c, BackupDeps deps) {
   const BackupTarget target = backup_target_of(c);
+  const auto started = deps.clock.now();
+  // 1. The source, before anything is written: a run with nothing to back up from leaves
+  // backup.dir as it found it (not even created, no lock file in it).
+  const SourceChoice choice = choose_backup_source(c, target, deps.resolver, deps.pg);
+  if (!choice.source) return failed(fmt::format("no server to back up from: {}", choice.reason));
+  if (!choice.reason.empty()) spdlog::warn("backing up the primary: {}", choice.reason);
+
+  // 2. backup.dir and its lock.
   std::optional<BackupLock> lock;
   try {
     prepare_backup_dir(c.backup.dir);  // 0700
@@ -244,7 +257,7 @@ BackupOutcome run_backup(const agent::Config& c, BackupDeps deps) {
                                      "does nothing",
                                      c.backup.dir)};
   }
-  return backup_locked(c, deps, target);
+  return backup_locked(c, deps, target, *choice.source, started);
 }
 
 int backup_command(const agent::Config& config, const std::map<std::string, std::string>& options) {

@@ -35,10 +35,13 @@ struct BackupOutcome {
 };
 
 // Expected failures (no source, pg_dump failed, disk full) are outcomes with kCloneFailed (4);
-// an overlapping run is kOk with "another backup is running". Throws AgentError(kUsage) for
-// configuration errors.
+// an overlapping run is kOk with "another backup is running". backup.database left at its
+// default while that database holds no table is an outcome with kUsage (2), and nothing is
+// published (judge_empty_dump). Throws AgentError(kUsage) for configuration errors. The source
+// is chosen before backup.dir is touched: a run without one creates neither it nor its lock.
 BackupOutcome run_backup(const agent::Config& config, BackupDeps deps);
-// Writes one line per backup to `out`; kCloneFailed when a checksum is missing or wrong.
+// Writes one line per backup to `out`; kCloneFailed when a checksum is missing or wrong, when
+// backup.dir cannot be listed (missing: the volume not mounted) or holds no backup of the set.
 BackupOutcome run_backup_list(const agent::Config& config, BackupDeps deps, std::ostream& out);
 // kCloneFailed when the newest backup's checksum is wrong, it does not restore, or the row
 // counts differ from those recorded at the dump's snapshot.

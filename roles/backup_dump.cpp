@@ -39,6 +39,14 @@ WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relpersistence OPERATOR(pg_cata
                     AND d.deptype OPERATOR(pg_catalog.=) 'e')
 ORDER BY 1)";
 
+// Templates, and databases that refuse connections (pg_dump could not read them), are never
+// what backup.database should name.
+constexpr const char* kOtherDatabasesQuery = R"(
+SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_database d
+WHERE d.datallowconn AND NOT d.datistemplate
+  AND d.datname OPERATOR(pg_catalog.<>) pg_catalog.current_database()
+ORDER BY 1)";
+
 }  // namespace
 
 PrivateWorkDir::PrivateWorkDir(const std::string& prefix) {
@@ -108,6 +116,15 @@ std::optional<std::vector<TableCount>> count_rows(agent::PgSession& session, std
     c.table = *row[0];
     out.push_back(std::move(c));
   }
+  return out;
+}
+
+std::vector<std::string> other_databases(agent::PgSession& session) {
+  agent::QueryResult r;
+  std::vector<std::string> out;
+  if (session.exec(kOtherDatabasesQuery, &r)) return out;
+  for (const auto& row : r.rows)
+    if (!row.empty() && row[0]) out.push_back(*row[0]);
   return out;
 }
 

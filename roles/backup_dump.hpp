@@ -49,6 +49,11 @@ agent::ProcessSpec build_restore_list(const std::string& file, const std::string
 // skips their data there. Extension member tables too (pg_dump does not dump their rows).
 std::optional<std::vector<TableCount>> count_rows(agent::PgSession& session, std::string* error);
 
+// The databases of the session's server other than its own that one can connect to
+// (pg_database is readable by every role), sorted; empty when the query fails. For the hint of
+// a dump that holds no table: which database was probably meant.
+std::vector<std::string> other_databases(agent::PgSession& session);
+
 // The last non-empty line a child printed, for one-line error messages.
 std::string last_line(const agent::ProcessResult& r);
 

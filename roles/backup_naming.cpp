@@ -146,6 +146,30 @@ std::string format_summary(const BackupSummary& s) {
       s.kept, removed);
 }
 
+std::optional<EmptyDumpVerdict> judge_empty_dump(const std::string& database, bool at_default,
+                                                 std::size_t tables,
+                                                 const std::vector<std::string>& others) {
+  if (tables > 0) return std::nullopt;
+  std::string listed;
+  for (std::size_t i = 0; i < others.size(); ++i) listed += (i ? ", " : "") + others[i];
+  const std::string there = others.empty()
+                                ? "the server has no other database"
+                                : fmt::format("the server's other databases: {}", listed);
+  if (at_default) {
+    return EmptyDumpVerdict{
+        true, fmt::format("database {} (backup.database's default) holds no tables: a backup of "
+                          "it would protect nothing; set backup.database to the application's "
+                          "database (REPLAGENT_BACKUP_DATABASE, the chart's backup.database "
+                          "value); {}",
+                          database, there)};
+  }
+  return EmptyDumpVerdict{
+      false, fmt::format("database {} (backup.database) holds no tables: this backup protects "
+                         "nothing; check that backup.database names the application's database "
+                         "({})",
+                         database, there)};
+}
+
 std::string format_age(std::chrono::seconds age) {
   long long s = std::max<long long>(0, age.count());
   const long long d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60;

@@ -77,6 +77,21 @@ struct BackupSummary {
 // kept 7, removed 1 (todo-db-20261118T171500Z.dump)"
 std::string format_summary(const BackupSummary& s);
 
+// A dump of a database without a table protects nothing, yet looks like any other backup.
+// `at_default`: backup.database is the built-in default, `postgres`, the maintenance database
+// every server has and applications rarely use (the chart writes that default into its
+// ConfigMap too, so where the value came from cannot tell a choice from an oversight). Then it
+// is a setting nobody made: an error saying what to set, naming the server's other databases.
+// A database named on purpose may be empty for a while (an application before its first
+// migration): a warning. nullopt when the dump holds a table.
+struct EmptyDumpVerdict {
+  bool error = false;
+  std::string message;  // one line
+};
+std::optional<EmptyDumpVerdict> judge_empty_dump(const std::string& database, bool at_default,
+                                                 std::size_t tables,
+                                                 const std::vector<std::string>& other_databases);
+
 // "3d4h", "5m", "12s": a backup's age for --list (coarse: the two largest units).
 std::string format_age(std::chrono::seconds age);
 

@@ -114,7 +114,12 @@ BackupDirScan scan_backup_dir(const std::string& dir, const std::string& set) {
       others.emplace_back(file, *parsed);
     }
   }
-  if (ec) fail("cannot list the backup directory", dir, ec.value());
+  if (ec) {
+    throw agent::AgentError(agent::ExitCode::kCloneFailed,
+                            fmt::format("cannot list backup.dir {}: {} (mount the backup volume "
+                                        "there, or set backup.dir to where it is mounted)",
+                                        dir, std::strerror(ec.value())));
+  }
   for (const auto& [file, parsed] : others) {
     if (parsed.kind == BackupFileKind::kPartial || !dumps.count(parsed.dump_name))
       scan.leftovers.push_back(file);

@@ -124,7 +124,22 @@ class TemporaryServer {
 
 BackupOutcome run_backup_list(const agent::Config& c, BackupDeps deps, std::ostream& out) {
   const BackupTarget target = backup_target_of(c);
-  auto backups = scan_backup_dir(c.backup.dir, target.set).backups;
+  std::vector<BackupEntry> backups;
+  try {
+    backups = scan_backup_dir(c.backup.dir, target.set).backups;
+  } catch (const agent::AgentError& e) {
+    return BackupOutcome{ExitCode::kCloneFailed, e.what()};
+  }
+  // Nothing to list is nothing protected: the wrong volume at backup.dir, a set name that is
+  // not the one the backups carry, or no backup ever made. --list is how that gets checked.
+  if (backups.empty()) {
+    return BackupOutcome{
+        ExitCode::kCloneFailed,
+        fmt::format("no backups of {} in {}: check backup.dir and the volume mounted there, and "
+                    "that pod.service (REPLAGENT_POD_SERVICE) names the set; backups are named "
+                    "{}-<UTC time>.dump",
+                    target.set, c.backup.dir, target.set)};
+  }
   std::sort(backups.begin(), backups.end(),
             [](const BackupEntry& a, const BackupEntry& b) { return a.taken > b.taken; });
   const WallTime now = deps.wall_now();

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <sstream>
 #include <thread>
 
 #include "test/support/backup_support.hpp"
@@ -135,6 +136,43 @@ TEST_F(BackupDump, NamedDatabaseIsDumpedAndRestoreChecked) {
   EXPECT_NE(missing.err.find("\"nosuchdb\" does not exist"), std::string::npos) << describe(missing);
   EXPECT_EQ(files_ending(backups(), ".dump").size(), 1u);
   EXPECT_TRUE(files_ending(backups(), ".partial").empty());
+}
+
+// A fresh server's `postgres` database holds no table: left at that default, backup.database
+// makes nightly backups of nothing that all look fine. That is exit 2 naming the setting and
+// the databases there, with nothing published; a database named on purpose but still empty
+// (before the application's first migration) is backed up, with one warning line.
+TEST_F(BackupDump, EmptyDefaultDatabaseIsAConfigErrorEmptyNamedOneWarns) {
+  Pod& primary = pod(0);
+  ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
+  primary.psql("CREATE DATABASE todo");
+  Env env = backup_env(primary, backups());
+  env["REPLAGENT_BACKUP_SOURCE"] = "primary";
+
+  RunResult left = run_backup(env, {}, logs());
+  EXPECT_EQ(left.exit_code(), 2) << describe(left);
+  for (const char* needle :
+       {"database postgres (backup.database's default) holds no tables",
+        "set backup.database to the application's database (REPLAGENT_BACKUP_DATABASE",
+        "other databases: todo"}) {
+    EXPECT_NE(left.err.find(needle), std::string::npos) << needle << "\n" << describe(left);
+  }
+  EXPECT_EQ(left.err.find("backup done"), std::string::npos) << describe(left);
+  EXPECT_TRUE(files_ending(backups(), ".dump").empty()) << tree_listing(backups());
+  EXPECT_TRUE(files_ending(backups(), ".partial").empty()) << tree_listing(backups());
+
+  env["REPLAGENT_BACKUP_DATABASE"] = "todo";
+  RunResult named = run_backup(env, {}, logs());
+  ASSERT_EQ(named.exit_code(), 0) << describe(named);
+  EXPECT_NE(named.err.find("0 tables / 0 rows"), std::string::npos) << describe(named);
+  std::vector<std::string> warnings;
+  std::istringstream lines(named.err);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find(" warn") != std::string::npos) warnings.push_back(line);
+  ASSERT_EQ(warnings.size(), 1u) << describe(named);
+  EXPECT_NE(warnings[0].find("database todo (backup.database) holds no tables"), std::string::npos)
+      << warnings[0];
+  EXPECT_EQ(files_ending(backups(), ".dump").size(), 1u) << tree_listing(backups());
 }
 
 TEST_F(BackupDump, TwoAtOnceWriteExactlyOneDump) {

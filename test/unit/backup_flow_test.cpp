@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -31,6 +34,7 @@ struct FakeServer {
   std::string receiver;  // pg_stat_wal_receiver.status
   std::optional<agent::PgError> connect_error;
   std::vector<TableCount> tables;
+  std::vector<std::string> other_databases;  // pg_database, besides the connected one
 };
 
 class ScriptedSession : public agent::PgSession {
@@ -45,6 +49,8 @@ class ScriptedSession : public agent::PgSession {
       r.rows.push_back({std::string("00000003-0000001B-1")});
     } else if (sql.find("query_to_xml") != std::string::npos) {
       for (const auto& t : s_.tables) r.rows.push_back({t.table, std::to_string(t.rows)});
+    } else if (sql.find("pg_database") != std::string::npos) {
+      for (const auto& d : s_.other_databases) r.rows.push_back({d});
     }
     if (out) *out = r;
     return std::nullopt;
@@ -107,9 +113,9 @@ class BackupFlow : public ::testing::Test {
     config.postgres.superuser_password = agent::Secret("s3cret");
     resolver.set(kService, {"10.0.0.10", "10.0.0.11", "10.0.0.12"});
     resolver.set(kPrimary, {"10.0.0.10"});
-    pg.servers["10.0.0.10"] = FakeServer{false, "", std::nullopt, {{"public.todo", 3}}};
-    pg.servers["10.0.0.11"] = FakeServer{true, "startup", std::nullopt, {{"public.todo", 3}}};
-    pg.servers["10.0.0.12"] = FakeServer{true, "streaming", std::nullopt, {{"public.todo", 3}}};
+    pg.servers["10.0.0.10"] = FakeServer{false, "", std::nullopt, {{"public.todo", 3}}, {}};
+    pg.servers["10.0.0.11"] = FakeServer{true, "startup", std::nullopt, {{"public.todo", 3}}, {}};
+    pg.servers["10.0.0.12"] = FakeServer{true, "streaming", std::nullopt, {{"public.todo", 3}}, {}};
     // pg_dump writes its -f file; pg_restore --list accepts it.
     FakeProcessRunner::Script dump;
     dump.effect = [](const agent::ProcessSpec& spec) {
@@ -314,6 +320,116 @@ TEST_F(BackupFlow, ListFlagsMismatchAndMissingChecksums) {
   EXPECT_NE(out.message.find("2 of 2 backups"), std::string::npos) << out.message;
 }
 
+// The log lines written while it lives (spdlog's default logger swapped for a string sink).
+class CapturedLog {
+ public:
+  CapturedLog() : old_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    sink->set_pattern("%l %v");
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("captured", sink));
+  }
+  ~CapturedLog() { spdlog::set_default_logger(old_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> old_;
+};
+
+std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(needle) != std::string::npos) out.push_back(line);
+  return out;
+}
+
+// backup.database left at its default: `postgres`, the maintenance database, which the
+// application rarely uses. A dump of it without a table protects nothing: a config error
+// that names the setting and the databases that are there, and no backup is published.
+TEST_F(BackupFlow, EmptyDefaultDatabaseIsAConfigErrorAndPublishesNothing) {
+  for (auto& [address, server] : pg.servers) {
+    server.tables.clear();
+    server.other_databases = {"todo", "billing"};
+  }
+  ASSERT_EQ(config.backup.database, "postgres");
+  const auto out = run_backup(config, deps());
+  EXPECT_EQ(out.code, agent::ExitCode::kUsage) << out.message;
+  for (const char* needle : {"database postgres", "no tables", "backup.database",
+                             "REPLAGENT_BACKUP_DATABASE", "todo, billing"}) {
+    EXPECT_NE(out.message.find(needle), std::string::npos) << needle << ": " << out.message;
+  }
+  EXPECT_EQ(files(), std::vector<std::string>{".lock"}) << "a backup of nothing was published";
+}
+
+// A database named on purpose may be empty for a while (a new application before its first
+// migration): the backup is made, with one warning line saying it protects nothing.
+TEST_F(BackupFlow, EmptyNamedDatabaseIsBackedUpWithOneWarning) {
+  for (auto& [address, server] : pg.servers) server.tables.clear();
+  config.backup.database = "todo";
+  CapturedLog log;
+  const auto out = run_backup(config, deps());
+  ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
+  EXPECT_NE(out.message.find("0 tables / 0 rows"), std::string::npos) << out.message;
+  const auto warnings = lines_with(log.text(), "warning ");
+  ASSERT_EQ(warnings.size(), 1u) << log.text();
+  EXPECT_NE(warnings[0].find("database todo"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("no tables"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("backup.database"), std::string::npos) << warnings[0];
+
+  // Once it holds a table, no warning; nor for the default database when it holds one.
+  for (auto& [address, server] : pg.servers) server.tables = {{"public.todo", 0}};
+  CapturedLog again;
+  now += std::chrono::hours(1);
+  ASSERT_EQ(run_backup(config, deps()).code, agent::ExitCode::kOk);
+  config.backup.database = "postgres";
+  now += std::chrono::hours(1);
+  ASSERT_EQ(run_backup(config, deps()).code, agent::ExitCode::kOk);
+  EXPECT_TRUE(lines_with(again.text(), "warning ").empty()) << again.text();
+}
+
+// A run that finds no server leaves backup.dir as it was: no directory made, no lock file.
+TEST_F(BackupFlow, NoSourceLeavesNoDirectoryAndNoLock) {
+  for (auto& [address, server] : pg.servers)
+    server.connect_error = agent::PgError{"", "Connection refused"};
+  auto out = run_backup(config, deps());
+  EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed) << out.message;
+  EXPECT_NE(out.message.find("no server to back up from"), std::string::npos) << out.message;
+  EXPECT_FALSE(fs::exists(config.backup.dir)) << "backup.dir was created for a failed run";
+
+  fs::create_directories(config.backup.dir);
+  out = run_backup(config, deps());
+  EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed) << out.message;
+  EXPECT_TRUE(files().empty()) << testing::PrintToString(files());
+  EXPECT_EQ(runner.count("pg_dump"), 0);
+}
+
+// --list is how people check that backups exist: a backup.dir that is missing (the volume not
+// mounted, a wrong path) is an error naming the setting, never "0 backups, checksums ok".
+TEST_F(BackupFlow, ListOfAMissingDirectoryIsAnError) {
+  std::ostringstream listing;
+  const auto out = run_backup_list(config, deps(), listing);
+  EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed) << out.message;
+  EXPECT_NE(out.message.find("backup.dir " + config.backup.dir), std::string::npos)
+      << out.message;
+  EXPECT_EQ(out.message.find("checksums ok"), std::string::npos) << out.message;
+  EXPECT_FALSE(fs::exists(config.backup.dir)) << "--list created backup.dir";
+}
+
+// A directory without a backup of this set (another volume mounted there, pod.service naming
+// another set, no backup ever ran) protects nothing either.
+TEST_F(BackupFlow, ListWithoutABackupOfTheSetIsAnError) {
+  fs::create_directories(config.backup.dir);
+  std::ofstream(config.backup.dir + "/other-20261120T000000Z.dump") << "x";
+  std::ostringstream listing;
+  const auto out = run_backup_list(config, deps(), listing);
+  EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed) << out.message;
+  EXPECT_NE(out.message.find("no backups of todo-db in " + config.backup.dir), std::string::npos)
+      << out.message;
+  EXPECT_NE(out.message.find("REPLAGENT_POD_SERVICE"), std::string::npos) << out.message;
+  EXPECT_EQ(listing.str(), "");
+}
+
 unsigned mode_of(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return 0;
@@ -383,7 +499,7 @@ TEST_F(BackupFlow, RestoreCheckRefusesACorruptedDump) {
 
 TEST_F(BackupFlow, RestoreCheckComparesWithTheRecordedCounts) {
   ASSERT_EQ(run_backup(config, deps()).code, agent::ExitCode::kOk);
-  pg.servers["*socket*"] = FakeServer{false, "", std::nullopt, {{"public.todo", 3}}};
+  pg.servers["*socket*"] = FakeServer{false, "", std::nullopt, {{"public.todo", 3}}, {}};
   auto out = run_restore_check(config, deps());
   EXPECT_EQ(out.code, agent::ExitCode::kOk) << out.message;
   EXPECT_NE(out.message.find("1 tables / 3 rows match"), std::string::npos) << out.message;
@@ -415,6 +531,32 @@ TEST(BackupConfig, MaxAgeIsAnOptionalDuration) {
     in.flags = {{"backup.max_age", bad}};
     EXPECT_THROW(agent::load_config(in), agent::AgentError) << bad;
   }
+}
+
+// An empty backup.dir is a setting left blank (an empty value in a ConfigMap or env), not a
+// directory that failed: exit 2 naming the key, before anything runs.
+TEST(BackupConfig, EmptyDirIsAConfigError) {
+  agent::ConfigInputs in;
+  in.default_file = "/nonexistent/replagent.toml";
+  in.hostname = "todo-db-0";
+  EXPECT_EQ(agent::load_config(in).backup.dir, "/backup");
+  const auto expect_usage_error = [&](const char* origin) {
+    try {
+      agent::load_config(in);
+      ADD_FAILURE() << origin << ": an empty backup.dir was accepted";
+    } catch (const agent::AgentError& e) {
+      EXPECT_EQ(e.code(), agent::ExitCode::kUsage) << e.what();
+      EXPECT_NE(std::string(e.what()).find("backup.dir"), std::string::npos) << e.what();
+    }
+  };
+  in.env["REPLAGENT_BACKUP_DIR"] = "";
+  expect_usage_error("environment");
+  in.env.clear();
+  in.flags = {{"backup.dir", ""}};
+  expect_usage_error("flag");
+  in.flags.clear();
+  in.file_text = "[backup]\ndir = \"\"\n";
+  expect_usage_error("file");
 }
 
 TEST(BackupToolOutput, ErrorAndServerDetailNotTheCommand) {

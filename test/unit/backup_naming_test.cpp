@@ -185,6 +185,32 @@ TEST(BackupCounts, RoundTripAndCompare) {
                 "public.audit: missing from the restore (12 rows in the source)"}));
 }
 
+TEST(BackupEmptyDump, ErrorOnlyForTheDefaultDatabase) {
+  EXPECT_FALSE(judge_empty_dump("postgres", true, 1, {}));
+  EXPECT_FALSE(judge_empty_dump("todo", false, 3, {}));
+
+  const auto left = judge_empty_dump("postgres", true, 0, {"billing", "todo"});
+  ASSERT_TRUE(left);
+  EXPECT_TRUE(left->error);
+  for (const char* needle : {"database postgres", "holds no tables", "set backup.database",
+                             "REPLAGENT_BACKUP_DATABASE", "the chart's backup.database",
+                             "other databases: billing, todo"}) {
+    EXPECT_NE(left->message.find(needle), std::string::npos) << needle << ": " << left->message;
+  }
+  const auto alone = judge_empty_dump("postgres", true, 0, {});
+  ASSERT_TRUE(alone);
+  EXPECT_NE(alone->message.find("the server has no other database"), std::string::npos)
+      << alone->message;
+
+  const auto named = judge_empty_dump("todo", false, 0, {"postgres"});
+  ASSERT_TRUE(named);
+  EXPECT_FALSE(named->error);
+  EXPECT_NE(named->message.find("database todo (backup.database) holds no tables"),
+            std::string::npos)
+      << named->message;
+  EXPECT_EQ(named->message.find('\n'), std::string::npos) << "one log line";
+}
+
 TEST(BackupChecksum, Sha256sumFormat) {
   const std::string hex(64, 'a');
   EXPECT_EQ(render_checksum_line(hex, "x.dump"), hex + "  x.dump\n");
