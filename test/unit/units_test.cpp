@@ -2,6 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "agent/config.hpp"
+#include "agent/errors.hpp"
+
+#ifndef REPLAGENT_SOURCE_DIR
+#error "REPLAGENT_SOURCE_DIR must name the source tree (set by test/CMakeLists.txt)"
+#endif
+
 namespace replagent::agent {
 namespace {
 
@@ -99,6 +110,78 @@ TEST(FormatDuration, Table) {
   for (auto v : {0, 200, 1500, 90'000, 3'723'000}) {
     EXPECT_EQ(parse_duration(format_duration(milliseconds{v})), milliseconds{v});
   }
+}
+
+// test/data/quantities.tsv: one row of the table the chart test checks values.schema.json
+// against, so the chart's patterns and these parsers cannot disagree unnoticed.
+struct QuantityRow {
+  int line = 0;
+  std::string kind;   // size, duration, or a config key
+  std::string text;   // without its quotes
+  std::string agent;  // a number, no, overflow, yes
+};
+
+std::vector<QuantityRow> quantity_rows() {
+  const std::string path = std::string(REPLAGENT_SOURCE_DIR) + "/test/data/quantities.tsv";
+  std::ifstream in(path);
+  EXPECT_TRUE(in) << "cannot read " << path;
+  std::vector<QuantityRow> rows;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto tab1 = line.find('\t');
+    const auto tab2 = tab1 == std::string::npos ? tab1 : line.find('\t', tab1 + 1);
+    const std::string quoted =
+        tab2 == std::string::npos ? "" : line.substr(tab1 + 1, tab2 - tab1 - 1);
+    if (quoted.size() < 2 || quoted.front() != '"' || quoted.back() != '"') {
+      ADD_FAILURE() << path << ":" << n << ": expected KIND<tab>\"TEXT\"<tab>AGENT: " << line;
+      continue;
+    }
+    rows.push_back({n, line.substr(0, tab1), quoted.substr(1, quoted.size() - 2),
+                    line.substr(tab2 + 1)});
+  }
+  return rows;
+}
+
+TEST(Quantities, SharedTableMatchesTheParsers) {
+  const auto rows = quantity_rows();
+  int sizes = 0, durations = 0, keys = 0;
+  for (const auto& r : rows) {
+    const std::string where = "quantities.tsv:" + std::to_string(r.line) + " " + r.kind + " '" +
+                              r.text + "' (" + r.agent + ")";
+    const bool number = !r.agent.empty() && r.agent.find_first_not_of("0123456789") == std::string::npos;
+    if (r.kind == "size") {
+      ++sizes;
+      ASSERT_TRUE(number || r.agent == "no" || r.agent == "overflow") << where;
+      EXPECT_EQ(parse_size(r.text), number ? std::optional(std::stoull(r.agent)) : std::nullopt)
+          << where;
+    } else if (r.kind == "duration") {
+      ++durations;
+      ASSERT_TRUE(number || r.agent == "no" || r.agent == "overflow") << where;
+      EXPECT_EQ(parse_duration(r.text),
+                number ? std::optional(std::chrono::milliseconds{std::stoll(r.agent)}) : std::nullopt)
+          << where;
+    } else {
+      // A key's own words ("unlimited") and empty values: what load_config does with them.
+      ++keys;
+      ASSERT_TRUE(r.agent == "yes" || r.agent == "no") << where;
+      ConfigInputs in;
+      in.default_file = "/nonexistent/replagent.toml";
+      in.hostname = "todo-db-0";
+      in.flags = {{r.kind, r.text}};
+      bool accepted = true;
+      try {
+        load_config(in);
+      } catch (const AgentError&) {
+        accepted = false;
+      }
+      EXPECT_EQ(accepted, r.agent == "yes") << where;
+    }
+  }
+  // The table reached this test (a wrong path or format would make it vacuous).
+  EXPECT_GE(sizes, 20);
+  EXPECT_GE(durations, 20);
+  EXPECT_GE(keys, 10);
 }
 
 }  // namespace
