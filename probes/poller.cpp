@@ -91,6 +91,7 @@ PollerTargets poller_targets(const agent::Config& c) {
   p.port = c.postgres.port;
   p.user = c.postgres.replication_user;
   p.password = c.postgres.replication_password;
+  t.replication_password_file = c.postgres.replication_password_file;
   // Not the pod name: the replica's own WAL receiver uses that, and the primary's
   // pg_stat_replication query skips replagent-* senders.
   p.application_name = "replagent-sidecar-" + c.pod.name;
@@ -230,6 +231,18 @@ void Poller::poll_primary(Snapshot& s) {
   }
   agent::ConnParams params = targets_.primary;
   params.hostaddr = primary_address_;
+  // The file, not the password read at start: after a rotation the primary's sidecar applies
+  // the new one (roles/password_sync.hpp) and the old one stops working. An unreadable file
+  // (between two kubelet updates) keeps the last good password.
+  if (!targets_.replication_password_file.empty()) {
+    try {
+      targets_.primary.password = agent::read_password_file(
+          targets_.replication_password_file, "postgres.replication_password_file");
+      params.password = targets_.primary.password;
+    } catch (const std::exception& e) {
+      spdlog::debug("sidecar: keeping the replication password read before: {}", e.what());
+    }
+  }
   agent::PgError err;
   if (auto info = deps_.pg.identify_system(params, &err)) {
     s.primary_lsn = info->wal_position;

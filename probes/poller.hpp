@@ -53,6 +53,8 @@ struct PollerTargets {
   agent::ConnParams local;
   std::string primary_host;   // DNS name of the primary; empty: unknown
   agent::ConnParams primary;  // replication connection; hostaddr filled per attempt
+  // Re-read before each connection to the primary (a rotated Secret), when set.
+  std::string replication_password_file;
   std::string data_dir;
 };
 PollerTargets poller_targets(const agent::Config& config);

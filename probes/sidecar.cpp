@@ -15,6 +15,8 @@
 #include "probes/metrics.hpp"
 #include "probes/poller.hpp"
 #include "probes/routes.hpp"
+#include "roles/data_dir.hpp"
+#include "roles/password_sync.hpp"
 
 namespace replagent::probes {
 namespace {
@@ -88,11 +90,20 @@ int sidecar_command(const agent::Config& config) {
   }
   PollerTargets targets = poller_targets(config);
   std::unique_ptr<SlotJanitor> janitor = slot_janitor(config, targets.local, *resolver, *pg);
+  // On the primary, rotated passwords take effect while the set runs (password_sync.hpp).
+  roles::PasswordSync passwords(config, *pg, agent::system_clock());
+  const std::string socket_fallback = config.postgres.host.rfind('/', 0) == 0 ? config.postgres.host : "";
   PollerDeps deps{.pg = *pg,
                   .clock = agent::system_clock(),
                   .resolver = targets.primary_host.empty() ? nullptr : resolver.get(),
                   .filesystem = statvfs_stats,
-                  .on_poll = [&metrics](const Snapshot& s) { metrics.observe_poll(s); },
+                  .on_poll =
+                      [&](const Snapshot& s) {
+                        metrics.observe_poll(s);
+                        std::string socket = roles::server_socket_dir(config.postgres.data_dir);
+                        if (socket.empty()) socket = socket_fallback;
+                        passwords.review(s.role == Role::kPrimary, socket);
+                      },
                   .wall_now = [] { return std::chrono::system_clock::now(); },
                   .janitor = janitor.get()};
   Poller poller(config, targets, std::move(deps), store);

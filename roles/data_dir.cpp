@@ -253,4 +253,12 @@ void promote_staging(const std::string& pgdata) {
   agent::fsync_dir(dir.parent_path().string());
 }
 
+std::string server_socket_dir(const std::string& data_dir) {
+  std::ifstream in(std::filesystem::path(data_dir) / "postmaster.pid");
+  std::string line;
+  for (int i = 0; i < 5 && std::getline(in, line); ++i) {
+  }
+  return in ? line : std::string();
+}
+
 }  // namespace replagent::roles

@@ -22,6 +22,10 @@ struct DataDirState {
   std::string detail;                   // why kUnknownContents
 };
 
+// The first unix socket directory of the server running on `data_dir` (postmaster.pid's fifth
+// line), or "" when no server runs there or it listens on no socket.
+std::string server_socket_dir(const std::string& data_dir);
+
 // Reads PGDATA without changing anything.
 DataDirState inspect_data_dir(const std::string& pgdata);
 

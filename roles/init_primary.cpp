@@ -150,14 +150,7 @@ class TemporaryServer {
     return spec;
   }
 
-  // postmaster.pid's fifth line is the server's first socket directory.
-  bool pid_file_names_run_dir() const {
-    std::ifstream in(fs::path(data_dir_) / "postmaster.pid");
-    std::string line;
-    for (int i = 0; i < 5 && std::getline(in, line); ++i) {
-    }
-    return in && line == run_;
-  }
+  bool pid_file_names_run_dir() const { return server_socket_dir(data_dir_) == run_; }
 
   void stop_leftover() {
     if (!pid_file_names_run_dir()) return;

@@ -34,6 +34,42 @@ PrimaryConnInfo conninfo_for(const agent::Config& c, const Topology& t, const st
   return info;
 }
 
+// A hot standby refuses to run with fewer WAL senders than its primary (recovery pauses on
+// "insufficient parameter settings"); its control file records the primary's value, from the
+// clone and from every parameter change it replays. The chart lowers max_wal_senders with
+// maxReplicas, and a rolling update restarts the replicas before the primary, so each replica
+// keeps at least the primary's value until the primary itself runs with the lower one.
+agent::Config with_primary_minimums(const agent::Config& c, InitDeps& deps,
+                                    const std::string& data_dir) {
+  agent::ProcessSpec spec;
+  spec.program = "pg_controldata";
+  spec.search_dir = c.postgres.bin_dir;
+  spec.args = {"-D", data_dir};
+  spec.timeout = std::chrono::seconds(30);
+  std::optional<int> primary;
+  const auto r = deps.runner.run(spec, [&](std::string_view line) {
+    constexpr std::string_view kField = "max_wal_senders setting:";
+    if (line.substr(0, kField.size()) != kField) return;
+    try {
+      primary = std::stoi(std::string(line.substr(kField.size())));
+    } catch (const std::exception&) {
+    }
+  });
+  agent::Config out = c;
+  if (!r.ok() || !primary) {
+    spdlog::warn("cannot read the primary's max_wal_senders from {}'s control file (pg_controldata "
+                 "{}); writing max_wal_senders = {}", data_dir, r.describe(), c.postgres.max_wal_senders);
+    return out;
+  }
+  if (*primary > c.postgres.max_wal_senders) {
+    spdlog::info("max_wal_senders = {} (the primary's, recorded in the control file) instead of "
+                 "postgres.max_wal_senders = {}: a hot standby refuses fewer than its primary",
+                 *primary, c.postgres.max_wal_senders);
+    out.postgres.max_wal_senders = *primary;
+  }
+  return out;
+}
+
 std::string reclone_hint() {
   return "set init.on_foreign_data=reclone (REPLAGENT_INIT_ON_FOREIGN_DATA=reclone) to move it "
          "aside and clone the primary, or empty the volume yourself";
@@ -125,11 +161,12 @@ std::variant<InitOutcome, Reclone> keep_replica(const agent::Config& c, InitDeps
     spdlog::warn("could not check the primary ({}); keeping the existing replica data "
                  "(system identifier {}) unverified", why, local.system_identifier);
   }
+  const agent::Config files = with_primary_minimums(c, deps, c.postgres.data_dir);
   if (primary || !c.init.pin_primary_address) {
-    write_replica_files(c.postgres.data_dir, c,
+    write_replica_files(c.postgres.data_dir, files,
                         conninfo_for(c, t, primary ? primary->address : ""), t.slot);
   } else {
-    write_primary_files(c.postgres.data_dir, c);  // keep the old pinned conninfo
+    write_primary_files(c.postgres.data_dir, files);  // keep the old pinned conninfo
   }
   InitOutcome kept = outcome(ExitCode::kOk,
                              fmt::format("valid replica data (system identifier {}{}), no clone; "
@@ -293,7 +330,8 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
     }
     spdlog::info("pg_verifybackup: the clone matches its manifest");
   }
-  write_replica_files(staging, c, conninfo_for(c, t, address), t.slot);
+  write_replica_files(staging, with_primary_minimums(c, deps, staging),
+                      conninfo_for(c, t, address), t.slot);
   const auto cloned = inspect_data_dir(staging);
   if (cloned.kind != DataDirKind::kReplica || cloned.system_identifier != info->system_identifier) {
     return outcome(ExitCode::kCloneFailed,

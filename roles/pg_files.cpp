@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,6 +16,8 @@ namespace {
 
 constexpr const char* kHbaBegin = "# BEGIN replagent (managed by replagent init; rewritten on every start)";
 constexpr const char* kHbaEnd = "# END replagent";
+// The pg_ident.conf map the hba block's local lines name.
+constexpr const char* kIdentMap = "replagent";
 constexpr const char* kIncludeLine = "include_if_exists = 'replagent.conf'  # added by replagent";
 
 std::string read_text(const std::string& path) {
@@ -32,6 +36,17 @@ bool is_control(char c) {
   return u < 0x20 || u == 0x7f;
 }
 
+// A name pg_ident.conf takes unquoted (and a Unix user name may be).
+bool is_ident_user(const std::string& name) {
+  if (name.empty() || name.size() > 63 || name[0] == '-') return false;
+  for (char ch : name) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                    ch == '_' || ch == '-' || ch == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string with_trailing_newline(std::string text) {
   if (!text.empty() && text.back() != '\n') text += '\n';
   return text;
@@ -48,8 +63,8 @@ std::string render_include(const agent::Config& config) {
       "# The pod's name: in process titles, and how a primary's init names its peers.\n"
       "cluster_name = {}\n"
       "wal_level = replica\n"
-      "max_wal_senders = 10\n"
-      "max_replication_slots = 10\n"
+      "max_wal_senders = {}\n"
+      "max_replication_slots = {}\n"
       "hot_standby = on\n"
       "# Replicas report replay positions often enough for lag in seconds to be meaningful.\n"
       "wal_receiver_status_interval = 1s\n"
@@ -61,6 +76,7 @@ std::string render_include(const agent::Config& config) {
       "{}",
       conf_quote(config.postgres.listen_addresses, "listen_addresses (postgres.listen_addresses)"),
       config.postgres.port, conf_quote(config.pod.name, "cluster_name (pod.name)"),
+      config.postgres.max_wal_senders, config.postgres.max_replication_slots,
       config.postgres.max_slot_wal_keep_size
           ? conf_quote(std::to_string(*config.postgres.max_slot_wal_keep_size / (1024 * 1024)) +
                            "MB",
@@ -83,7 +99,7 @@ std::string with_include_directive(const std::string& postgresql_conf) {
 std::string render_hba_block(const agent::Config& c) {
   const auto& p = c.postgres;
   auto line = [](const char* type, const std::string& db, const std::string& user,
-                 const std::string& address, const char* method) {
+                 const std::string& address, const std::string& method) {
     return fmt::format("{:<7} {:<15} {:<15} {:<23} {}\n", type, db, user, address, method);
   };
   // Role names are ^[a-z_][a-z0-9_]{0,62}$ (config), so quoting is all they need.
@@ -92,7 +108,15 @@ std::string render_hba_block(const agent::Config& c) {
   std::string out = std::string(kHbaBegin) + "\n";
   out += "# First match wins, and this block comes first: the lines after it apply only to\n"
          "# connections no line here matched.\n";
-  out += "# Local (unix socket): the OS user is the database user.\n";
+  out += "# Local (unix socket): the OS user that runs the server may also log in as the\n"
+         "# monitoring, superuser and replication roles (pg_ident.conf's replagent map), so the\n"
+         "# sidecar and the probe reach the server without a password; otherwise the OS user is\n"
+         "# the database user.\n";
+  const std::string monitor = "\"" + p.monitor_user + "\"";
+  for (const auto* role : {&monitor, &superuser})
+    out += line("local", "all", *role, "", "peer map=" + std::string(kIdentMap));
+  for (const auto* role : {&superuser, &replicator})
+    out += line("local", "replication", *role, "", "peer map=" + std::string(kIdentMap));
   out += line("local", "all", "all", "", "peer");
   out += line("local", "replication", "all", "", "peer");
   if (p.superuser_network_login) {
@@ -115,9 +139,11 @@ std::string render_hba_block(const agent::Config& c) {
   return out + kHbaEnd + "\n";
 }
 
-std::string with_hba_block(const std::string& pg_hba, const agent::Config& config) {
+// `text` with `block` put first and any earlier copy of our block (BEGIN..END) removed;
+// foreign lines are kept after it, in their order.
+std::string with_block_first(const std::string& text, const std::string& block) {
   std::string kept;
-  std::istringstream in(pg_hba);
+  std::istringstream in(text);
   std::string line;
   bool inside = false;
   while (std::getline(in, line)) {
@@ -125,7 +151,43 @@ std::string with_hba_block(const std::string& pg_hba, const agent::Config& confi
     if (!inside) kept += line + "\n";
     if (line == kHbaEnd) inside = false;
   }
-  return render_hba_block(config) + kept;
+  return block + kept;
+}
+
+std::string with_hba_block(const std::string& pg_hba, const agent::Config& config) {
+  return with_block_first(pg_hba, render_hba_block(config));
+}
+
+std::string render_ident_block(const agent::Config& c, const std::string& os_user) {
+  std::string out = std::string(kHbaBegin) + "\n";
+  out += "# The OS user that runs the server, init, the sidecar and the probe (one uid in a pod)\n"
+         "# may log in over the local socket as these roles (pg_hba.conf's local lines).\n";
+  if (!is_ident_user(os_user)) {
+    out += "# (none: the server's OS user has no name in /etc/passwd)\n";
+  } else {
+    for (const auto& role : {c.postgres.monitor_user, c.postgres.superuser, c.postgres.replication_user})
+      out += fmt::format("{:<15} {:<15} {}\n", kIdentMap, os_user, role);
+  }
+  return out + kHbaEnd + "\n";
+}
+
+std::string with_ident_block(const std::string& pg_ident, const agent::Config& config,
+                             const std::string& os_user) {
+  return with_block_first(pg_ident, render_ident_block(config, os_user));
+}
+
+std::string os_user_name(uid_t uid, const std::string& passwd_path) {
+  // /etc/passwd itself, not getpwuid: the static binary has no NSS modules. In a container
+  // (and for the postgres user of a Debian host) the file is where the name lives.
+  std::ifstream in(passwd_path);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string name, password, id;
+    if (std::getline(fields, name, ':') && std::getline(fields, password, ':') &&
+        std::getline(fields, id, ':') && id == std::to_string(uid))
+      return name;
+  }
+  return "";
 }
 
 std::string conf_quote(std::string_view value, std::string_view what) {
@@ -227,6 +289,12 @@ void write_primary_files(const std::string& data_dir, const agent::Config& confi
   agent::write_file_atomic(conf, with_include_directive(read_text(conf)), 0600);
   const auto hba = (dir / "pg_hba.conf").string();
   agent::write_file_atomic(hba, with_hba_block(read_text(hba), config), 0600);
+  const auto ident = (dir / "pg_ident.conf").string();
+  agent::write_file_atomic(
+      ident,
+      with_ident_block(fs::exists(ident) ? read_text(ident) : std::string(), config,
+                       os_user_name(::geteuid())),
+      0600);
 }
 
 void write_replica_files(const std::string& data_dir, const agent::Config& config,

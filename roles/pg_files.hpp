@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 
@@ -32,6 +34,19 @@ std::string render_hba_block(const agent::Config& config);
 // pg_hba.conf with our block put first (pg_hba is first-match) and any earlier copy of it
 // removed; foreign lines are kept after it, in their order.
 std::string with_hba_block(const std::string& pg_hba, const agent::Config& config);
+
+// pg_ident.conf's "replagent" map (in the same BEGIN/END block, put first): `os_user`, the
+// OS user that runs the server and every replagent process of the pod, as the monitoring role,
+// the superuser and the replication role over the local socket. With it the sidecar and the
+// probe reach their server as the monitoring role without a password (health never depends
+// on a Secret), and the primary's sidecar applies rotated passwords as the superuser. An
+// os_user pg_ident cannot hold (empty: no name) gives a block without lines.
+std::string render_ident_block(const agent::Config& config, const std::string& os_user);
+std::string with_ident_block(const std::string& pg_ident, const agent::Config& config,
+                             const std::string& os_user);
+
+// The name of `uid` in a passwd file ("" when it has none).
+std::string os_user_name(uid_t uid, const std::string& passwd_path = "/etc/passwd");
 
 // One quoting function per file format. Each output reads back, by PostgreSQL's own rules, as
 // exactly the value given, or the function throws agent::AgentError(kUsage) saying which
@@ -75,7 +90,7 @@ std::string render_primary_conninfo(const PrimaryConnInfo& info);
 std::string with_standby_settings(const std::string& auto_conf, const std::string& conninfo,
                                   const std::string& slot);
 
-// Applies render_include, the include directive, the pg_hba block and (replica) the passfile
+// Applies render_include, the include directive, the pg_hba and pg_ident blocks and (replica) the passfile
 // and standby settings to a data directory, each file written atomically.
 void write_primary_files(const std::string& data_dir, const agent::Config& config);
 void write_replica_files(const std::string& data_dir, const agent::Config& config,

@@ -227,8 +227,19 @@ for (const set of valueSets) {
     assert.equal(spec.volumes.find((v) => v.name === 'config').configMap.name, cm.metadata.name);
     checkToml(cm, e);
     checkSecrets(spec, container(spec, 'init', true), allRoles, e);
-    checkSecrets(spec, container(spec, 'postgres'), ['monitor'], e);
-    checkSecrets(spec, container(spec, 'replagent'), ['monitor', 'replication'], e);
+    // The probe and the sidecar reach their server over the socket by peer authentication
+    // (no password for health); the sidecar holds the files the primary's password sync
+    // applies (never the superuser's); the socket directory is the postgres container's.
+    checkSecrets(spec, container(spec, 'postgres'), [], e);
+    checkSecrets(spec, container(spec, 'replagent'), ['replication', 'monitor', 'backup'], e);
+    for (const name of ['postgres', 'replagent']) {
+      const c = container(spec, name);
+      assert.equal(lib.envOf(c, 'REPLAGENT_POSTGRES_HOST')?.value, '/var/run/postgresql', `${name}: the socket`);
+      assert.equal(lib.mountAt(c, '/var/run/postgresql')?.name, 'run', `${name}: the shared socket directory`);
+    }
+    // A changed chart-made Secret rolls the pods (replicas first); an existingSecret cannot.
+    const annotations = sts.spec.template.metadata.annotations ?? {};
+    assert.equal('checksum/secret' in annotations, e.renderedSecret, 'checksum/secret only for the chart-made Secret');
     // agent.statusToken: the sidecar alone reads the /status bearer token, from its own Secret.
     const tokenFile = lib.envOf(container(spec, 'replagent'), 'REPLAGENT_SIDECAR_STATUS_TOKEN_FILE');
     if (e.statusToken) {
@@ -562,6 +573,9 @@ const badExpect = {
   'restore-check-enabled-string.yaml': /backup\.restoreCheck\.enabled: Invalid type\. Expected: boolean, given: string/,
   'image-repository-empty.yaml': /image\.repository is required: .*scripts\/image.*docker build -f docker\/Dockerfile/,
   'network-policy-empty-peer.yaml': /networkPolicy\.allowedClients\.0: Must have at least 1 properties/,
+  // Checked against files/config-keys.txt (the agent's keys): names the closest ones.
+  'extra-config-unknown-key.yaml': /agent\.extraConfig\.init\.wait_timout: replagent has no key init\.wait_timout \(did you mean one of: [^)]*init\.wait_timeout[^)]*docs\/configuration\.md\)/,
+  'extra-config-password.yaml': /agent\.extraConfig\.postgres\.replication_password: replagent refuses a password or token in its config file/,
 };
 test('bad values are rejected', () => {
   const files = readdirSync(path.join(lib.valuesDir, 'bad')).sort();
@@ -575,6 +589,27 @@ test('bad values are rejected', () => {
   const r = lib.helm(['template', 't', lib.chartDir, ...lib.imageArgs, '--set', 'persistence.size=-5Gi']);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /persistence\.size/);
+  // An unknown section and key: the agent's sections are named.
+  const section = lib.helm(['template', 't', lib.chartDir, ...lib.imageArgs, '--set', 'agent.extraConfig.sidcar.maxlag=1MB']);
+  assert.notEqual(section.status, 0);
+  assert.match(section.stderr, /agent\.extraConfig\.sidcar\.maxlag: replagent has no key sidcar\.maxlag \(no section sidcar; replagent's sections: backup, dns, init, log, pod, postgres, sidecar;/);
+});
+
+// WAL senders and slots are sized for maxReplicas, never for replicas (a scale-up would clone
+// against a primary that restarts last), and replicas cannot exceed it.
+test('max_wal_senders and max_replication_slots follow maxReplicas', () => {
+  const toml = (set) => lib.one(lib.render({ set }), 'ConfigMap', 'todo-db-config').data['replagent.toml'];
+  const pg = (set) => tomlSection(toml(set), 'postgres');
+  assert.match(pg([]), /^max_wal_senders = 20$/m, 'default maxReplicas 8: 2 x 8 + 4');
+  assert.match(pg([]), /^max_replication_slots = 10$/m);
+  assert.match(pg(['maxReplicas=20', 'replicas=20']), /^max_wal_senders = 44$/m);
+  assert.match(pg(['maxReplicas=20', 'replicas=20']), /^max_replication_slots = 22$/m);
+  assert.equal(pg(['replicas=5']), pg([]), 'replicas alone changes neither');
+  const r = lib.helm(['template', 't', lib.chartDir, ...lib.imageArgs, '--set', 'replicas=9']);
+  assert.notEqual(r.status, 0, 'replicas above maxReplicas was accepted');
+  assert.match(r.stderr, /replicas \(9\) exceeds maxReplicas \(8\).*Raise maxReplicas first/);
+  const cap = lib.helm(['template', 't', lib.chartDir, ...lib.imageArgs, '--set', 'maxReplicas=65']);
+  assert.notEqual(cap.status, 0, 'maxReplicas above the schema cap was accepted');
 });
 
 // The validators themselves catch what they are there for (so a green run means something).

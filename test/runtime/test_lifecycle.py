@@ -238,3 +238,44 @@ class Runbook(RuntimeTest):
             self.assertEqual(self.sql(p, "select pg_catalog.pg_is_in_recovery()"), "t")
             c.wait(lambda p=p: self.sql(p, "select count(*) from t") == "1000", 60, f"rows on {p}")
         self.assertEqual(self.sql("todo-db-1", "select count(*) from t"), "1000")
+
+
+class Passwords(RuntimeTest):
+    def test_rotated_passwords_roll_the_set_and_replicas_stream_and_clone_with_them(self):
+        """Every password of the chart's Secret rotated, as `helm upgrade --set auth.*=...` or
+        a GitOps render does. The Secret's checksum rolls the pods, replicas first, and the
+        kubelet refreshes the running primary's mounted files only later (here 20 s; on a
+        cluster up to about a minute), so each replica's init writes the new replication
+        password while the primary still has the old one. The primary's sidecar applies the
+        rotated passwords from its files (ALTER ROLE over the socket): the replicas stream
+        again, the roll goes on to the primary, and a new replica clones with them. Without
+        that, the first replica never becomes Ready and the roll stops there."""
+        c = self.cluster
+        self.install(replicas=3)
+        self.sql("todo-db-0", "create table t as select generate_series(1, 10) x")
+        c.secret_sync_delay = 20
+        before = {p.name: p for p in c.pods()}
+        rotated = ["auth.superuserPassword=rotated-superuser", "auth.replicationPassword=rotated-replication",
+                   "auth.monitorPassword=rotated-monitor", "auth.backupPassword=rotated-backup"]
+        c.apply(render("todo", ["replicas=3"] + rotated))
+        c.wait(lambda: all(p.gone.is_set() for p in before.values()), 600, "every old pod replaced")
+        c.wait_settled("todo-db", 240)
+        self.wait_streaming("todo-db-0", 2)
+        order = re.findall(r"(todo-db-\d): rolling update", c.events(4000))
+        self.assertEqual(order, ["todo-db-2", "todo-db-1", "todo-db-0"])
+
+        # The rotated replication password is the one in effect, the old one no longer is.
+        primary = c.pod("todo-db-0").ip
+        replication_db = "dbname=postgres replication=true"
+        r = self.tcp_query(primary, "replicator", "rotated-replication", "IDENTIFY_SYSTEM", db=replication_db)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.tcp_query(primary, "replicator", "bed-replication-pw", "IDENTIFY_SYSTEM", db=replication_db)
+        self.assertNotEqual(r.returncode, 0, "the old replication password still works")
+        self.assertIn("password authentication failed", r.stderr)
+
+        # A new replica clones with the rotated password.
+        c.scale("todo-db", 4)
+        c.wait_settled("todo-db", 300)
+        self.wait_streaming("todo-db-0", 3)
+        self.assertIn("cloned", c.pod("todo-db-3").container("init").last_exit[1])
+        self.assertEqual(self.sql("todo-db-3", "select count(*) from t"), "10")

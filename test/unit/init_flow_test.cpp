@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "agent/errors.hpp"
@@ -318,7 +319,8 @@ TEST_F(InitFlow, ValidReplicaIsKeptWithoutClone) {
   EXPECT_EQ(out.code, ExitCode::kOk) << out.message;
   EXPECT_TRUE(contains(out.message, "no clone")) << out.message;
   EXPECT_EQ(runner_.count("pg_basebackup"), 0);
-  EXPECT_TRUE(runner_.specs.empty());
+  EXPECT_EQ(runner_.specs.size(), static_cast<std::size_t>(runner_.count("pg_controldata")))
+      << "nothing but reading the control file";
   EXPECT_TRUE(pg_.ping_calls.empty()) << "a restart does not wait for the primary";
   EXPECT_TRUE(pg_.slot_calls.empty());
   EXPECT_TRUE(clock_.sleeps.empty());
@@ -328,11 +330,52 @@ TEST_F(InitFlow, ValidReplicaIsKeptWithoutClone) {
   EXPECT_EQ(inspect_data_dir(pgdata_).system_identifier, kSysid);
 }
 
+TEST_F(InitFlow, AReplicaKeepsAtLeastItsPrimarysMaxWalSenders) {
+  // The primary's value as the replica's control file records it (pg_controldata): a hot
+  // standby refuses fewer, and the chart's lower value reaches the replicas before the primary.
+  for (const auto& [recorded, configured, written] :
+       {std::tuple{20, 12, 20}, std::tuple{8, 12, 12}, std::tuple{0, 12, 12}}) {
+    fs::remove_all(pgdata_);
+    fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
+    resolver_.set(kPrimaryHost, {kPrimaryAddr});
+    pg_.set_system(kPrimaryAddr, kSysid);
+    fakes::FakeProcessRunner::Script controldata;
+    if (recorded > 0)
+      controldata.lines = {"wal_level setting:                    replica",
+                           "max_wal_senders setting:              " + std::to_string(recorded)};
+    else
+      controldata.result = fakes::exited(1);  // unreadable: the configured value
+    runner_ = fakes::FakeProcessRunner();
+    runner_.script("pg_controldata", controldata);
+    config_.postgres.max_wal_senders = configured;
+    const InitOutcome out = run();
+    ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
+    const std::string conf = read(fs::path(pgdata_) / kIncludeFile);
+    EXPECT_TRUE(contains(conf, "max_wal_senders = " + std::to_string(written) + "\n"))
+        << recorded << " recorded, " << configured << " configured:\n" << conf;
+    ASSERT_NE(runner_.find("pg_controldata"), nullptr);
+    EXPECT_EQ(runner_.find("pg_controldata")->args, (std::vector<std::string>{"-D", pgdata_}));
+  }
+}
+
+TEST_F(InitFlow, ACloneKeepsAtLeastItsPrimarysMaxWalSenders) {
+  primary_is_up();
+  fakes::FakeProcessRunner::Script controldata;
+  controldata.lines = {"max_wal_senders setting:              24"};
+  runner_.script("pg_controldata", controldata);
+  config_.postgres.max_wal_senders = 10;
+  const InitOutcome out = run();
+  ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
+  const std::string conf = read(fs::path(pgdata_) / kIncludeFile);
+  EXPECT_TRUE(contains(conf, "max_wal_senders = 24\n")) << conf;
+}
+
 TEST_F(InitFlow, ValidReplicaIsKeptWhenPrimaryIsUnreachable) {
   fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kOk) << out.message;
-  EXPECT_TRUE(runner_.specs.empty());
+  EXPECT_EQ(runner_.specs.size(), static_cast<std::size_t>(runner_.count("pg_controldata")))
+      << "nothing but reading the control file";
   EXPECT_TRUE(clock_.sleeps.empty());
   EXPECT_EQ(resolver_.calls(kPrimaryHost), 1);
 }
@@ -422,7 +465,8 @@ TEST_F(InitFlow, ReplicaOfAnotherClusterIsRefused) {
   EXPECT_TRUE(contains(out.message, std::to_string(kSysid))) << out.message;
   EXPECT_TRUE(contains(out.message, "init.on_foreign_data=reclone")) << out.message;
   EXPECT_EQ(snapshot(pgdata_), before);
-  EXPECT_TRUE(runner_.specs.empty());
+  EXPECT_EQ(runner_.specs.size(), static_cast<std::size_t>(runner_.count("pg_controldata")))
+      << "nothing but reading the control file";
 }
 
 TEST_F(InitFlow, ReplicaOfAnotherClusterIsReclonedWhenAllowed) {
@@ -451,7 +495,8 @@ TEST_F(InitFlow, PrimaryDataInAReplicaVolumeIsRefused) {
   EXPECT_TRUE(contains(out.message, "primary")) << out.message;
   EXPECT_TRUE(contains(out.message, "init.on_foreign_data=reclone")) << out.message;
   EXPECT_EQ(snapshot(pgdata_), before);
-  EXPECT_TRUE(runner_.specs.empty());
+  EXPECT_EQ(runner_.specs.size(), static_cast<std::size_t>(runner_.count("pg_controldata")))
+      << "nothing but reading the control file";
   EXPECT_TRUE(resolver_.queries.empty());
 }
 
@@ -465,7 +510,8 @@ TEST_F(InitFlow, UnknownContentsAreRefused) {
   EXPECT_TRUE(contains(out.message, "PG_VERSION")) << out.message;
   EXPECT_TRUE(contains(out.message, pgdata_)) << out.message;
   EXPECT_EQ(snapshot(pgdata_), before);
-  EXPECT_TRUE(runner_.specs.empty());
+  EXPECT_EQ(runner_.specs.size(), static_cast<std::size_t>(runner_.count("pg_controldata")))
+      << "nothing but reading the control file";
 }
 
 TEST_F(InitFlow, LeftoversAreRemovedFirst) {
@@ -811,7 +857,8 @@ TEST_F(InitFlow, BadPodNameIsAUsageError) {
     }
   }
   EXPECT_TRUE(resolver_.queries.empty());
-  EXPECT_TRUE(runner_.specs.empty());
+  EXPECT_EQ(runner_.specs.size(), static_cast<std::size_t>(runner_.count("pg_controldata")))
+      << "nothing but reading the control file";
 }
 
 TEST_F(InitFlow, MissingDataDirIsAUsageError) {

@@ -1,6 +1,10 @@
 #include "roles/pg_files.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <map>
 #include <optional>
@@ -148,7 +152,7 @@ std::string first_match(const std::string& hba, const std::string& type, const s
     const bool db_ok = r[1] == db || (r[1] == "all" && db != "replication");
     const bool user_ok = r[2] == "all" || r[2] == "\"" + user + "\"";
     const bool addr_ok = type == "local" || r[3] == "all" || r[3] == net;
-    if (db_ok && user_ok && addr_ok) return r[4];
+    if (db_ok && user_ok && addr_ok) return r.size() > 5 ? r[4] + " " + r[5] : r[4];
   }
   return "(no match)";
 }
@@ -158,8 +162,17 @@ TEST(HbaBlock, LeastPrivilegeByDefault) {
   // Superuser: the local socket only.
   EXPECT_EQ(first_match(hba, "host", "postgres", "postgres", "0.0.0.0/0"), "reject");
   EXPECT_EQ(first_match(hba, "host", "replication", "postgres", "0.0.0.0/0"), "reject");
-  EXPECT_EQ(first_match(hba, "local", "postgres", "postgres", ""), "peer")
+  EXPECT_EQ(first_match(hba, "local", "postgres", "postgres", ""), "peer map=replagent")
       << "initdb's trust line is shadowed";
+  // The pod's own processes reach the server over the socket without a password: the
+  // monitoring role (sidecar, probe), the superuser and the replication role (the primary's
+  // sidecar: rotated passwords, slots) through the ident map; any other role is its OS user.
+  EXPECT_EQ(first_match(hba, "local", "postgres", "replagent_monitor", ""), "peer map=replagent");
+  EXPECT_EQ(first_match(hba, "local", "replication", "replicator", ""), "peer map=replagent");
+  EXPECT_EQ(first_match(hba, "local", "replication", "postgres", ""), "peer map=replagent");
+  EXPECT_EQ(first_match(hba, "local", "todo", "app", ""), "peer");
+  EXPECT_EQ(first_match(hba, "local", "replication", "replagent_monitor", ""), "peer")
+      << "the monitoring role cannot stream over the socket either";
   // The replication role streams and nothing else.
   EXPECT_EQ(first_match(hba, "host", "replication", "replicator", "0.0.0.0/0"), "scram-sha-256");
   EXPECT_EQ(first_match(hba, "host", "postgres", "replicator", "0.0.0.0/0"), "reject");
@@ -461,6 +474,51 @@ TEST(PrimaryConninfo, ReadsBackExactly) {
   EXPECT_EQ(got["passfile"], info.passfile);
   EXPECT_EQ(got["application_name"], info.application_name);
   EXPECT_EQ(got["keepalives"], "1");
+}
+
+
+TEST(IdentBlock, MapsTheServersOsUserToThePodsRoles) {
+  agent::Config c = hba_config();
+  const std::string foreign = "# comment\nmymap  alice  app\n";
+  const std::string ident = with_ident_block(foreign, c, "postgres");
+  EXPECT_EQ(ident.rfind("# BEGIN replagent", 0), 0u) << ident;
+  EXPECT_NE(ident.find("# END replagent\n" + foreign), std::string::npos) << "foreign map kept";
+  std::vector<std::string> lines;
+  std::istringstream in(ident);
+  for (std::string l; std::getline(in, l);) {
+    std::istringstream w(l);
+    std::string map, os, role;
+    if (l.empty() || l[0] == '#' || !(w >> map >> os >> role) || map != "replagent") continue;
+    EXPECT_EQ(os, "postgres");
+    lines.push_back(role);
+  }
+  EXPECT_EQ(lines, (std::vector<std::string>{"replagent_monitor", "postgres", "replicator"}));
+  EXPECT_EQ(with_ident_block(ident, c, "postgres"), ident) << "idempotent";
+  c.postgres.monitor_user = "watcher";
+  EXPECT_NE(with_ident_block(ident, c, "postgres").find("watcher"), std::string::npos);
+  EXPECT_EQ(count_of(with_ident_block(ident, c, "postgres"), "# BEGIN replagent"), 1);
+}
+
+TEST(IdentBlock, AnOsUserWithoutAUsableNameMapsNothing) {
+  for (const std::string os : {"", "bad name", "-x", "a\nb"}) {
+    const std::string ident = render_ident_block(hba_config(), os);
+    EXPECT_EQ(ident.find("replagent_monitor"), std::string::npos) << os;
+  }
+}
+
+TEST(IdentBlock, OsUserNameFromAPasswdFile) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("replagent-passwd-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(path);
+    out << "root:x:0:0:root:/root:/bin/bash\npostgres:x:999:999::/var/lib/postgresql:/bin/sh\n"
+           "short:x\n";
+  }
+  EXPECT_EQ(os_user_name(999, path.string()), "postgres");
+  EXPECT_EQ(os_user_name(0, path.string()), "root");
+  EXPECT_EQ(os_user_name(4242, path.string()), "");
+  EXPECT_EQ(os_user_name(999, "/nonexistent/passwd"), "");
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -68,6 +68,11 @@ class Cluster:
         self.net = Network(self.run_id, self.workdir, domain)
         self.net.up()
         self._stop = threading.Event()
+        # The kubelet's refresh of mounted Secret/ConfigMap files in running pods: on a cluster
+        # its sync period plus the cache's TTL, up to about a minute after the change; 0 here
+        # unless a test needs the lag (a pod created meanwhile sees the new files at once).
+        self.secret_sync_delay = 0.0
+        self._timers = []
         self._loop = threading.Thread(target=self._control_loop, daemon=True, name="controllers")
         self._loop.start()
 
@@ -111,10 +116,25 @@ class Cluster:
 
     def _refresh_secret_volumes(self):
         # The kubelet updates projected Secret/ConfigMap files of running pods (within its sync
-        # period, ~1 min; here at once). subPath mounts are never updated, as on a cluster.
-        for p in self.pods():
-            if p.volumes is not None:
-                p.volumes.refresh()
+        # period; here after secret_sync_delay). subPath mounts are never updated, as on a cluster.
+        pods = [p for p in self.pods() if p.volumes is not None]
+        if self.secret_sync_delay <= 0:
+            self._refresh_now(pods)
+            return
+        self.event(f"mounted Secrets/ConfigMaps of running pods refresh in {self.secret_sync_delay:.0f} s")
+        t = threading.Timer(self.secret_sync_delay, self._refresh_now, args=(pods,))
+        t.daemon = True
+        self._timers.append(t)
+        t.start()
+
+    def _refresh_now(self, pods):
+        for p in pods:
+            if not p.gone.is_set() and p.volumes is not None:
+                try:
+                    p.volumes.refresh()
+                    self.event(f"{p.name}: mounted Secrets/ConfigMaps refreshed")
+                except OSError as e:
+                    self.event(f"{p.name}: refresh of mounted files failed: {e}")
 
     def services_for_links(self, namespace):
         out = []
@@ -285,6 +305,8 @@ class Cluster:
     # -- the end ----------------------------------------------------------------------------
     def close(self):
         self._stop.set()
+        for t in self._timers:
+            t.cancel()
         self._loop.join(10)
         for s in self.sets.values():
             with s.lock:
