@@ -108,13 +108,14 @@ constexpr EndpointDoc kEndpoints[] = {
      "503"},
     {"/readyz", "`/readyz[?lag=SIZE]`",
      "the server accepts connections; a replica also streams with lag within `?lag=` "
-     "(default `sidecar.max_lag`), or streamed less than `sidecar.disconnected_grace` ago",
+     "(default `sidecar.max_lag`), or, its lag unknown (not streaming, or the primary silent), "
+     "last heard from the primary less than `sidecar.disconnected_grace` ago",
      "503 (400 for a bad `lag`)"},
     {"/primary", "`/primary` (also `/`, `/master`, `/read-write`)",
      "the server is a writable primary", "503"},
     {"/replica", "`/replica[?lag=SIZE]` (also `/async`, `/asynchronous`)",
-     "in recovery, streaming, lag within `?lag=` (default `sidecar.max_lag`); no grace: "
-     "Patroni's meaning, for HAProxy",
+     "in recovery, streaming, lag known and within `?lag=` (default `sidecar.max_lag`); no "
+     "grace: Patroni's meaning, for HAProxy (an unknown lag is 503)",
      "503 (400 for a bad `lag`)"},
     {"/read-only", "`/read-only[?lag=SIZE]`", "`/primary` or `/replica` would answer 200",
      "503 (400 for a bad `lag`)"},

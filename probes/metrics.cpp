@@ -34,9 +34,12 @@ constexpr std::array<GaugeSpec, 17> kGauges{{
     {"replagent_replication_slot_retained_bytes",
      "Primary: WAL bytes kept for each replication slot (current LSN - restart_lsn)"},
     {"replagent_replica_lag_bytes",
-     "Replica: bytes behind the primary's current WAL position, received and replayed"},
+     "Replica: bytes behind the primary's end of WAL as the WAL receiver last heard it, received "
+     "and replayed; absent while unknown (not streaming, or nothing heard from the primary for "
+     "over wal_receiver_timeout/2)"},
     {"replagent_replica_replay_delay_seconds",
-     "Replica: seconds since the last replayed transaction, 0 when everything known is replayed"},
+     "Replica: seconds since the last replayed transaction, 0 when everything the primary has is "
+     "replayed"},
     {"replagent_wal_receiver_streaming", "Replica: 1 when the WAL receiver is streaming"},
     {"replagent_filesystem_size_bytes", "Size of the filesystem holding the data directory"},
     {"replagent_filesystem_avail_bytes",
@@ -52,8 +55,9 @@ constexpr std::array<GaugeSpec, 17> kGauges{{
 
 // The reasons a poll can fail; created at 0 so rate() and alerts see them from the start.
 // "timeout": the local server did not answer within the poller's deadline (a stopped process).
-constexpr std::array<const char*, 6> kErrorReasons{"connect", "query", "timeout", "primary",
-                                                   "resolve", "statvfs"};
+// No "primary" or "resolve" any more: the poller no longer resolves or connects to the primary
+// (a replica's lag comes from its WAL receiver), so those could only ever read 0.
+constexpr std::array<const char*, 4> kErrorReasons{"connect", "query", "timeout", "statvfs"};
 
 using Labels = std::map<std::string, std::string>;
 
@@ -114,8 +118,8 @@ Metrics::Metrics(std::string version, std::chrono::milliseconds poll_interval)
   }
   errors_ = &prometheus::BuildCounter()
                  .Name("replagent_poll_errors_total")
-                 .Help("Failed poll steps by reason (connect, query, timeout, primary, resolve, "
-                       "statvfs)")
+                 .Help("Failed poll steps of the local server by reason (connect, query, "
+                       "timeout, statvfs)")
                  .Register(*registry_);
   for (const char* reason : kErrorReasons) errors_->Add({{"reason", reason}});
   slots_dropped_ = &prometheus::BuildCounter()
@@ -126,7 +130,7 @@ Metrics::Metrics(std::string version, std::chrono::milliseconds poll_interval)
                         .Add({});
   auto& durations = prometheus::BuildHistogram()
                         .Name("replagent_poll_duration_seconds")
-                        .Help("Wall time of one poll of the local server (and the primary)")
+                        .Help("Wall time of one poll of the local server")
                         .Register(*registry_);
   poll_duration_ = &durations.Add(
       {}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,

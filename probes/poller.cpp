@@ -8,11 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "agent/identity.hpp"
 #include "agent/signals.hpp"
 #include "agent/units.hpp"
 #include "probes/queries.hpp"
-#include "roles/init_steps.hpp"
 
 namespace replagent::probes {
 namespace {
@@ -38,8 +36,8 @@ std::string error_text(const agent::PgError& e) {
 // The client-side bound (ConnParams::io_timeout) on connecting and on each query. The
 // server's statement_timeout ends a slow query first, with a proper error; this one catches
 // a server that does not answer at all (a stopped process: its kernel still accepts and
-// ACKs, so TCP keepalives and connect_timeout never fire). A poll waits at most twice (the
-// local server, then the primary), and a snapshot older than kStaleIntervals (3) intervals
+// ACKs, so TCP keepalives and connect_timeout never fire). A poll waits at most twice (connect,
+// then the query it is in), and a snapshot older than kStaleIntervals (3) intervals
 // counts as unknown: 2 x (interval / 2 + 250 ms) stays within that from 500 ms intervals up,
 // so a frozen server is reported as "did not answer", not as a stale snapshot.
 std::chrono::milliseconds io_deadline(std::chrono::milliseconds interval) {
@@ -77,27 +75,6 @@ PollerTargets poller_targets(const agent::Config& c) {
   t.data_dir = c.postgres.data_dir;
   t.local = local_conn_params(c, statement_timeout(c.sidecar.poll_interval));
   t.local.io_timeout = io_deadline(c.sidecar.poll_interval);
-  try {
-    const auto topo = roles::detail::topology_of(c);
-    if (!topo.is_primary()) t.primary_host = topo.primary_host;
-  } catch (const std::exception& e) {
-    spdlog::warn(
-        "sidecar: cannot work out the primary ({}); replica lag is measured against "
-        "the WAL receiver's view only",
-        e.what());
-  }
-  auto& p = t.primary;
-  p.host = t.primary_host;
-  p.port = c.postgres.port;
-  p.user = c.postgres.replication_user;
-  p.password = c.postgres.replication_password;
-  t.replication_password_file = c.postgres.replication_password_file;
-  // Not the pod name: the replica's own WAL receiver uses that, and the primary's
-  // pg_stat_replication query skips replagent-* senders.
-  p.application_name = "replagent-sidecar-" + c.pod.name;
-  p.connect_timeout = std::chrono::seconds(2);
-  p.io_timeout = io_deadline(c.sidecar.poll_interval);
-  p.replication = true;
   return t;
 }
 
@@ -117,8 +94,7 @@ Poller::Poller(const agent::Config& config, PollerTargets targets, PollerDeps de
       targets_(std::move(targets)),
       deps_(std::move(deps)),
       store_(store),
-      local_backoff_(std::chrono::milliseconds(500), std::chrono::milliseconds(5000)),
-      primary_backoff_(std::chrono::milliseconds(500), std::chrono::milliseconds(10000)) {}
+      local_backoff_(std::chrono::milliseconds(500), std::chrono::milliseconds(5000)) {}
 
 void Poller::fail(const std::string& reason) { ++errors_[reason]; }
 
@@ -170,6 +146,7 @@ void Poller::poll_local(Snapshot& s) {
   s.receive_lsn = st->receive_lsn;
   s.replay_lsn = st->replay_lsn;
   s.latest_end_lsn = st->latest_end_lsn;
+  s.primary_silence_seconds = st->primary_silence_seconds;
   s.wal_receiver_status = st->wal_receiver_status;
   if (s.role == Role::kPrimary) {
     agent::QueryResult rows;
@@ -188,7 +165,11 @@ void Poller::poll_local(Snapshot& s) {
     }
     return;
   }
-  poll_primary(s);
+  // The primary's position from the WAL receiver alone: no connection to the primary.
+  const PrimaryView view = primary_view(st->wal_receiver_status, st->latest_end_lsn,
+                                        st->primary_silence_seconds, st->wal_receiver_timeout);
+  s.primary_lsn = view.lsn;
+  s.primary_error = view.unknown;
   s.replay_delay_seconds = replay_delay_seconds(s.receive_lsn, s.replay_lsn, s.primary_lsn,
                                                 st->last_replay_epoch, st->now_epoch);
 }
@@ -205,62 +186,6 @@ void Poller::secondary_query_failed(const char* what, const agent::PgError& e) {
   }
 }
 
-// A fresh replication connection per poll rather than a held one: io_timeout bounds the whole
-// exchange, and a held connection would take one of the primary's max_wal_senders for good.
-void Poller::poll_primary(Snapshot& s) {
-  if (targets_.primary_host.empty() || deps_.resolver == nullptr) {
-    s.primary_error = "primary unknown (pod name has no ordinal)";
-    return;
-  }
-  const auto now = deps_.clock.now();
-  if (now < next_primary_attempt_) {
-    s.primary_error = primary_error_ + " (retrying)";
-    return;
-  }
-  if (primary_address_.empty()) {
-    const auto answer = deps_.resolver->resolve_ipv4(targets_.primary_host);
-    if (answer.status != agent::DnsStatus::kOk || answer.addresses.empty()) {
-      fail("resolve");
-      primary_error_ = fmt::format("{} does not resolve ({})", targets_.primary_host,
-                                   agent::to_string(answer.status));
-      next_primary_attempt_ = now + primary_backoff_.next();
-      s.primary_error = primary_error_;
-      return;
-    }
-    primary_address_ = answer.addresses.front();
-  }
-  agent::ConnParams params = targets_.primary;
-  params.hostaddr = primary_address_;
-  // The file, not the password read at start: after a rotation the primary's sidecar applies
-  // the new one (roles/password_sync.hpp) and the old one stops working. An unreadable file
-  // (between two kubelet updates) keeps the last good password.
-  if (!targets_.replication_password_file.empty()) {
-    try {
-      targets_.primary.password = agent::read_password_file(
-          targets_.replication_password_file, "postgres.replication_password_file");
-      params.password = targets_.primary.password;
-    } catch (const std::exception& e) {
-      spdlog::debug("sidecar: keeping the replication password read before: {}", e.what());
-    }
-  }
-  agent::PgError err;
-  if (auto info = deps_.pg.identify_system(params, &err)) {
-    s.primary_lsn = info->wal_position;
-    primary_backoff_.reset();
-    primary_error_.clear();
-    return;
-  }
-  fail("primary");
-  const bool first = primary_error_.empty();
-  primary_error_ = fmt::format("IDENTIFY_SYSTEM on {} ({}): {}", params.describe(),
-                               primary_address_, error_text(err));
-  // The pod may have been recreated with a new address: resolve again next time.
-  primary_address_.clear();
-  next_primary_attempt_ = now + primary_backoff_.next();
-  s.primary_error = primary_error_;
-  if (first) spdlog::warn("sidecar: cannot reach the primary: {}", primary_error_);
-}
-
 Snapshot Poller::poll_once() {
   const auto started = deps_.clock.now();
   Snapshot s;
@@ -275,8 +200,14 @@ Snapshot Poller::poll_once() {
   }
   s.taken_at = deps_.clock.now();
   s.taken_at_wall = deps_.wall_now();
-  if (s.server_up && s.role == Role::kReplica && s.wal_receiver_status == "streaming")
-    last_streaming_at_ = s.taken_at;
+  // The grace of sidecar.disconnected_grace counts from the last message of the primary (not
+  // from this poll): a connection that went silent is not "streaming" for the time the
+  // receiver takes to notice.
+  if (s.server_up && s.role == Role::kReplica && s.primary_lsn) {
+    last_streaming_at_ =
+        s.taken_at - std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(s.primary_silence_seconds.value_or(0)));
+  }
   // A promoted replica is a primary: its streaming past no longer says anything.
   if (s.server_up && s.role == Role::kPrimary) last_streaming_at_.reset();
   s.last_streaming_at = last_streaming_at_;

@@ -9,6 +9,10 @@
 // connection failure backs off (capped exponential) instead of retrying every poll, and a snapshot
 // is published either way, saying why the server is not up, so "not up" (503 on /readyz) is never
 // confused with "poller stuck" (stale).
+//
+// It talks to the local server only. A replica's lag comes from its own WAL receiver
+// (snapshot.hpp, primary_view()), so a set of N replicas costs the primary no connection, fork
+// or max_wal_senders slot for monitoring; the primary's own poll is one query round whatever N.
 
 #include <atomic>
 #include <chrono>
@@ -22,7 +26,6 @@
 #include "agent/backoff.hpp"
 #include "agent/clock.hpp"
 #include "agent/config.hpp"
-#include "agent/dns.hpp"
 #include "agent/pg.hpp"
 #include "probes/routes.hpp"
 #include "probes/slot_janitor.hpp"
@@ -34,9 +37,6 @@ namespace replagent::probes {
 struct PollerDeps {
   agent::PgClient& pg;
   agent::Clock& clock;
-  // Resolves the primary's DNS name; nullptr when the pod name gives no primary (then the
-  // replica's lag is measured against its WAL receiver's view only).
-  agent::Resolver* resolver = nullptr;
   std::function<std::optional<FilesystemStats>(const std::string& path, std::string* why)>
       filesystem;
   // Called on the poller thread after each poll is published (metrics histogram).
@@ -48,13 +48,9 @@ struct PollerDeps {
   SlotJanitor* janitor = nullptr;
 };
 
-// Where the poller connects. Built from the config by poller_targets().
+// Where the poller connects (the local server only). Built from the config by poller_targets().
 struct PollerTargets {
   agent::ConnParams local;
-  std::string primary_host;   // DNS name of the primary; empty: unknown
-  agent::ConnParams primary;  // replication connection; hostaddr filled per attempt
-  // Re-read before each connection to the primary (a rotated Secret), when set.
-  std::string replication_password_file;
   std::string data_dir;
 };
 PollerTargets poller_targets(const agent::Config& config);
@@ -72,7 +68,7 @@ class Poller {
  public:
   Poller(const agent::Config& config, PollerTargets targets, PollerDeps deps, SnapshotStore& store);
 
-  // One poll: query the local server (and the primary on a replica), return what was seen.
+  // One poll: query the local server, return what was seen.
   Snapshot poll_once();
   // Polls and publishes until a stop is requested (SIGTERM) or stop() is called.
   void run();
@@ -82,7 +78,6 @@ class Poller {
 
  private:
   void poll_local(Snapshot& s);
-  void poll_primary(Snapshot& s);
   void secondary_query_failed(const char* what, const agent::PgError& e);
   void fail(const std::string& reason);
 
@@ -97,11 +92,6 @@ class Poller {
   agent::Clock::time_point next_local_attempt_{};
   std::string local_error_;  // last connect error while backing off
   bool was_up_ = false;
-
-  std::string primary_address_;
-  agent::Backoff primary_backoff_;
-  agent::Clock::time_point next_primary_attempt_{};
-  std::string primary_error_;
 
   std::uint64_t sequence_ = 0;
   std::map<std::string, std::uint64_t> errors_;

@@ -1,5 +1,6 @@
 #include "probes/queries.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <set>
@@ -13,6 +14,10 @@ namespace replagent::probes {
 // Timeline: on a primary the current WAL file name carries it (pg_control_checkpoint() is
 // only as new as the last checkpoint, which after a promotion can still be the old one); on
 // a replica the WAL receiver's received_tli, else the last restartpoint's.
+//
+// A replica's view of the primary is all local (snapshot.hpp, primary_view()): the WAL
+// receiver's latest_end_lsn, how long since it last heard from the primary (by this server's
+// clock: no skew), and the wal_receiver_timeout that bounds that silence on a live connection.
 const char* const kLocalStatusSql = R"sql(
 SELECT pg_catalog.pg_is_in_recovery(),
        (SELECT system_identifier FROM pg_catalog.pg_control_system())::pg_catalog.text,
@@ -28,11 +33,16 @@ SELECT pg_catalog.pg_is_in_recovery(),
        w.latest_end_lsn::pg_catalog.text,
        pg_catalog.date_part('epoch', pg_catalog.pg_last_xact_replay_timestamp())::pg_catalog.float8,
        pg_catalog.date_part('epoch', pg_catalog.now())::pg_catalog.float8,
-       w.status
+       w.status,
+       pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()
+                            OPERATOR(pg_catalog.-) w.last_msg_receipt_time)::pg_catalog.float8,
+       (SELECT setting FROM pg_catalog.pg_settings
+        WHERE name OPERATOR(pg_catalog.=) 'wal_receiver_timeout')
 FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver AS w ON true)sql";
 
-// Leaves out base backups in progress (state backup) and the sidecars' own IDENTIFY_SYSTEM
-// connections (application_name replagent-*), which are WAL senders too.
+// Leaves out base backups in progress (state backup) and replication connections of our own
+// (application_name replagent-*: the slot janitor's, older sidecars' IDENTIFY_SYSTEM), which
+// are WAL senders too.
 const char* const kReplicationSql = R"sql(
 SELECT application_name, state,
        pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), sent_lsn)::pg_catalog.int8,
@@ -86,7 +96,7 @@ std::optional<double> parse_double(const std::optional<std::string>& text) {
 }
 
 std::optional<LocalStatus> parse_local_status(const agent::QueryResult& r, std::string* why) {
-  if (r.rows.size() != 1 || r.rows[0].size() != 10) {
+  if (r.rows.size() != 1 || r.rows[0].size() != 12) {
     *why = "unexpected result shape from the status query";
     return std::nullopt;
   }
@@ -108,6 +118,10 @@ std::optional<LocalStatus> parse_local_status(const agent::QueryResult& r, std::
   s.last_replay_epoch = parse_double(row[7]);
   s.now_epoch = parse_double(row[8]).value_or(0);
   s.wal_receiver_status = row[9].value_or("");
+  if (auto silence = parse_double(row[10])) s.primary_silence_seconds = std::max(0.0, *silence);
+  if (auto ms = parse_byte_count(row[11])) {
+    s.wal_receiver_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*ms));
+  }
   return s;
 }
 

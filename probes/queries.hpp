@@ -3,6 +3,7 @@
 // The SQL the poller runs and the pure parsers that turn its text results into snapshot
 // fields. Kept apart from the poller so every column rule is unit-tested on fake results.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,6 +31,8 @@ struct LocalStatus {
   std::optional<double> last_replay_epoch;
   double now_epoch = 0;
   std::string wal_receiver_status;
+  std::optional<double> primary_silence_seconds;  // since last_msg_receipt_time; >= 0
+  std::optional<std::chrono::milliseconds> wal_receiver_timeout;
 };
 
 // nullopt (with *why) when the result does not have the expected shape.

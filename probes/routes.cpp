@@ -55,6 +55,12 @@ std::optional<Decision> require_up(const Snapshot* s, SteadyTime now, const Rout
   return std::nullopt;
 }
 
+// Why a streaming replica's lag is unknown: primary_view()'s reason, else what is missing.
+std::string lag_unknown_reason(const Snapshot& s) {
+  if (!s.primary_error.empty()) return s.primary_error;
+  return s.replay_lsn ? "no primary position" : "nothing replayed yet";
+}
+
 bool contains_nocase(std::string_view text, std::string_view part) {
   return std::search(text.begin(), text.end(), part.begin(), part.end(), [](char a, char b) {
            return std::tolower(static_cast<unsigned char>(a)) ==
@@ -69,6 +75,11 @@ struct CategoryRule {
   std::array<const char*, 5> phrases;  // nullptr-padded
 };
 constexpr CategoryRule kCategoryRules[] = {
+    // A replica's view of the primary (snapshot.hpp, primary_view()); first, since its text
+    // names wal_receiver_timeout.
+    {"not streaming", {"WAL receiver not running", ", not streaming", nullptr}},
+    {"primary silent", {"WAL receiver silent", nullptr}},
+    {"no primary position", {"no message from the primary", nullptr}},
     {"authentication failed",
      {"SQLSTATE 28P01", "SQLSTATE 28000", "authentication failed", "no password supplied",
       "pg_hba.conf"}},
@@ -230,8 +241,12 @@ Decision decide_replica(const Snapshot* s, SteadyTime now, const RouteParams& p,
   }
   const auto lag = replica_lag_bytes(*s, "replay");
   if (!lag) {
-    // Patroni's rule too: without the primary's position there is nothing to lag behind.
-    return ok("replica streaming; lag unknown (no primary position yet)");
+    // Not Patroni's rule (it answers 200 without a primary position): here the position is
+    // missing only while the receiver has not heard from the primary at all, or has heard
+    // nothing for longer than a live sender stays silent (snapshot.hpp, primary_view()), and
+    // then the replica may be any distance behind. primary_error is primary_view()'s own
+    // fixed phrases and numbers, never a server's text, so it may be shown to anyone.
+    return unavailable("replica lag unknown: " + lag_unknown_reason(*s));
   }
   if (*lag > max_lag) {
     return unavailable(fmt::format("replay lag {} bytes exceeds {} ({} bytes)", *lag,
@@ -247,17 +262,23 @@ Decision decide_readyz(const Snapshot* s, SteadyTime now, const RouteParams& p,
   // The primary's readiness never depends on a replica: with OrderedReady, pod 1 is created
   // only once pod 0 is ready, so waiting for replicas here would deadlock the set.
   if (s->role == Role::kPrimary) return ok("primary accepts connections");
-  if (s->role == Role::kReplica && s->wal_receiver_status != "streaming" &&
-      s->last_streaming_at && p.disconnected_grace.count() > 0) {
+  // A replica whose lag is unknown (WAL receiver not streaming, or silent past the bound of
+  // primary_view()) stays ready for the grace, counted from when it last heard the primary.
+  const bool streaming = s->wal_receiver_status == "streaming";
+  if (s->role == Role::kReplica && (!streaming || !primary_position(*s)) && s->last_streaming_at &&
+      p.disconnected_grace.count() > 0) {
     const auto since =
         std::chrono::duration_cast<std::chrono::milliseconds>(now - *s->last_streaming_at);
     if (since < p.disconnected_grace) {
-      return ok(fmt::format("replica not streaming (WAL receiver {}) for {}: still ready for "
-                            "sidecar.disconnected_grace ({}) after it last streamed",
-                            s->wal_receiver_status.empty() ? std::string("not running")
-                                                           : s->wal_receiver_status,
-                            agent::format_duration(since),
-                            agent::format_duration(p.disconnected_grace)));
+      const std::string why =
+          !streaming ? fmt::format("not streaming (WAL receiver {})",
+                                   s->wal_receiver_status.empty() ? std::string("not running")
+                                                                  : s->wal_receiver_status)
+                     : "lag unknown (" + lag_unknown_reason(*s) + ")";
+      return ok(fmt::format(
+          "replica {} for {}: still ready for sidecar.disconnected_grace ({}) "
+          "after it last heard from the primary",
+          why, agent::format_duration(since), agent::format_duration(p.disconnected_grace)));
     }
   }
   return decide_replica(s, now, p, max_lag);

@@ -6,9 +6,12 @@
 // Routing endpoints keep Patroni's semantics (patroni/api.py, do_GET) so HAProxy
 // `option httpchk` configs written for Patroni work unchanged: /primary 200 only on a
 // writable primary; /replica 200 on a running replica within ?lag=; /read-only 200 when
-// /primary or /replica would be; 503 otherwise. Two deliberate differences: a malformed
-// ?lag= is 400 (Patroni silently ignores it, which turns a typo into "no lag limit"), and a
-// replica must be streaming (Patroni asks that only with ?replication_state=streaming).
+// /primary or /replica would be; 503 otherwise. Three deliberate differences: a malformed
+// ?lag= is 400 (Patroni silently ignores it, which turns a typo into "no lag limit"), a
+// replica must be streaming (Patroni asks that only with ?replication_state=streaming), and
+// an unknown lag is 503, not 200 (the replica's WAL receiver is the only source of the
+// primary's position, and it is unknown only when that receiver has gone silent: snapshot.hpp,
+// primary_view()).
 //
 // What anyone on the network may read. The listener binds 0.0.0.0 for the kubelet, HAProxy and
 // Prometheus, none of which authenticates, so no answer carries libpq's or the OS's words
@@ -50,8 +53,9 @@ struct RouteParams {
   std::chrono::milliseconds poll_interval{2000};
   std::uint64_t max_lag = 16ULL * 1000 * 1000;  // sidecar.max_lag
   // sidecar.disconnected_grace: /readyz only (not /replica, which keeps Patroni's meaning for
-  // HAProxy): a replica whose WAL receiver stopped streaming stays ready this long after a
-  // poll last saw it streaming, so -ro keeps its endpoints while the primary restarts.
+  // HAProxy): a replica whose WAL receiver stopped streaming, or went silent (lag unknown),
+  // stays ready this long after it last heard from the primary (Snapshot::last_streaming_at),
+  // so -ro keeps its endpoints while the primary restarts.
   std::chrono::milliseconds disconnected_grace{5 * 60 * 1000};
   std::string pod_name;
   std::optional<int> ordinal;
@@ -112,7 +116,8 @@ Decision decide_read_only(const Snapshot* s, SteadyTime now, const RouteParams& 
 // The category of a failure text from the poller or libpq, safe to show anyone: "timeout",
 // "authentication failed", "connection refused", "starting up", "shutting down",
 // "too many connections", "name resolution failed", "unreachable", "connection lost",
-// "permission denied", "primary unknown", else "error"; "no answer" for an empty text.
+// "permission denied", "primary unknown", "not streaming", "primary silent",
+// "no primary position", else "error"; "no answer" for an empty text.
 // Recognised by SQLSTATE and by libpq's and our own fixed phrases, never by copying text.
 std::string error_category(std::string_view error_text);
 

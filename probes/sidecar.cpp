@@ -95,7 +95,6 @@ int sidecar_command(const agent::Config& config) {
   const std::string socket_fallback = config.postgres.host.rfind('/', 0) == 0 ? config.postgres.host : "";
   PollerDeps deps{.pg = *pg,
                   .clock = agent::system_clock(),
-                  .resolver = targets.primary_host.empty() ? nullptr : resolver.get(),
                   .filesystem = statvfs_stats,
                   .on_poll =
                       [&](const Snapshot& s) {
@@ -118,11 +117,10 @@ int sidecar_command(const agent::Config& config) {
     ctx.render_metrics = [&metrics, &ctx] { return metrics.render(ctx.snapshot.get(), ctx.now); };
     return respond(request, ctx);
   });
-  spdlog::info("sidecar: serving on {}:{}, polling {} every {} (max lag {}){}", listen.address,
+  spdlog::info("sidecar: serving on {}:{}, polling {} every {} (max lag {})", listen.address,
                server.port(), targets.local.describe(),
                agent::format_duration(config.sidecar.poll_interval),
-               agent::format_size(config.sidecar.max_lag),
-               targets.primary_host.empty() ? "" : ", primary " + targets.primary_host);
+               agent::format_size(config.sidecar.max_lag));
   spdlog::info("sidecar: /status error texts {}",
                params.status_token.empty()
                    ? "reduced to categories for every caller (no sidecar.status_token_file)"

@@ -1,5 +1,7 @@
 #include "probes/snapshot.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace replagent::probes {
@@ -20,11 +22,31 @@ std::uint64_t lsn_distance(std::uint64_t ahead, std::uint64_t behind) {
   return ahead > behind ? ahead - behind : 0;
 }
 
-std::optional<std::uint64_t> primary_position(const Snapshot& s) {
-  if (s.primary_lsn && s.latest_end_lsn) return std::max(*s.primary_lsn, *s.latest_end_lsn);
-  if (s.primary_lsn) return s.primary_lsn;
-  return s.latest_end_lsn;
+PrimaryView primary_view(const std::string& wal_receiver_status,
+                         std::optional<std::uint64_t> latest_end_lsn,
+                         std::optional<double> silence_seconds,
+                         std::optional<std::chrono::milliseconds> wal_receiver_timeout) {
+  if (wal_receiver_status != "streaming") {
+    return {std::nullopt, wal_receiver_status.empty()
+                              ? std::string("WAL receiver not running")
+                              : "WAL receiver " + wal_receiver_status + ", not streaming"};
+  }
+  if (!latest_end_lsn)
+    return {std::nullopt, "WAL receiver streaming, no message from the primary yet"};
+  if (silence_seconds && wal_receiver_timeout && wal_receiver_timeout->count() > 0) {
+    const std::chrono::duration<double> limit = *wal_receiver_timeout / 2 + kPingAnswerSlack;
+    if (*silence_seconds > limit.count()) {
+      return {std::nullopt,
+              fmt::format("WAL receiver silent: nothing heard from the primary for {:.1f}s "
+                          "(a live sender answers within wal_receiver_timeout/2 = {:.0f}s)",
+                          *silence_seconds,
+                          std::chrono::duration<double>(*wal_receiver_timeout / 2).count())};
+    }
+  }
+  return {latest_end_lsn, ""};
 }
+
+std::optional<std::uint64_t> primary_position(const Snapshot& s) { return s.primary_lsn; }
 
 std::optional<std::uint64_t> replica_lag_bytes(const Snapshot& s, const std::string& stage) {
   const auto primary = primary_position(s);
@@ -43,10 +65,9 @@ std::optional<double> replay_delay_seconds(std::optional<std::uint64_t> receive_
                                            std::optional<double> last_replay_epoch,
                                            double now_epoch) {
   if (replay_lsn) {
-    // The primary's own position is the better yardstick; without it, what the WAL receiver
-    // has received is all the replica could replay.
-    const auto target = primary_lsn ? primary_lsn : receive_lsn;
-    if (target && *replay_lsn >= *target) return 0.0;
+    if (primary_lsn && *replay_lsn >= *primary_lsn) return 0.0;
+    // Replayed all it received, the primary's end unknown: caught up or cut off, who knows.
+    if (!primary_lsn && receive_lsn && *replay_lsn >= *receive_lsn) return std::nullopt;
   }
   if (!last_replay_epoch) return std::nullopt;
   return std::max(0.0, now_epoch - *last_replay_epoch);

@@ -64,11 +64,18 @@ struct Snapshot {
   std::optional<std::uint64_t> receive_lsn;     // pg_last_wal_receive_lsn()
   std::optional<std::uint64_t> replay_lsn;      // pg_last_wal_replay_lsn()
   std::optional<std::uint64_t> latest_end_lsn;  // WAL receiver: primary's LSN last reported
-  std::optional<std::uint64_t> primary_lsn;     // IDENTIFY_SYSTEM on the primary, this poll
-  std::string primary_error;                    // why primary_lsn is missing
-  std::string wal_receiver_status;              // "streaming", ...; empty: no WAL receiver
-  // When a poll of this sidecar last saw the WAL receiver streaming (carried over from poll to
-  // poll); unset: not since the sidecar started.
+  // Seconds since the WAL receiver last heard from the primary (pg_stat_wal_receiver's
+  // last_msg_receipt_time, against the replica's own clock); nullopt: no WAL receiver.
+  std::optional<double> primary_silence_seconds;
+  // The primary's end of WAL as far as this replica knows it: latest_end_lsn when
+  // primary_view() judges it current, else nullopt and primary_error says why. Nothing here
+  // comes from a connection to the primary: the sidecar opens none.
+  std::optional<std::uint64_t> primary_lsn;
+  std::string primary_error;        // why primary_lsn is missing
+  std::string wal_receiver_status;  // "streaming", ...; empty: no WAL receiver
+  // When the WAL receiver last heard from the primary, as of the last poll that had a current
+  // primary position (carried over from poll to poll; the grace of sidecar.disconnected_grace
+  // counts from here); unset: not since the sidecar started.
   std::optional<std::chrono::steady_clock::time_point> last_streaming_at;
   std::optional<double> replay_delay_seconds;
 
@@ -77,7 +84,7 @@ struct Snapshot {
   // Replication slots the primary's sidecar dropped since it started (slot_janitor.hpp).
   std::uint64_t slots_dropped = 0;
 
-  // Cumulative since start, by reason ("connect", "query", "primary", "resolve", "statvfs").
+  // Cumulative since start, by reason ("connect", "query", "timeout", "statvfs").
   std::map<std::string, std::uint64_t> error_counts;
 };
 
@@ -99,9 +106,37 @@ class SnapshotStore {
 // position behind its replay position until the WAL receiver catches up).
 std::uint64_t lsn_distance(std::uint64_t ahead, std::uint64_t behind);
 
-// The primary's position as far as this replica knows: the newer of what the primary said
-// this poll (IDENTIFY_SYSTEM) and what the WAL receiver last heard. Patroni uses the same
-// max(): either alone can be missing (primary unreachable, WAL receiver not started).
+// How current the primary's end of WAL as the WAL receiver last heard it (latest_end_lsn) is,
+// from what walsender.c and walreceiver.c (PostgreSQL 15) do:
+//   - Every message of the sender moves it: WAL data carries the primary's flush position at
+//     the moment of sending (XLogSendPhysical's walEnd, the sender is woken on every flush),
+//     a keepalive what it has sent (sentPtr). So while the primary writes, the replica learns
+//     of each flush as soon as the WAL itself arrives: what it misses is only what is in flight.
+//   - An idle primary sends nothing (the replica's status replies, every
+//     wal_receiver_status_interval, ask for no answer; the sender's own keepalive comes only
+//     wal_sender_timeout / 2 after the last reply, i.e. never while replies flow). There is
+//     nothing new to send either: the position heard last is still the primary's end of WAL,
+//     however old the message (latest_end_time stops moving; it is not a measure of staleness).
+//   - A receiver that has heard nothing for wal_receiver_timeout / 2 asks for a reply, which a
+//     live sender sends at once; at wal_receiver_timeout it gives up and stops streaming. So on
+//     a live connection silence never lasts much beyond wal_receiver_timeout / 2 (default 30s).
+//     Longer silence means a connection that died without a reset (the primary's host hung or
+//     partitioned), during which the primary may be writing what the replica never sees.
+// Hence the position is current only while the receiver streams and has heard from the primary
+// within wal_receiver_timeout / 2 + kPingAnswerSlack; after that the lag is unknown, not
+// small. With wal_receiver_timeout = 0 PostgreSQL never pings nor gives up, and neither can we:
+// the position counts as current for as long as the receiver says it streams.
+inline constexpr std::chrono::seconds kPingAnswerSlack{2};
+struct PrimaryView {
+  std::optional<std::uint64_t> lsn;  // the primary's end of WAL; nullopt: unknown
+  std::string unknown;               // why lsn is nullopt (one line)
+};
+PrimaryView primary_view(const std::string& wal_receiver_status,
+                         std::optional<std::uint64_t> latest_end_lsn,
+                         std::optional<double> silence_seconds,
+                         std::optional<std::chrono::milliseconds> wal_receiver_timeout);
+
+// The primary's position as far as this replica knows (primary_lsn, see primary_view()).
 std::optional<std::uint64_t> primary_position(const Snapshot& s);
 
 // Replica lag in bytes at a stage ("receive" or "replay") against primary_position();
@@ -109,9 +144,11 @@ std::optional<std::uint64_t> primary_position(const Snapshot& s);
 std::optional<std::uint64_t> replica_lag_bytes(const Snapshot& s, const std::string& stage);
 
 // Seconds since the last replayed transaction, but 0 when the replica has replayed
-// everything it knows of: on an idle primary no new transactions arrive, so "now - last
-// replay timestamp" grows forever although nothing is behind (postgres_exporter's
-// pg_replication_lag has exactly this bug). nullopt when it cannot be said.
+// everything the primary has (primary_lsn): on an idle primary no new transactions arrive, so
+// "now - last replay timestamp" grows forever although nothing is behind (postgres_exporter's
+// pg_replication_lag has exactly this bug). Without the primary's position a replica that has
+// replayed all it received may be caught up or far behind: nullopt. nullopt also when there is
+// no replayed transaction to count from.
 std::optional<double> replay_delay_seconds(std::optional<std::uint64_t> receive_lsn,
                                            std::optional<std::uint64_t> replay_lsn,
                                            std::optional<std::uint64_t> primary_lsn,

@@ -107,6 +107,11 @@ std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p,
     out += ",\"lag_bytes\":{\"receive\":" + opt_num(replica_lag_bytes(*s, "receive")) +
            ",\"replay\":" + opt_num(replica_lag_bytes(*s, "replay")) + "}";
     out += ",\"replay_delay_seconds\":" + opt_num(s->replay_delay_seconds);
+    // How long the WAL receiver has not heard from the primary; with primary_error (why the
+    // primary's position and so the lag are unknown: snapshot.hpp, primary_view()).
+    out += ",\"primary_silence_seconds\":" +
+           (s->primary_silence_seconds ? fmt::format("{:.3f}", *s->primary_silence_seconds)
+                                       : std::string("null"));
     if (!s->primary_error.empty()) out += ",\"primary_error\":" + error(s->primary_error);
   }
   if (s->role == Role::kPrimary) {

@@ -3,8 +3,10 @@
 // TCP keepalives nor connect_timeout notice, and a query in progress would wait forever. The
 // sidecar's poller gives up at its deadline and says so: readiness 503 with the reason,
 // liveness 200 (restarting the agent would not help the server), the probe fails at once;
-// once the server runs again everything recovers. A replica's sidecar, whose poll asks the
-// frozen primary for its position, keeps publishing fresh snapshots too.
+// once the server runs again everything recovers. A replica's sidecar never waits on the frozen
+// primary (it asks only its own server) and, once its WAL receiver has heard nothing for longer
+// than a live sender stays silent, says its lag is unknown: /replica 503, /readyz 200 within
+// sidecar.disconnected_grace.
 #include <signal.h>
 #include <sys/types.h>
 
@@ -68,6 +70,19 @@ TEST_F(SidecarFrozen, StoppedServerIsNotReadyWithReasonButLiveAndRecovers) {
   Sidecar& primary = sidecar(0);
   Sidecar& replica = sidecar(1);
   ASSERT_EQ(primary.probe("ready").exit_code(), 0);
+  // A live sender answers the replica's ping after wal_receiver_timeout/2 of silence: 10 s
+  // here, so the replica's view goes stale 12 s after its last message and its receiver gives
+  // up after 20 s. A write just before the freeze makes that last message "now".
+  pod(1).psql("ALTER SYSTEM SET wal_receiver_timeout = '20s'");
+  pod(1).psql("SELECT pg_reload_conf()");
+  ASSERT_TRUE(wait_until([&] { return pod(1).psql("SHOW wal_receiver_timeout") == "20s"; }, 10s));
+  pod(0).psql("CREATE TABLE before_the_freeze (n int)");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return pod(1).psql("SELECT count(*) FROM pg_class WHERE relname = 'before_the_freeze'") ==
+               "1";
+      },
+      10s));
   const double timeouts_before =
       primary.metric("replagent_poll_errors_total", {{"reason", "timeout"}}).value_or(-1);
   EXPECT_EQ(timeouts_before, 0.0);
@@ -129,17 +144,32 @@ TEST_F(SidecarFrozen, StoppedServerIsNotReadyWithReasonButLiveAndRecovers) {
             1.0);
   EXPECT_EQ(primary.metric("pg_up"), 0.0);
 
-  // The replica's sidecar asks the frozen primary for its position every poll: that wait is
-  // bounded as well, so its snapshots stay fresh and it stays live.
-  HttpReply replica_status;
+  // The replica's sidecar never asked the primary anything: fresh snapshots all along, no
+  // timeout. Its WAL receiver still says "streaming", but once it has heard nothing for
+  // wal_receiver_timeout/2 + 2 s the primary may have written what the replica never saw: the
+  // lag is unknown. /replica says no; /readyz stays 200 for sidecar.disconnected_grace.
+  HttpReply replica_status, replica_route, replica_ready;
   EXPECT_TRUE(wait_until(
       [&] {
         replica_status = replica.get("/status", 2s);
-        return replica_status.body.find("\"primary_error\":\"timeout\"") != std::string::npos &&
+        return replica_status.body.find("\"primary_error\":\"primary silent\"") !=
+                   std::string::npos &&
+               replica_status.body.find("\"wal_receiver_status\":\"streaming\"") !=
+                   std::string::npos &&
                replica_status.body.find("\"stale\":false") != std::string::npos;
       },
-      15s, 100ms))
+      25s, 100ms))
       << replica_status.status << " " << replica_status.error << replica_status.body;
+  std::cout << "replica /status while the primary is frozen: " << replica_status.body;
+  replica_route = replica.get("/replica?lag=1GB", 2s);
+  EXPECT_EQ(replica_route.status, 503) << replica_route.body;
+  EXPECT_NE(replica_route.body.find("lag unknown"), std::string::npos) << replica_route.body;
+  replica_ready = replica.get("/readyz", 2s);
+  EXPECT_EQ(replica_ready.status, 200) << replica_ready.body;
+  EXPECT_NE(replica_ready.body.find("still ready for sidecar.disconnected_grace"),
+            std::string::npos)
+      << replica_ready.body;
+  EXPECT_FALSE(replica.metric("replagent_replica_lag_bytes", {{"stage", "replay"}}).has_value());
   EXPECT_EQ(replica.get("/healthz").status, 200);
 
   // The server runs again: the poller reconnects (its backoff is capped at 5 s).
@@ -160,6 +190,7 @@ TEST_F(SidecarFrozen, StoppedServerIsNotReadyWithReasonButLiveAndRecovers) {
       },
       30s, 200ms))
       << replica_status.body;
+  EXPECT_TRUE(replica.wait_status("/replica?lag=1MB", 200, 10s)) << replica.get("/replica").body;
   // The server itself is fine: it answers queries.
   EXPECT_EQ(pod(0).psql("SELECT 1"), "1");
 }

@@ -1,7 +1,9 @@
 // Replication lag as the sidecars report it, against real servers: an idle primary means no
 // lag at all (not a delay that grows by one second per second, as postgres_exporter's
-// pg_replication_lag does), and heavy writes show up on both sides.
+// pg_replication_lag does), heavy writes show up on both sides, and a replica's sidecar
+// measures all this without ever connecting to the primary.
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "test/support/sidecar.hpp"
@@ -118,6 +120,57 @@ TEST_F(SidecarReplicationLag, HeavyWritesShowLagOnPrimaryAndReplica) {
       },
       30s, 200ms))
       << sidecar(1).get("/status").body;
+}
+
+// Each replica's sidecar reads its lag from its own WAL receiver: the primary sees no
+// connection from it (no fork, no SCRAM exchange, no max_wal_senders slot per replica per poll).
+// Counted in the primary's log_connections lines, which name the application, over several
+// poll intervals while the primary writes, so the lag the replica reports does move.
+TEST_F(SidecarReplicationLag, ReplicaSidecarMakesNoConnectionToThePrimary) {
+  ASSERT_NO_FATAL_FAILURE(bring_up_with_sidecars(1));
+  Pod& primary = pod(0);
+  Pod& replica = pod(1);
+  primary.psql("ALTER SYSTEM SET log_connections = on");
+  primary.psql("SELECT pg_reload_conf()");
+  ASSERT_TRUE(wait_until([&] { return primary.psql("SHOW log_connections") == "on"; }, 10s));
+  const auto from = std::filesystem::file_size(primary.postgres_log());
+
+  primary.psql("CREATE TABLE ticks (n int)");
+  const auto until = std::chrono::steady_clock::now() + 8 * kSidecarPollInterval;
+  int writes = 0;
+  std::optional<double> lag;
+  while (std::chrono::steady_clock::now() < until) {
+    primary.psql("INSERT INTO ticks SELECT generate_series(1, 1000)");
+    ++writes;
+    lag = replica_lag(sidecar(1).metrics(), "replay");
+    std::this_thread::sleep_for(kSidecarPollInterval / 2);
+  }
+  // The replica still knows its lag, and catches up with what was written.
+  EXPECT_TRUE(lag.has_value()) << sidecar(1).get("/status").body;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return replica.psql_result("SELECT count(*) FROM ticks").out ==
+                   std::to_string(writes * 1000) + "\n" &&
+               replica_lag(sidecar(1).metrics(), "replay") == 0.0;
+      },
+      20s, 200ms))
+      << sidecar(1).get("/status").body;
+
+  const std::string log = read_file(primary.postgres_log()).substr(from);
+  std::istringstream lines(log);
+  int authorized = 0;
+  std::vector<std::string> from_sidecar;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("connection authorized") == std::string::npos) continue;
+    ++authorized;
+    if (line.find("replagent-sidecar-" + replica.name()) != std::string::npos)
+      from_sidecar.push_back(line);
+  }
+  // The test's own psql sessions were logged: log_connections was in effect.
+  EXPECT_GE(authorized, writes) << log;
+  EXPECT_TRUE(from_sidecar.empty())
+      << from_sidecar.size() << " connections from " << replica.name() << "'s sidecar in "
+      << 8 * kSidecarPollInterval.count() << " ms, e.g. " << from_sidecar.front();
 }
 
 }  // namespace

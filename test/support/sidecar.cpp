@@ -199,6 +199,9 @@ Sidecar::Sidecar(Pod& pod, const Env& extra_env) : pod_(pod), ip_(pod.ip()) {
   env_["REPLAGENT_SIDECAR_LISTEN"] = address();
   env_["REPLAGENT_SIDECAR_POLL_INTERVAL"] = std::to_string(kSidecarPollInterval.count()) + "ms";
   for (const auto& [k, v] : extra_env) env_[k] = v;
+  // A fixed listener given by the test (a recipe's port 9187) instead of the free port.
+  if (auto it = extra_env.find("REPLAGENT_SIDECAR_LISTEN"); it != extra_env.end())
+    port_ = static_cast<std::uint16_t>(std::stoi(it->second.substr(it->second.rfind(':') + 1)));
   log_ = pod.postgres_log().parent_path() / (pod.name() + ".sidecar.log");
   fs::create_directories(log_.parent_path());
   SpawnOptions opts;
@@ -328,7 +331,7 @@ void SidecarTest::bring_up_with_sidecars(int replicas) {
   ASSERT_NO_FATAL_FAILURE(expect_eventually_200(sidecar(0), "/primary"));
   for (int i = 1; i <= replicas; ++i) {
     ASSERT_NO_FATAL_FAILURE(expect_eventually_200(sidecar(i), "/replica"));
-    // The replica's sidecar reached the primary (IDENTIFY_SYSTEM): lag is measured against it.
+    // The replica's WAL receiver has heard the primary's position: lag is measured against it.
     HttpReply status;
     ASSERT_TRUE(wait_until(
         [&] {

@@ -79,7 +79,6 @@ TEST(Metrics, PrimarySeries) {
            "replagent_filesystem_size_bytes 10000000000",
            "replagent_filesystem_avail_bytes 4000000000",
            "replagent_poll_errors_total{reason=\"connect\"} 2",
-           "replagent_poll_errors_total{reason=\"primary\"} 0",
            "replagent_poll_errors_total{reason=\"timeout\"} 0",
            "replagent_build_info{version=\"1.2.3\"} 1",
            "pg_replication_lag_seconds 0",
@@ -93,6 +92,25 @@ TEST(Metrics, PrimarySeries) {
   EXPECT_FALSE(mentions(text, "replagent_wal_receiver_streaming 1"));
   EXPECT_TRUE(mentions(text, "# TYPE replagent_poll_duration_seconds histogram"));
   EXPECT_TRUE(mentions(text, "# TYPE replagent_poll_errors_total counter"));
+  // The poller never resolves nor connects to the primary: no reasons that could only read 0.
+  EXPECT_FALSE(mentions(text, "reason=\"primary\""));
+  EXPECT_FALSE(mentions(text, "reason=\"resolve\""));
+}
+
+// A replica whose lag is unknown (its WAL receiver went silent or stopped): the lag series are
+// absent, not a made-up 0, and the receiver's own state still shows.
+TEST(Metrics, UnknownReplicaLagHasNoSample) {
+  Metrics m("1", 2s);
+  auto r = replica_snapshot();
+  m.render(&r, kNow);
+  r.primary_lsn.reset();
+  r.primary_error = "WAL receiver silent: nothing heard from the primary for 40.0s";
+  r.replay_delay_seconds.reset();
+  const std::string text = m.render(&r, kNow);
+  EXPECT_FALSE(mentions(text, "replagent_replica_lag_bytes{")) << text;
+  EXPECT_FALSE(mentions(text, "replagent_replica_replay_delay_seconds ")) << text;
+  EXPECT_TRUE(has_line(text, "replagent_wal_receiver_streaming 1"));
+  EXPECT_TRUE(has_line(text, "replagent_up 1"));
 }
 
 TEST(Metrics, VanishedReplicaSeriesAreRemoved) {

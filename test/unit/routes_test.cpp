@@ -153,6 +153,10 @@ const Case kCases[] = {
      "/replica?replication_state=streaming", 200, "streaming"},
     {"replication_state_mismatch", [] { return replica(); }, "GET",
      "/replica?replication_state=catchup", 503, "not catchup"},
+    // Streaming, but the WAL receiver has heard nothing from the primary for longer than a live
+    // sender stays silent (primary_view()): the replica may be any distance behind. Unlike
+    // Patroni (200 without a primary position), /replica says no; /readyz keeps the grace,
+    // counted from the last message.
     {"replica_lag_unknown",
      [] {
        auto s = replica();
@@ -160,15 +164,49 @@ const Case kCases[] = {
        s.latest_end_lsn.reset();
        return s;
      },
-     "GET", "/replica?lag=0", 200, "lag unknown"},
-    {"replica_latest_end_lsn_fallback",
+     "GET", "/replica?lag=1GB", 503, "replica lag unknown: no primary position"},
+    {"replica_silent_primary",
+     [] {
+       auto s = replica();
+       s.latest_end_lsn = s.primary_lsn;
+       s.primary_lsn.reset();
+       s.primary_error =
+           primary_view("streaming", s.latest_end_lsn, 40.0, std::chrono::milliseconds(60000))
+               .unknown;
+       s.last_streaming_at = kNow - 41s;
+       return s;
+     },
+     "GET", "/replica?lag=1GB", 503,
+     "replica lag unknown: WAL receiver silent: nothing heard from the primary for 40.0s"},
+    {"read_only_silent_primary",
      [] {
        auto s = replica();
        s.primary_lsn.reset();
-       s.latest_end_lsn = 0x5000000 + 4096;
+       s.primary_error = "WAL receiver silent: nothing heard from the primary for 40.0s";
        return s;
      },
-     "GET", "/replica?lag=4095", 503, "replay lag 4096 bytes"},
+     "GET", "/read-only", 503, "replica lag unknown"},
+    {"readyz_silent_primary_within_grace",
+     [] {
+       auto s = replica();
+       s.primary_lsn.reset();
+       s.primary_error = "WAL receiver silent: nothing heard from the primary for 40.0s";
+       s.last_streaming_at = kNow - 41s;
+       return s;
+     },
+     "GET", "/readyz", 200,
+     "replica lag unknown (WAL receiver silent: nothing heard from the primary for 40.0s) for "
+     "41s: still ready for sidecar.disconnected_grace (5m) after it last heard from the "
+     "primary"},
+    {"readyz_silent_primary_past_grace",
+     [] {
+       auto s = replica();
+       s.primary_lsn.reset();
+       s.primary_error = "WAL receiver silent: nothing heard from the primary for 302.0s";
+       s.last_streaming_at = kNow - 302s;
+       return s;
+     },
+     "GET", "/readyz", 503, "replica lag unknown: WAL receiver silent"},
     // The server down: routing says no, liveness stays up.
     {"down_readyz",
      [] {
@@ -433,24 +471,35 @@ TEST(Routes, ServerErrorsAreReducedToACategory) {
 // init (its message names the data directory), without a token.
 TEST(Routes, StatusWithoutTokenHidesPrimaryErrorsAndPaths) {
   auto s = replica();
+  s.primary_lsn.reset();
+  s.primary_silence_seconds = 40.0;
   s.primary_error =
-      "IDENTIFY_SYSTEM on replicator@todo-db-0.todo-db.default.svc.cluster.local:5432 "
-      "(10.1.2.3): no answer within 750ms while connecting (server stopped or overloaded?)";
+      primary_view("streaming", 0x5000000, 40.0, std::chrono::milliseconds(60000)).unknown;
   RouteContext ctx;
   ctx.snapshot = std::make_shared<const Snapshot>(s);
   ctx.now = kNow;
   ctx.params.last_init = roles::InitRecord{
       "initdb", "", 1700000000, "initialised a new primary in /var/lib/postgresql/data/pgdata"};
   std::string body = respond(Request{"GET", "/status"}, ctx).body;
-  EXPECT_NE(body.find("\"primary_error\":\"timeout\""), std::string::npos) << body;
+  EXPECT_NE(body.find("\"primary_error\":\"primary silent\""), std::string::npos) << body;
+  EXPECT_NE(body.find("\"primary_silence_seconds\":40.000"), std::string::npos) << body;
+  EXPECT_NE(body.find("\"lag_bytes\":{\"receive\":null,\"replay\":null}"), std::string::npos)
+      << body;
   EXPECT_NE(body.find("\"action\":\"initdb\""), std::string::npos) << body;
-  for (const char* leak : {"10.1.2.3", "todo-db-0", "replicator", "/var/lib", "750ms"}) {
+  for (const char* leak : {"/var/lib", "wal_receiver_timeout"}) {
     EXPECT_EQ(body.find(leak), std::string::npos) << leak << " in " << body;
   }
-  s.primary_error = "todo-db-0.todo-db.default.svc.cluster.local does not resolve (not found)";
-  ctx.snapshot = std::make_shared<const Snapshot>(s);
-  body = respond(Request{"GET", "/status"}, ctx).body;
-  EXPECT_NE(body.find("\"primary_error\":\"name resolution failed\""), std::string::npos) << body;
+  for (const auto& [text, category] :
+       {std::pair{std::string("WAL receiver not running"), "not streaming"},
+        std::pair{primary_view("waiting", 1, 0.0, std::nullopt).unknown, "not streaming"},
+        std::pair{primary_view("streaming", std::nullopt, 0.0, std::nullopt).unknown,
+                  "no primary position"}}) {
+    s.primary_error = text;
+    ctx.snapshot = std::make_shared<const Snapshot>(s);
+    body = respond(Request{"GET", "/status"}, ctx).body;
+    EXPECT_NE(body.find("\"primary_error\":\"" + std::string(category) + "\""), std::string::npos)
+        << text << ": " << body;
+  }
 }
 
 // With sidecar.status_token set, the bearer of that token gets the texts as they are; any

@@ -1,6 +1,8 @@
 // Lag arithmetic on LSNs and the parsers of the poller's query results.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "probes/queries.hpp"
 #include "probes/snapshot.hpp"
 
@@ -18,6 +20,8 @@ TEST(SidecarLag, LsnDistanceNeverNegative) {
   EXPECT_EQ(lsn_distance(0xFFFFFFFFFFFFFFFFULL, 0), 0xFFFFFFFFFFFFFFFFULL);
 }
 
+// primary_lsn is the position primary_view() judged current; the raw latest_end_lsn alone is
+// never a yardstick (it may be a silent connection's last word).
 struct LagCase {
   const char* name;
   U primary_lsn, latest_end_lsn, receive_lsn, replay_lsn;
@@ -27,10 +31,9 @@ struct LagCase {
 TEST(SidecarLag, ReplicaLagBytes) {
   const LagCase cases[] = {
       {"caught_up", 100, 100, 100, 100, 0, 0},
-      {"behind_primary", 1000, 900, 800, 700, 200, 300},
-      {"walreceiver_newer_than_identify", 900, 1000, 1000, 950, 0, 50},
-      {"primary_unreachable_uses_walreceiver", nullopt, 1000, 1000, 400, 0, 600},
-      {"no_walreceiver_uses_primary", 1000, nullopt, nullopt, 400, 600, 600},
+      {"behind_primary", 1000, 1000, 800, 700, 200, 300},
+      {"received_ahead_of_reported_end", 900, 900, 1000, 950, 0, 0},
+      {"latest_end_alone_is_not_a_position", nullopt, 1000, 1000, 400, nullopt, nullopt},
       {"nothing_known", nullopt, nullopt, 100, 100, nullopt, nullopt},
       // A restarted WAL receiver reports a receive position at a segment start, behind replay.
       {"receive_behind_replay", 1000, nullopt, 0, 900, 100, 100},
@@ -59,10 +62,11 @@ TEST(SidecarLag, ReplayDelayIsZeroWhenCaughtUp) {
   const DelayCase cases[] = {
       // The idle-primary case: the last transaction is an hour old, but nothing is missing.
       {"idle_primary", 500, 500, 500, 1000.0, 4600.0, 0.0},
-      {"idle_no_primary_view", 500, 500, nullopt, 1000.0, 4600.0, 0.0},
+      // Replayed all it received, the primary's end unknown: caught up or cut off.
+      {"idle_no_primary_view", 500, 500, nullopt, 1000.0, 4600.0, nullopt},
       {"behind_primary", 500, 400, 600, 1000.0, 1002.5, 2.5},
       {"received_not_replayed", 500, 400, nullopt, 1000.0, 1003.0, 3.0},
-      // The WAL receiver says caught up, the primary knows better.
+      // Received all it has, the primary reported more.
       {"primary_ahead_of_receiver", 500, 500, 900, 1000.0, 1010.0, 10.0},
       {"clock_skew_clamped", 500, 400, 600, 1000.0, 999.0, 0.0},
       {"never_replayed_a_transaction", 500, 400, 600, nullopt, 1000.0, nullopt},
@@ -72,6 +76,50 @@ TEST(SidecarLag, ReplayDelayIsZeroWhenCaughtUp) {
     EXPECT_EQ(replay_delay_seconds(c.receive, c.replay, c.primary, c.last_replay, c.now),
               c.expected)
         << c.name;
+  }
+}
+
+// How current the WAL receiver's latest_end_lsn is (snapshot.hpp: an idle primary sends nothing;
+// a live sender answers the receiver's ping at wal_receiver_timeout/2; longer silence is a dead
+// connection not yet noticed).
+struct ViewCase {
+  const char* name;
+  const char* status;
+  U latest_end;
+  D silence;
+  std::optional<std::chrono::milliseconds> timeout;
+  U lsn;                // expected position
+  const char* unknown;  // part of the expected reason ("" when known)
+};
+
+TEST(SidecarLag, PrimaryViewIsCurrentOnlyWhileHeardFrom) {
+  using std::chrono::milliseconds;
+  const milliseconds kDefault{60000};
+  const ViewCase cases[] = {
+      {"streaming_just_heard", "streaming", 100, 0.1, kDefault, 100, ""},
+      {"idle_primary_before_the_ping", "streaming", 100, 29.9, kDefault, 100, ""},
+      {"ping_answer_within_slack", "streaming", 100, 32.0, kDefault, 100, ""},
+      {"silent_past_ping_and_slack", "streaming", 100, 32.1, kDefault, nullopt,
+       "nothing heard from the primary for 32.1s"},
+      {"short_timeout", "streaming", 100, 4.5, milliseconds(4000), nullopt, "WAL receiver silent"},
+      // wal_receiver_timeout = 0: PostgreSQL never pings nor gives up; neither do we.
+      {"timeout_disabled", "streaming", 100, 3600.0, milliseconds(0), 100, ""},
+      {"timeout_unknown", "streaming", 100, 3600.0, nullopt, 100, ""},
+      {"silence_unknown", "streaming", 100, nullopt, kDefault, 100, ""},
+      {"no_receiver", "", 100, 0.1, kDefault, nullopt, "WAL receiver not running"},
+      {"receiver_waiting", "waiting", 100, 0.1, kDefault, nullopt,
+       "WAL receiver waiting, not streaming"},
+      {"streaming_nothing_heard_yet", "streaming", nullopt, 0.1, kDefault, nullopt,
+       "no message from the primary yet"},
+  };
+  for (const auto& c : cases) {
+    const PrimaryView v = primary_view(c.status, c.latest_end, c.silence, c.timeout);
+    EXPECT_EQ(v.lsn, c.lsn) << c.name;
+    if (*c.unknown == '\0') {
+      EXPECT_EQ(v.unknown, "") << c.name;
+    } else {
+      EXPECT_NE(v.unknown.find(c.unknown), std::string::npos) << c.name << ": " << v.unknown;
+    }
   }
 }
 
@@ -91,9 +139,10 @@ agent::QueryResult one_row(std::vector<std::optional<std::string>> row) {
 
 TEST(SidecarQueries, LocalStatusOfAPrimary) {
   std::string why;
-  const auto s = parse_local_status(one_row({"f", "7712161188363855152", "3", "0/3000060", nullopt,
-                                             nullopt, nullopt, nullopt, "1764091474.25", nullopt}),
-                                    &why);
+  const auto s =
+      parse_local_status(one_row({"f", "7712161188363855152", "3", "0/3000060", nullopt, nullopt,
+                                  nullopt, nullopt, "1764091474.25", nullopt, nullopt, "60000"}),
+                         &why);
   ASSERT_TRUE(s) << why;
   EXPECT_FALSE(s->in_recovery);
   EXPECT_EQ(s->system_identifier, 7712161188363855152ULL);
@@ -103,14 +152,16 @@ TEST(SidecarQueries, LocalStatusOfAPrimary) {
   EXPECT_EQ(s->last_replay_epoch, nullopt);
   EXPECT_DOUBLE_EQ(s->now_epoch, 1764091474.25);
   EXPECT_EQ(s->wal_receiver_status, "");
+  EXPECT_EQ(s->primary_silence_seconds, nullopt);
+  EXPECT_EQ(s->wal_receiver_timeout, std::chrono::milliseconds(60000));
 }
 
 TEST(SidecarQueries, LocalStatusOfAReplica) {
   std::string why;
-  const auto s =
-      parse_local_status(one_row({"t", "42", "1", nullopt, "16/B374D848", "16/B374D000",
-                                  "16/B374D848", "1764091470.5", "1764091474.25", "streaming"}),
-                         &why);
+  const auto s = parse_local_status(
+      one_row({"t", "42", "1", nullopt, "16/B374D848", "16/B374D000", "16/B374D848", "1764091470.5",
+               "1764091474.25", "streaming", "-0.002", "0"}),
+      &why);
   ASSERT_TRUE(s) << why;
   EXPECT_TRUE(s->in_recovery);
   EXPECT_EQ(s->receive_lsn, U(0x16B374D848ULL));
@@ -118,6 +169,8 @@ TEST(SidecarQueries, LocalStatusOfAReplica) {
   EXPECT_EQ(s->latest_end_lsn, U(0x16B374D848ULL));
   EXPECT_EQ(s->last_replay_epoch, D(1764091470.5));
   EXPECT_EQ(s->wal_receiver_status, "streaming");
+  EXPECT_EQ(s->primary_silence_seconds, D(0.0)) << "clock steps never make it negative";
+  EXPECT_EQ(s->wal_receiver_timeout, std::chrono::milliseconds(0));
 }
 
 TEST(SidecarQueries, LocalStatusRejectsOtherShapes) {
@@ -125,8 +178,11 @@ TEST(SidecarQueries, LocalStatusRejectsOtherShapes) {
   EXPECT_FALSE(parse_local_status(agent::QueryResult{}, &why));
   EXPECT_FALSE(parse_local_status(one_row({"t", "42"}), &why));
   EXPECT_FALSE(parse_local_status(
-      one_row({"t", nullopt, "1", nullopt, nullopt, nullopt, nullopt, nullopt, "1", nullopt}),
-      &why));
+      one_row({"t", "42", "1", nullopt, nullopt, nullopt, nullopt, nullopt, "1", nullopt}), &why))
+      << "the ten columns of an older query";
+  EXPECT_FALSE(parse_local_status(one_row({"t", nullopt, "1", nullopt, nullopt, nullopt, nullopt,
+                                           nullopt, "1", nullopt, nullopt, nullopt}),
+                                  &why));
   EXPECT_NE(why.find("system identifier"), std::string::npos);
 }
 

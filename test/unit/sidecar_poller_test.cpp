@@ -1,5 +1,6 @@
 // The poller against a scripted server: what lands in the snapshot, error counting by reason,
-// reconnect backoff, and the primary's position over a replication connection.
+// reconnect backoff, and a replica's view of the primary from its own WAL receiver (the
+// poller never connects to the primary).
 #include <gtest/gtest.h>
 
 #include "fakes.hpp"
@@ -67,15 +68,19 @@ class ScriptedClient : public fakes::FakePgClient {
   FakeServer server;
 };
 
-const Row kPrimaryStatus{
-    "f",    "7712161188363855152", "1", "0/3000060", nullopt, nullopt, nullopt, nullopt, "1000.0",
-    nullopt};
-Row replica_status(const char* receive, const char* replay, const char* latest_end) {
-  return Row{"t",        "7712161188363855152",
-             "1",        nullopt,
-             receive,    replay,
-             latest_end, "900.0",
-             "1000.0",   "streaming"};
+const Row kPrimaryStatus{"f",      "7712161188363855152",
+                         "1",      "0/3000060",
+                         nullopt,  nullopt,
+                         nullopt,  nullopt,
+                         "1000.0", nullopt,
+                         nullopt,  "60000"};
+// A replica whose WAL receiver streams and last heard from the primary `silence` seconds ago,
+// with the default wal_receiver_timeout (60 s).
+Row replica_status(const char* receive, const char* replay, const char* latest_end,
+                   const char* silence = "0.25") {
+  return Row{
+      "t",      "7712161188363855152", "1",     nullopt, receive, replay, latest_end, "900.0",
+      "1000.0", "streaming",           silence, "60000"};
 }
 
 agent::Config config_for(const std::string& pod) {
@@ -95,7 +100,6 @@ struct Fixture {
   Poller make() {
     PollerDeps deps{.pg = client,
                     .clock = clock,
-                    .resolver = targets.primary_host.empty() ? nullptr : &resolver,
                     .filesystem = [this](const std::string& path,
                                          std::string* why) -> std::optional<FilesystemStats> {
                       statvfs_paths.push_back(path);
@@ -113,7 +117,6 @@ struct Fixture {
   PollerTargets targets;
   ScriptedClient client;
   fakes::FakeClock clock;
-  fakes::FakeResolver resolver;
   SnapshotStore store;
   std::vector<std::string> statvfs_paths;
   bool statvfs_fails = false;
@@ -125,12 +128,7 @@ TEST(SidecarPoller, Targets) {
   EXPECT_EQ(t.local.port, 25432);
   EXPECT_EQ(t.local.user, "replagent_monitor") << "the monitoring role, never the superuser";
   EXPECT_EQ(t.local.options, "-c statement_timeout=1000");
-  EXPECT_EQ(t.primary_host, "todo-db-0.todo-db.default.svc.cluster.local");
-  EXPECT_TRUE(t.primary.replication);
-  EXPECT_EQ(t.primary.user, "replicator");
-  EXPECT_EQ(t.primary.application_name, "replagent-sidecar-todo-db-1");
-  EXPECT_TRUE(poller_targets(config_for("todo-db-0")).primary_host.empty());
-  EXPECT_TRUE(poller_targets(config_for("no-ordinal")).primary_host.empty());
+  EXPECT_FALSE(t.local.replication);
   auto sock = config_for("db-0");
   sock.postgres.host = "/var/run/postgresql";
   EXPECT_EQ(poller_targets(sock).local.host, "/var/run/postgresql");
@@ -198,94 +196,84 @@ TEST(SidecarPoller, QueryFailureReconnects) {
   EXPECT_EQ(f.client.connect_calls.size(), 2u);
 }
 
-TEST(SidecarPoller, ReplicaMeasuresAgainstThePrimary) {
+// The lag comes from the WAL receiver's view of the primary: no connection to the primary,
+// no name to resolve, the local session only.
+TEST(SidecarPoller, ReplicaMeasuresAgainstItsWalReceiver) {
   Fixture f("db-1");
-  f.resolver.set("db-0.db.default.svc.cluster.local", {"127.0.0.77"});
-  f.client.set_system("127.0.0.77", 7712161188363855152ULL, 0x5000000);
-  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000");
+  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/5000000");
   Poller poller = f.make();
-  const Snapshot s = poller.poll_once();
+  Snapshot s = poller.poll_once();
   ASSERT_TRUE(s.server_up) << s.server_error;
   EXPECT_EQ(s.role, Role::kReplica);
+  EXPECT_EQ(s.latest_end_lsn, std::optional<std::uint64_t>(0x5000000));
   EXPECT_EQ(s.primary_lsn, std::optional<std::uint64_t>(0x5000000));
+  EXPECT_EQ(s.primary_silence_seconds, std::optional<double>(0.25));
+  EXPECT_TRUE(s.primary_error.empty()) << s.primary_error;
   EXPECT_EQ(replica_lag_bytes(s, "replay"), std::optional<std::uint64_t>(0x1000000));
   // Behind the primary: the delay is counted from the last replayed transaction.
   EXPECT_EQ(s.replay_delay_seconds, std::optional<double>(100.0));
-  ASSERT_EQ(f.client.identify_calls.size(), 1u);
-  EXPECT_EQ(f.client.identify_calls[0].hostaddr, "127.0.0.77");
-  EXPECT_EQ(f.client.identify_calls[0].host, "db-0.db.default.svc.cluster.local");
+  for (int i = 0; i < 5; ++i) s = poller.poll_once();
+  EXPECT_TRUE(f.client.identify_calls.empty());
+  ASSERT_EQ(f.client.connect_calls.size(), 1u) << "one local session, kept";
+  EXPECT_EQ(f.client.connect_calls[0].hostaddr, "127.0.0.1");
+  EXPECT_FALSE(f.client.connect_calls[0].replication);
   EXPECT_TRUE(s.error_counts.empty());
 }
 
-// The snapshot carries when a poll last saw the WAL receiver streaming (for
+// The snapshot carries when the WAL receiver last heard from the primary (for
 // sidecar.disconnected_grace): kept while the receiver is down, cleared on promotion.
-TEST(SidecarPoller, RemembersWhenTheReplicaLastStreamed) {
+TEST(SidecarPoller, RemembersWhenTheReplicaLastHeardThePrimary) {
   Fixture f("db-1");
-  f.resolver.set("db-0.db.default.svc.cluster.local", {"127.0.0.77"});
-  f.client.set_system("127.0.0.77", 7712161188363855152ULL, 0x4000000);
-  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000");
+  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000", "1.5");
   Poller poller = f.make();
   EXPECT_FALSE(Snapshot().last_streaming_at.has_value());
   const Snapshot streaming = poller.poll_once();
   ASSERT_TRUE(streaming.last_streaming_at.has_value());
-  EXPECT_EQ(*streaming.last_streaming_at, streaming.taken_at);
+  EXPECT_EQ(*streaming.last_streaming_at, streaming.taken_at - 1500ms)
+      << "the last message, not the poll";
 
   f.clock.advance(30s);
   Row stopped = replica_status("0/4000000", "0/4000000", "0/4000000");
   stopped[6] = nullopt;  // no WAL receiver (the primary went away): no latest end, no status
   stopped[9] = nullopt;
+  stopped[10] = nullopt;
   f.client.server.status = stopped;
   const Snapshot away = poller.poll_once();
   EXPECT_EQ(away.wal_receiver_status, "");
+  EXPECT_FALSE(away.primary_lsn);
+  EXPECT_EQ(away.primary_error, "WAL receiver not running");
   ASSERT_TRUE(away.last_streaming_at.has_value());
-  EXPECT_EQ(*away.last_streaming_at, streaming.taken_at) << "kept while not streaming";
+  EXPECT_EQ(*away.last_streaming_at, *streaming.last_streaming_at) << "kept while not streaming";
 
   f.client.server.status = kPrimaryStatus;  // promoted
   EXPECT_FALSE(poller.poll_once().last_streaming_at.has_value());
 }
 
-TEST(SidecarPoller, IdleReplicaHasNoDelay) {
+// Silence past wal_receiver_timeout/2 + slack on a receiver that still says "streaming": the
+// connection is dead but not yet noticed, the primary may be writing what the replica never
+// sees. The lag is unknown, and the grace counts from the last message.
+TEST(SidecarPoller, SilentWalReceiverMakesTheLagUnknown) {
   Fixture f("db-1");
-  f.resolver.set("db-0.db.default.svc.cluster.local", {"127.0.0.77"});
-  f.client.set_system("127.0.0.77", 1, 0x4000000);
-  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000");
+  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000", "20.0");
   Poller poller = f.make();
-  const Snapshot s = poller.poll_once();
-  EXPECT_EQ(s.replay_delay_seconds, std::optional<double>(0.0));
-  EXPECT_EQ(replica_lag_bytes(s, "replay"), std::optional<std::uint64_t>(0));
-}
+  const Snapshot idle = poller.poll_once();
+  // 20 s of silence is an idle primary (the receiver pings only after 30 s): still current.
+  EXPECT_EQ(idle.primary_lsn, std::optional<std::uint64_t>(0x4000000));
+  EXPECT_EQ(idle.replay_delay_seconds, std::optional<double>(0.0));
+  const auto heard = *idle.last_streaming_at;
 
-TEST(SidecarPoller, PrimaryUnreachableFallsBackAndBacksOff) {
-  Fixture f("db-1");
-  f.resolver.set("db-0.db.default.svc.cluster.local", {"127.0.0.77"});
-  f.client.server.status = replica_status("0/4000000", "0/3FFF000", "0/4000000");
-  Poller poller = f.make();
-  Snapshot s = poller.poll_once();
-  EXPECT_TRUE(s.server_up);
-  EXPECT_FALSE(s.primary_lsn);
-  EXPECT_NE(s.primary_error.find("Connection refused"), std::string::npos);
-  EXPECT_EQ(s.error_counts.at("primary"), 1u);
-  EXPECT_EQ(replica_lag_bytes(s, "replay"), std::optional<std::uint64_t>(0x1000));
-  s = poller.poll_once();
-  EXPECT_EQ(f.client.identify_calls.size(), 1u);
-  EXPECT_NE(s.primary_error.find("(retrying)"), std::string::npos);
-  // The address is resolved again after a failure (the pod may have moved).
-  f.clock.advance(600ms);
-  f.client.set_system("127.0.0.77", 1, 0x4000000);
-  s = poller.poll_once();
-  EXPECT_EQ(f.resolver.calls("db-0.db.default.svc.cluster.local"), 2);
-  EXPECT_EQ(s.primary_lsn, std::optional<std::uint64_t>(0x4000000));
-  EXPECT_TRUE(s.primary_error.empty());
-}
-
-TEST(SidecarPoller, PrimaryNameDoesNotResolve) {
-  Fixture f("db-1");
-  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000");
-  Poller poller = f.make();
-  const Snapshot s = poller.poll_once();
-  EXPECT_EQ(s.error_counts.at("resolve"), 1u);
-  EXPECT_NE(s.primary_error.find("does not resolve"), std::string::npos);
-  EXPECT_TRUE(f.client.identify_calls.empty());
+  f.clock.advance(13s);
+  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000", "33.0");
+  const Snapshot silent = poller.poll_once();
+  EXPECT_EQ(silent.wal_receiver_status, "streaming");
+  EXPECT_FALSE(silent.primary_lsn);
+  EXPECT_NE(silent.primary_error.find("nothing heard from the primary for 33.0s"),
+            std::string::npos)
+      << silent.primary_error;
+  EXPECT_FALSE(replica_lag_bytes(silent, "replay"));
+  EXPECT_FALSE(silent.replay_delay_seconds) << "replayed all it received; the rest is unknown";
+  EXPECT_EQ(silent.last_streaming_at, std::optional(heard));
+  EXPECT_TRUE(silent.error_counts.empty()) << "the primary's silence is not a poll error";
 }
 
 TEST(SidecarPoller, StatvfsFailureIsCounted) {
@@ -311,7 +299,6 @@ TEST(SidecarPoller, IoDeadlineFitsThePollAndTheStaleLimit) {
   // Default 2 s interval: statement_timeout 1 s server side, 1.25 s client side.
   const auto t = poller_targets(config_for("todo-db-1"));
   EXPECT_EQ(t.local.io_timeout, 1250ms);
-  EXPECT_EQ(t.primary.io_timeout, 1250ms);
   for (const std::chrono::milliseconds interval :
        std::initializer_list<std::chrono::milliseconds>{500ms, 1s, 2s, 5s, 10s, 60s}) {
     const auto d = io_deadline(interval);
@@ -322,7 +309,7 @@ TEST(SidecarPoller, IoDeadlineFitsThePollAndTheStaleLimit) {
     const auto opt = targets.local.options;
     const long server_ms = std::stol(opt.substr(opt.find('=') + 1));
     EXPECT_GT(d.count(), server_ms) << interval.count();
-    // A poll waits at most twice (local, primary) and still publishes before the snapshot
+    // A poll waits at most twice (connect, query) and still publishes before the snapshot
     // would count as stale: a frozen server reads "no answer", not "stale".
     EXPECT_LE(2 * d, kStaleIntervals * interval) << interval.count();
     // Far from the liveness limit: a frozen server never fails /healthz.
