@@ -167,7 +167,7 @@ for (const set of valueSets) {
 
     const kinds = objects.map((o) => o.kind).sort();
     t.diagnostic(`kinds: ${kinds.join(', ')}`);
-    const expectKinds = ['ConfigMap', 'ConfigMap', 'CronJob', ...(e.restoreCheck ? ['CronJob'] : []), 'PodDisruptionBudget', 'Service', 'Service',
+    const expectKinds = ['ConfigMap', 'ConfigMap', 'ConfigMap', 'CronJob', ...(e.restoreCheck ? ['CronJob'] : []), 'PodDisruptionBudget', 'Service', 'Service',
       'Service', 'StatefulSet', ...(e.renderedSecret ? ['Secret'] : []),
       ...(e.renderedClaim ? ['PersistentVolumeClaim'] : []), ...(e.podMonitor ? ['PodMonitor'] : []),
       ...(e.prometheusRule ? ['PrometheusRule'] : []), ...(e.networkPolicy ? ['NetworkPolicy'] : [])].sort();
@@ -296,6 +296,14 @@ for (const set of valueSets) {
     checkAgentContainer(jobSpec, backup);
     checkSecrets(jobSpec, backup, ['backup'], e);
     assert.equal(lib.envOf(backup, 'REPLAGENT_POD_SERVICE')?.value, 'todo-db', 'a Job names the set through pod.service');
+    // backup.* settings come from their own ConfigMap, never from replagent.toml, whose
+    // checksum is on the StatefulSet: a backup setting must not restart the database.
+    const backupConfig = lib.one(objects, 'ConfigMap', 'todo-db-backup');
+    assert.deepEqual(backup.envFrom, [{ configMapRef: { name: backupConfig.metadata.name } }]);
+    assert.equal(backupConfig.data.REPLAGENT_BACKUP_DIR, '/backup');
+    assert.equal(backupConfig.data.REPLAGENT_BACKUP_DATABASE, 'postgres');
+    assert.equal(tomlSection(lib.one(objects, 'ConfigMap', 'todo-db-config').data['replagent.toml'], 'backup'), '',
+      'no [backup] in replagent.toml');
     const backupVol = jobSpec.volumes.find((v) => v.name === lib.mountAt(backup, '/backup')?.name);
     assert.equal(backupVol?.persistentVolumeClaim?.claimName, e.claim);
     if (e.renderedClaim) {
@@ -501,7 +509,10 @@ test('optional agent settings are rendered into replagent.toml only when set', (
   const withAll = toml(['backup.maxAge=168h', 'agent.initMaxRate=50MB', 'agent.extraConfig.init.verify=false',
     'postgres.maxSlotWalKeepSize=8GiB', 'postgres.maxWalSize=2GiB',
     'agent.extraConfig.dns.timeout=5s', 'primaryOrdinal=1']);
-  assert.match(tomlSection(withAll, 'backup'), /max_age = "168h"/);
+  assert.doesNotMatch(withAll, /max_age/, 'backup settings are not in replagent.toml');
+  const backupConfig = (set) => lib.one(lib.render({ set }), 'ConfigMap', 'todo-db-backup').data;
+  assert.equal(backupConfig(['backup.maxAge=168h']).REPLAGENT_BACKUP_MAX_AGE, '168h');
+  assert.equal(backupConfig([]).REPLAGENT_BACKUP_MAX_AGE, undefined);
   assert.match(tomlSection(withAll, 'init'), /max_rate = "50MB"/);
   assert.match(tomlSection(withAll, 'postgres'), /max_slot_wal_keep_size = "8GiB"/);
   assert.match(tomlSection(withAll, 'postgres'), /max_wal_size = "2GiB"/);
@@ -610,6 +621,24 @@ test('max_wal_senders and max_replication_slots follow maxReplicas', () => {
   assert.match(r.stderr, /replicas \(9\) exceeds maxReplicas \(8\).*Raise maxReplicas first/);
   const cap = lib.helm(['template', 't', lib.chartDir, ...lib.imageArgs, '--set', 'maxReplicas=65']);
   assert.notEqual(cap.status, 0, 'maxReplicas above the schema cap was accepted');
+});
+
+// What restarts the database: only what the pods run. A backup setting or a chart version
+// bump leaves the StatefulSet's pod template as it was (a changed template is a rolling restart
+// of every pod, the primary included).
+test('backup settings and the chart version do not change the pod template', () => {
+  // Fixed passwords: generated ones differ per render, and the Secret's checksum with them.
+  const passwords = ['superuser', 'replication', 'monitor', 'backup'].map((r) => `auth.${r}Password=pw-${r}`);
+  const template = (set) => JSON.stringify(lib.one(lib.render({ set: [...passwords, ...set] }), 'StatefulSet').spec.template);
+  const base = template([]);
+  for (const set of [['backup.schedule=0 4 * * *'], ['backup.database=todo'], ['backup.keep=30'],
+                     ['backup.maxAge=48h'], ['backup.source=primary']]) {
+    assert.equal(template(set), base, `${set} changed the pod template`);
+  }
+  const labels = lib.one(lib.render(), 'StatefulSet').spec.template.metadata.labels;
+  assert.ok(!('helm.sh/chart' in labels) && !('app.kubernetes.io/version' in labels),
+    `version labels on the pod template: ${JSON.stringify(labels)}`);
+  assert.notEqual(template(['agent.pollInterval=3s']), base, 'an agent setting still rolls the pods');
 });
 
 // The validators themselves catch what they are there for (so a green run means something).

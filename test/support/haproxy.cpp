@@ -64,6 +64,17 @@ Haproxy::Haproxy(const fs::path& dir, const std::string& ip, std::vector<Listene
              std::to_string(s.check_port) + "\n";
     }
   }
+  start(dir, cfg);
+}
+
+Haproxy::Haproxy(const fs::path& dir, const std::string& config, const std::string& ip,
+                 std::map<std::string, std::uint16_t> ports)
+    : ip_(ip), ports_(std::move(ports)), log_(dir / "haproxy.log") {
+  fs::create_directories(dir);
+  start(dir, config);
+}
+
+void Haproxy::start(const fs::path& dir, const std::string& cfg) {
   const fs::path cfg_path = dir / "haproxy.cfg";
   write_file(cfg_path, cfg);
 

@@ -34,6 +34,10 @@ class Haproxy {
   // listener accepts TCP connections on `ip` (each on a free port). Throws with the log.
   Haproxy(const std::filesystem::path& dir, const std::string& ip, std::vector<Listener> listeners,
           std::chrono::milliseconds inter = std::chrono::seconds(1));
+  // Runs a ready-made config (a recipe with the test's addresses swapped in) whose listeners
+  // bind `ip` at `ports` (name -> port); same checks and start-up as above.
+  Haproxy(const std::filesystem::path& dir, const std::string& config, const std::string& ip,
+          std::map<std::string, std::uint16_t> ports);
   ~Haproxy();
   Haproxy(const Haproxy&) = delete;
   Haproxy& operator=(const Haproxy&) = delete;
@@ -47,6 +51,8 @@ class Haproxy {
   std::string log_tail(int lines = 30) const;
 
  private:
+  void start(const std::filesystem::path& dir, const std::string& config);
+
   std::string ip_;
   std::map<std::string, std::uint16_t> ports_;
   std::filesystem::path log_;

@@ -50,6 +50,7 @@ spec:
             app.kubernetes.io/component: {{ .component }}
           annotations:
             checksum/config: {{ include (print $ctx.Template.BasePath "/configmap.yaml") $ctx | sha256sum }}
+            checksum/backup-config: {{ include (print $ctx.Template.BasePath "/backup-config.yaml") $ctx | sha256sum }}
         spec:
           restartPolicy: Never
           {{- include "replagent.podIsolation" $ctx | nindent 10 }}
@@ -78,6 +79,10 @@ spec:
               args:
                 {{- toYaml . | nindent 16 }}
               {{- end }}
+              # backup.* settings (backup-config.yaml), outside the StatefulSet's checksum.
+              envFrom:
+                - configMapRef:
+                    name: {{ $fullname }}-backup
               env:
                 {{- include "replagent.podEnv" $ctx | nindent 16 }}
                 {{- include "replagent.secretEnv" (prepend .secretRoles $ctx) | nindent 16 }}

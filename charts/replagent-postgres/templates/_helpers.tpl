@@ -29,6 +29,13 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
+{{/* The database pods' template labels: the selector's plus managed-by, nothing that changes
+     with a chart or app version (statefulset.yaml says why). */}}
+{{- define "replagent.podLabels" -}}
+{{ include "replagent.selectorLabels" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
 {{/* The database pods. Backup Job pods carry component=backup, so no Service selects them. */}}
 {{- define "replagent.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "replagent.name" . }}
