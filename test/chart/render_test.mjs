@@ -641,6 +641,38 @@ test('backup settings and the chart version do not change the pod template', () 
   assert.notEqual(template(['agent.pollInterval=3s']), base, 'an agent setting still rolls the pods');
 });
 
+// Sensible resources by default on every container: requests, a memory limit, no CPU limit;
+// the postgres container's memory limit leaves room beside its memory-backed /dev/shm.
+test('every container has requests and a memory limit by default, none a CPU limit', () => {
+  const mib = (q) => {
+    const m = /^([0-9.]+)(Ki|Mi|Gi)?$/.exec(String(q));
+    assert.ok(m, `quantity ${q}`);
+    return Number(m[1]) * { Ki: 1 / 1024, Mi: 1, Gi: 1024, undefined: 1 / (1 << 20) }[m[2]];
+  };
+  const objects = lib.render({ set: ['backup.restoreCheck.enabled=true'] });
+  const sts = lib.one(objects, 'StatefulSet');
+  const pods = [sts.spec.template.spec, ...lib.byKind(objects, 'CronJob').map((c) => podSpecOf(c))];
+  let count = 0;
+  for (const spec of pods) {
+    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+      count++;
+      const r = c.resources ?? {};
+      assert.ok(r.requests?.cpu && r.requests?.memory, `${c.name}: requests`);
+      assert.ok(r.limits?.memory, `${c.name}: a memory limit`);
+      assert.equal(r.limits?.cpu, undefined, `${c.name}: no CPU limit`);
+      assert.ok(mib(r.limits.memory) >= mib(r.requests.memory), `${c.name}: limit >= request`);
+    }
+  }
+  assert.equal(count, 5, 'init, postgres, sidecar, backup, restore check');
+  const pg = sts.spec.template.spec.containers.find((c) => c.name === 'postgres');
+  const shm = sts.spec.template.spec.volumes.find((v) => v.name === 'shm').emptyDir.sizeLimit;
+  assert.ok(mib(pg.resources.limits.memory) >= mib(shm) + 512,
+    `postgres memory limit ${pg.resources.limits.memory} leaves room beside /dev/shm ${shm}`);
+  // null removes them (a {} would merge with the defaults), for clusters with a LimitRange.
+  const bare = lib.one(lib.render({ setJson: ['postgres.resources=null'] }), 'StatefulSet');
+  assert.equal(bare.spec.template.spec.containers.find((c) => c.name === 'postgres').resources, undefined);
+});
+
 // The validators themselves catch what they are there for (so a green run means something).
 test('the validators catch a misspelt field and a wrong type', async () => {
   const sts = lib.one(lib.render(), 'StatefulSet');

@@ -12,7 +12,7 @@ import time
 from . import podman as pm
 from .errors import NotEmulated
 from .net import DNS_IP
-from .volumes import secret_data, configmap_data
+from .volumes import configmap_data, parse_quantity, secret_data
 
 BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
 CONTAINER_FIELDS = {"name", "image", "imagePullPolicy", "command", "args", "env", "envFrom",
@@ -55,6 +55,17 @@ def service_link_env(services):
             env[base + "_PORT"] = str(p["port"])
             env[base + "_ADDR"] = ip
     return env
+
+
+def memory_cgroup_available():
+    """Whether containers can get a memory limit here (cgroup v1 memory controller, or v2
+    with memory enabled); without it the limits are not enforced (noted by the cluster)."""
+    if os.path.isdir("/sys/fs/cgroup/memory"):
+        return True
+    try:
+        return "memory" in open("/sys/fs/cgroup/cgroup.controllers").read().split()
+    except OSError:
+        return False
 
 
 class Container:
@@ -113,6 +124,15 @@ class Container:
                 "--read-only-tmpfs=false", "--user", user, "--ipc", "private"] + pm.ULIMITS
         for d in pod.dns_search:
             argv += ["--dns-search", d]
+        # resources.limits.memory as the kubelet sets it: the container's memory cgroup limit
+        # (a memory-backed emptyDir, /dev/shm, is charged to it too; over it the kernel's OOM
+        # killer ends the container, exit 137). Requests only place pods: there is no scheduler.
+        # CPU limits are not emulated (the chart sets none).
+        limit = ((spec.get("resources") or {}).get("limits") or {}).get("memory")
+        if limit is not None and memory_cgroup_available():
+            argv += ["--memory", str(parse_quantity(limit))]
+        elif limit is not None:
+            pod.cluster.notes.add("memory limits not enforced: no memory cgroup controller here")
         groups = list(psc.get("supplementalGroups") or [])
         if psc.get("fsGroup") is not None:
             groups.append(psc["fsGroup"])
