@@ -73,6 +73,18 @@ std::string role_name(const std::string& v) {
   return v;
 }
 
+// Empty: no application role.
+std::string role_name_or_empty(const std::string& v) { return v.empty() ? v : role_name(v); }
+
+// The application database's name: the role names' pattern, so it is safe everywhere it is
+// written (SQL, psql's argv, pg_hba); empty: none.
+std::string database_name_or_empty(const std::string& v) {
+  if (!v.empty() && !is_valid_role_name(v))
+    bad("a database name of lower-case letters, digits and _, starting with a letter or _, at "
+        "most 63 characters (the same rule as role names), or empty for none");
+  return v;
+}
+
 std::string safe_path(const std::string& v) {
   if (auto why = unsafe_path_reason(v); !why.empty()) bad("a path without " + why);
   return v;
@@ -184,6 +196,10 @@ const std::vector<Key>& keys() {
       REPLAGENT_CHECKED_KEY("postgres.backup_user", postgres.backup_user, role_name),
       REPLAGENT_CHECKED_KEY("postgres.backup_password_file", postgres.backup_password_file,
                             safe_path),
+      REPLAGENT_CHECKED_KEY("postgres.app_user", postgres.app_user, role_name_or_empty),
+      REPLAGENT_CHECKED_KEY("postgres.app_password_file", postgres.app_password_file, safe_path),
+      REPLAGENT_CHECKED_KEY("postgres.app_database", postgres.app_database,
+                            database_name_or_empty),
       Key{"postgres.allowed_networks",
           [](Config& c, const std::string& v) {
             auto list = to_list(v);
@@ -239,6 +255,7 @@ const std::vector<Key>& keys() {
       REPLAGENT_SECRET_KEY("postgres.replication_password", postgres.replication_password),
       REPLAGENT_SECRET_KEY("postgres.monitor_password", postgres.monitor_password),
       REPLAGENT_SECRET_KEY("postgres.backup_password", postgres.backup_password),
+      REPLAGENT_SECRET_KEY("postgres.app_password", postgres.app_password),
       Key{"dns.servers", [](Config& c, const std::string& v) { c.dns.servers = to_list(v); },
           [](const Config& c) { return Rendered(c.dns.servers); }},
       REPLAGENT_DURATION_KEY("dns.timeout", dns.timeout),
@@ -273,6 +290,7 @@ const std::vector<Key>& keys() {
       Key{"init.pin_primary_address",
           [](Config& c, const std::string& v) { c.init.pin_primary_address = to_bool(v); },
           [](const Config& c) { return Rendered(bool{c.init.pin_primary_address}); }},
+      REPLAGENT_CHECKED_KEY("init.scripts_dir", init.scripts_dir, safe_path),
       REPLAGENT_STR_KEY("sidecar.listen", sidecar.listen),
       Key{"sidecar.poll_interval",
           [](Config& c, const std::string& v) {
@@ -386,6 +404,17 @@ const std::vector<KeyDoc>& key_docs() {
       {"postgres.backup_user", "role name",
        "The role of `replagent backup` (`pg_read_all_data`, `pg_read_all_stats`, `BYPASSRLS`)"},
       {"postgres.backup_password_file", "path", "File holding the backup role's password"},
+      {"postgres.app_user", "role name, or empty",
+       "The application's role, created by the primary's init (`LOGIN`, no other privilege; "
+       "owner of `postgres.app_database`)",
+       "(empty: none)"},
+      {"postgres.app_password_file", "path",
+       "File holding the application role's password (applied at each primary start and, by "
+       "the primary's sidecar, when the file changes)"},
+      {"postgres.app_database", "database name (as a role name), or empty",
+       "The application's database, created by the primary's init when missing, owned by "
+       "`postgres.app_user` (else the superuser)",
+       "(empty: none)"},
       {"postgres.allowed_networks", "list of CIDR networks",
        "Client networks `pg_hba.conf` admits over TCP (scram-sha-256), for every role"},
       {"postgres.superuser_network_login", "boolean",
@@ -409,6 +438,8 @@ const std::vector<KeyDoc>& key_docs() {
        "The monitoring role's password itself (prefer the `_file` key)"},
       {"postgres.backup_password", "secret, environment only",
        "The backup role's password itself (prefer the `_file` key)"},
+      {"postgres.app_password", "secret, environment only",
+       "The application role's password itself (prefer the `_file` key)"},
       {"dns.servers", "list of `ip` or `ip:port`",
        "The DNS servers the agent asks (c-ares)", "(empty: those of `/etc/resolv.conf`)"},
       {"dns.timeout", "duration", "Deadline of one DNS query"},
@@ -432,6 +463,11 @@ const std::vector<KeyDoc>& key_docs() {
       {"init.pin_primary_address", "boolean",
        "Also write the primary's resolved address into `primary_conninfo` (where PostgreSQL "
        "cannot use the cluster DNS; off in Kubernetes, where pod 0's address changes)"},
+      {"init.scripts_dir", "path, or empty",
+       "Directory whose `*.sql` files `init` runs with `psql`, in name order, once: on a new "
+       "primary only, in `postgres.app_database` (else `postgres`); a failing script fails "
+       "`init` and the next start begins again from `initdb`",
+       "(empty: none)"},
       {"sidecar.listen", "`address:port`", "The sidecar's HTTP listener"},
       {"sidecar.poll_interval", "duration (at most 1h)",
        "How often the sidecar polls the local server; a snapshot older than three intervals "
@@ -689,10 +725,11 @@ void check_names(const Config& c, const ConfigInputs& in) {
       {"postgres.superuser", &c.postgres.superuser},
       {"postgres.replication_user", &c.postgres.replication_user},
       {"postgres.monitor_user", &c.postgres.monitor_user},
-      {"postgres.backup_user", &c.postgres.backup_user}};
+      {"postgres.backup_user", &c.postgres.backup_user},
+      {"postgres.app_user", &c.postgres.app_user}};
   for (std::size_t i = 0; i < std::size(roles); ++i) {
     for (std::size_t j = i + 1; j < std::size(roles); ++j) {
-      if (*roles[i].second == *roles[j].second) {
+      if (*roles[i].second == *roles[j].second && !roles[i].second->empty()) {
         throw usage_error(fmt::format("{} and {} are both '{}': each needs a role of its own "
                                       "(they hold different privileges)",
                                       roles[i].first, roles[j].first, *roles[i].second));
@@ -866,6 +903,9 @@ Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
   if (!c.postgres.backup_password_file.empty())
     c.postgres.backup_password =
         read_secret_file(c.postgres.backup_password_file, "postgres.backup_password_file");
+  if (!c.postgres.app_password_file.empty())
+    c.postgres.app_password =
+        read_secret_file(c.postgres.app_password_file, "postgres.app_password_file");
   if (!c.sidecar.status_token_file.empty())
     c.sidecar.status_token =
         read_secret_file(c.sidecar.status_token_file, "sidecar.status_token_file");

@@ -38,6 +38,12 @@ struct Config {
     // The backup's role (pg_read_all_data): reads every table, cannot write or run programs.
     std::string backup_user = "replagent_backup";
     std::string backup_password_file;
+    // The application's role (LOGIN, no other privilege) and database, created by the
+    // primary's init when set (pg_roles.hpp); empty: none. The database is owned by app_user
+    // (else the superuser).
+    std::string app_user;
+    std::string app_password_file;
+    std::string app_database;
     // Client networks pg_hba admits over TCP (CIDR); the replication role and every other
     // role alike. Local (unix socket) connections use peer authentication.
     std::vector<std::string> allowed_networks{"0.0.0.0/0", "::/0"};
@@ -59,6 +65,7 @@ struct Config {
     Secret replication_password;
     Secret monitor_password;
     Secret backup_password;
+    Secret app_password;
   } postgres;
   struct Dns {
     std::vector<std::string> servers;  // empty: /etc/resolv.conf
@@ -77,6 +84,9 @@ struct Config {
     // name. Off in Kubernetes (pod 0 gets a new IP when recreated, the server re-resolves the
     // name); on where PostgreSQL cannot use the cluster DNS (the loopback demo and tests).
     bool pin_primary_address = false;
+    // *.sql files run once, in name order, on a new primary only (after its roles and the
+    // application database exist); empty: none.
+    std::string scripts_dir;
   } init;
   struct Sidecar {
     std::string listen = "0.0.0.0:9187";

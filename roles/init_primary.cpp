@@ -2,9 +2,12 @@
 // or refresh the files we own in an existing data directory. Never overwrites data.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <sstream>
 
 #include "agent/fs.hpp"
 #include "roles/data_dir.hpp"
@@ -182,10 +185,16 @@ struct RunDir {
   std::string path;
 };
 
-// Starts a temporary server on `data_dir`, brings the roles in step (pg_roles.hpp), stops it.
+// What runs on the temporary server once the roles and the database are in step (the init
+// scripts of a new primary); returns a failure, or nullopt.
+using OnTemporaryServer = std::function<std::optional<InitOutcome>()>;
+
+// Starts a temporary server on `data_dir`, brings the roles in step (pg_roles.hpp) and the
+// application database into being, runs `then` if given, stops the server.
 std::optional<InitOutcome> reconcile_roles_on(const agent::Config& c, InitDeps& deps,
                                               const std::string& data_dir,
-                                              const std::string& run) {
+                                              const std::string& run,
+                                              const OnTemporaryServer& then = nullptr) {
   TemporaryServer server(c, deps, data_dir, run);
   if (auto why = server.start(); !why.empty())
     return outcome(ExitCode::kFailed, "temporary server did not start: " + why);
@@ -197,11 +206,82 @@ std::optional<InitOutcome> reconcile_roles_on(const agent::Config& c, InitDeps& 
       failed = outcome(ExitCode::kFailed, "cannot connect to the temporary server: " + err.message);
     } else if (auto e = reconcile_roles(*session, c)) {
       failed = outcome(ExitCode::kFailed, *e);
+    } else if (auto e2 = ensure_app_database(*session, c)) {
+      failed = outcome(ExitCode::kFailed, *e2);
     }
   }
+  if (!failed && then) failed = then();
   if (auto why = server.stop(); !why.empty() && !failed)
     failed = outcome(ExitCode::kFailed, "temporary server did not stop: " + why);
   return failed;
+}
+
+// The *.sql files of init.scripts_dir, in name order (what a ConfigMap's keys sort to). A
+// ConfigMap volume's own entries (..data and its timestamped directory) are skipped silently,
+// anything else with one warning. Throws a usage error when the directory cannot be read:
+// checked before initdb, so a wrong path costs nothing.
+std::vector<fs::path> init_scripts(const agent::Config& c) {
+  std::vector<fs::path> out;
+  if (c.init.scripts_dir.empty()) return out;
+  std::error_code ec;
+  fs::directory_iterator it(c.init.scripts_dir, ec);
+  if (ec) {
+    throw agent::usage_error(fmt::format("init.scripts_dir '{}': cannot list it: {} (mount the "
+                                         "ConfigMap of init scripts there or unset the key)",
+                                         c.init.scripts_dir, ec.message()));
+  }
+  for (const auto& entry : it) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind('.', 0) == 0) continue;
+    if (entry.path().extension() == ".sql" && entry.is_regular_file(ec)) {
+      out.push_back(entry.path());
+    } else {
+      spdlog::warn("init.scripts_dir: ignoring {} (only *.sql files are run)", name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The line of psql's output that says why a script failed: its last ERROR (followed by the
+// LINE and caret lines that point into the script), else what failure_line finds.
+std::string psql_failure_line(const agent::ProcessResult& r) {
+  std::istringstream in(r.output_tail);
+  std::string found;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("ERROR:") != std::string::npos || line.find("FATAL:") != std::string::npos)
+      found = line;
+  }
+  return found.empty() ? failure_line(r) : found;
+}
+
+// Runs each script with psql on the temporary server's socket, as the superuser, in the
+// application's database (else postgres); ON_ERROR_STOP makes psql exit non-zero on the first
+// failing statement, and ~/.psqlrc is not read (-X).
+std::optional<InitOutcome> run_init_scripts(const agent::Config& c, InitDeps& deps,
+                                            const std::string& run,
+                                            const std::vector<fs::path>& scripts) {
+  const std::string database =
+      c.postgres.app_database.empty() ? std::string("postgres") : c.postgres.app_database;
+  for (const auto& script : scripts) {
+    if (agent::stop_requested())
+      return outcome(ExitCode::kFailed, "stopped by signal while running the init scripts");
+    spdlog::info("running init script {} in database {}", script.string(), database);
+    agent::ProcessSpec psql;
+    psql.program = "psql";
+    psql.search_dir = c.postgres.bin_dir;
+    psql.args = {"-X", "-v", "ON_ERROR_STOP=1", "-h", run, "-p",
+                 std::to_string(c.postgres.port), "-U", c.postgres.superuser, "-d", database,
+                 "-f", script.string()};
+    if (auto r = run_logged(deps, psql); !r.ok()) {
+      return outcome(ExitCode::kFailed,
+                     fmt::format("init script {} failed: psql {}: {}; nothing was kept, the next "
+                                 "start runs initdb and the scripts again (fix the script in "
+                                 "init.scripts_dir)",
+                                 script.string(), r.describe(), psql_failure_line(r)));
+    }
+  }
+  return std::nullopt;
 }
 
 InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
@@ -210,6 +290,7 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
         "no replication password: set postgres.replication_password_file (a mounted Secret) or "
         "REPLAGENT_POSTGRES_REPLICATION_PASSWORD; replicas authenticate with it");
   }
+  const std::vector<fs::path> scripts = init_scripts(c);
   const std::string pgdata = c.postgres.data_dir;
   const std::string staging = staging_dir_for(pgdata);
   struct Cleanup {
@@ -241,7 +322,12 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
   if (auto r = run_logged(deps, initdb); !r.ok())
     return outcome(ExitCode::kFailed, fmt::format("initdb {}: {}", r.describe(), failure_line(r)));
   write_primary_files(staging, c);
-  if (auto failed = reconcile_roles_on(c, deps, staging, run.path)) return *failed;
+  // The scripts run in staging: a failing one leaves nothing behind (Cleanup), and the next
+  // start runs initdb and every script again, so none runs twice on the same data.
+  if (auto failed = reconcile_roles_on(c, deps, staging, run.path, [&] {
+        return run_init_scripts(c, deps, run.path, scripts);
+      }))
+    return *failed;
   if (agent::stop_requested()) return outcome(ExitCode::kFailed, "stopped by signal before the swap");
   promote_staging(pgdata);
   cleanup.keep_staging = true;

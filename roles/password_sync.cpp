@@ -20,9 +20,10 @@ PasswordSync::PasswordSync(agent::Config config, agent::PgClient& pg, agent::Clo
 
 std::string PasswordSync::fingerprint(const agent::Config& c) {
   const auto& p = c.postgres;
-  // Lengths first: no concatenation of two different triples is the same string.
+  // Lengths first: no concatenation of two different tuples is the same string.
   std::string out;
-  for (const auto* s : {&p.replication_password, &p.monitor_password, &p.backup_password})
+  for (const auto* s : {&p.replication_password, &p.monitor_password, &p.backup_password,
+                        &p.app_password})
     out += std::to_string(s->reveal().size()) + ":" + s->reveal();
   return out;
 }
@@ -39,6 +40,8 @@ std::optional<agent::Config> PasswordSync::read_files() {
       {p.replication_password_file, p.replication_password, "postgres.replication_password_file"},
       {p.monitor_password_file, p.monitor_password, "postgres.monitor_password_file"},
       {p.backup_password_file, p.backup_password, "postgres.backup_password_file"},
+      // The application's too: a rotated Secret must not wait for the primary's restart.
+      {p.app_password_file, p.app_password, "postgres.app_password_file"},
   };
   for (const auto& f : files) {
     if (f.path.empty()) continue;  // a password from the environment or none: left as loaded
@@ -76,9 +79,10 @@ void PasswordSync::review(bool is_primary, const std::string& socket_dir) {
   if (!session) return fail(fmt::format("cannot connect to {}: {}", params.describe(), err.message));
   if (auto e = reconcile_roles(*session, *wanted)) return fail(*e);
 
-  spdlog::info("password sync: roles {}, {} and {} in step with their Secret files{}",
+  spdlog::info("password sync: roles {}, {}, {}{} in step with their Secret files{}",
                config_.postgres.replication_user, config_.postgres.monitor_user,
                config_.postgres.backup_user,
+               config_.postgres.app_user.empty() ? "" : ", " + config_.postgres.app_user,
                applied_fingerprint_ ? " (a rotated password is now in effect)" : "");
   applied_fingerprint_ = now;
   ++applied_;

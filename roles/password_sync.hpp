@@ -32,7 +32,7 @@ using PasswordReader = std::function<agent::Secret(const std::string& path, cons
 
 class PasswordSync {
  public:
-  // `config` names the password files (postgres.{replication,monitor,backup}_password_file);
+  // `config` names the password files (postgres.{replication,monitor,backup,app}_password_file);
   // roles without a file are left alone.
   PasswordSync(agent::Config config, agent::PgClient& pg, agent::Clock& clock,
                PasswordReader read = agent::read_password_file);
@@ -51,7 +51,7 @@ class PasswordSync {
   // The passwords in the files now, as a config reconcile_roles understands (the superuser's
   // left empty: never altered here); nullopt when a file cannot be read (logged).
   std::optional<agent::Config> read_files();
-  // The three passwords side by side, to see a change (kept in memory only, never logged).
+  // The four passwords side by side, to see a change (kept in memory only, never logged).
   static std::string fingerprint(const agent::Config& with_passwords);
 
   agent::Config config_;

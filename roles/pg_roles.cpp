@@ -26,6 +26,14 @@ SELECT pg_catalog.format(
 constexpr const char* kGrantSql =
     "SELECT pg_catalog.format('GRANT %I TO %I', $1::pg_catalog.text, $2::pg_catalog.text)";
 
+// One row, the CREATE DATABASE statement with the names quoted by the server (%I), when the
+// database does not exist; no row when it does. CREATE DATABASE cannot take IF NOT EXISTS.
+constexpr const char* kCreateDatabaseSql = R"sql(
+SELECT pg_catalog.format('CREATE DATABASE %I OWNER %I', $1::pg_catalog.text,
+                         $2::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database
+                  WHERE datname OPERATOR(pg_catalog.=) $1::pg_catalog.text))sql";
+
 std::optional<std::string> run_built(agent::PgSession& session, const std::string& builder,
                                      const std::vector<std::string>& params) {
   agent::QueryResult q;
@@ -43,7 +51,7 @@ std::vector<ManagedRole> managed_roles(const agent::Config& c) {
   // NOINHERIT would keep a member from using pg_monitor's rights without SET ROLE: the
   // members inherit, everything else is off.
   const std::string inherit = "NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT";
-  return {
+  std::vector<ManagedRole> out{
       {p.superuser, "", &p.superuser_password, {}},
       {p.replication_user,
        std::string("LOGIN REPLICATION NOBYPASSRLS ") + kNoPrivileges, &p.replication_password,
@@ -57,6 +65,11 @@ std::vector<ManagedRole> managed_roles(const agent::Config& c) {
       {p.backup_user, "LOGIN NOREPLICATION BYPASSRLS " + inherit, &p.backup_password,
        {"pg_read_all_data", "pg_read_all_stats"}},
   };
+  // The application's role logs in and owns its database; everything else is off, as for the
+  // agent's roles (it may create tables in the database it owns).
+  if (!p.app_user.empty())
+    out.push_back({p.app_user, "LOGIN NOREPLICATION NOBYPASSRLS " + inherit, &p.app_password, {}});
+  return out;
 }
 
 std::optional<std::string> reconcile_roles(agent::PgSession& session, const agent::Config& c) {
@@ -78,6 +91,25 @@ std::optional<std::string> reconcile_roles(agent::PgSession& session, const agen
                  role.member_of.empty() ? "" : ", member of " + fmt::format("{}", fmt::join(role.member_of, ", ")),
                  has_password ? ", password from its Secret" : ", no password configured");
   }
+  return std::nullopt;
+}
+
+std::optional<std::string> ensure_app_database(agent::PgSession& session,
+                                               const agent::Config& c) {
+  const auto& p = c.postgres;
+  if (p.app_database.empty()) return std::nullopt;
+  const std::string owner = p.app_user.empty() ? p.superuser : p.app_user;
+  agent::QueryResult q;
+  if (auto e = session.exec_params(kCreateDatabaseSql, {p.app_database, owner}, &q))
+    return fmt::format("cannot look for database {}: {}", p.app_database, e->message);
+  if (q.rows.empty() || q.rows[0].empty() || !q.rows[0][0]) {
+    spdlog::info("database {} exists", p.app_database);
+    return std::nullopt;
+  }
+  if (auto e = session.exec(*q.rows[0][0]))
+    return fmt::format("cannot create database {} (owner {}): {}", p.app_database, owner,
+                       e->message);
+  spdlog::info("database {} created, owner {}", p.app_database, owner);
   return std::nullopt;
 }
 

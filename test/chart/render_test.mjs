@@ -693,3 +693,70 @@ test('the validators catch a misspelt field and a wrong type', async () => {
   pm.spec.podMetricEndpoints = pm.spec.podMetricsEndpoints;
   assert.equal((await lib.unknownFields(pm)).length, 1);
 });
+
+// The application's role and database (auth.username, auth.database) and the init scripts
+// (initdbScripts, initdbScriptsConfigMap): nothing of them unless set; then the Secret key, the
+// password mounted into init and the sidecar only, the scripts into init only; the backups dump
+// the application's database by default.
+test('application database, user and initdb scripts', async () => {
+  const sts = (objects) => lib.one(objects, 'StatefulSet');
+  const appEnv = 'REPLAGENT_POSTGRES_APP_PASSWORD_FILE';
+  const backupDb = (objects) => lib.one(objects, 'ConfigMap', 'todo-db-backup').data.REPLAGENT_BACKUP_DATABASE;
+
+  const plain = lib.render();
+  assert.ok(!('app-password' in lib.one(plain, 'Secret', 'todo-db-auth').data));
+  for (const c of [...podSpecOf(sts(plain)).initContainers, ...podSpecOf(sts(plain)).containers]) {
+    assert.equal(lib.envOf(c, appEnv), undefined, `${c.name} has ${appEnv}`);
+    assert.equal(lib.envOf(c, 'REPLAGENT_INIT_SCRIPTS_DIR'), undefined, c.name);
+  }
+  assert.ok(!podSpecOf(sts(plain)).volumes.some((v) => v.name === 'secret-app' || v.name === 'initdb'));
+  assert.equal(lib.byKind(plain, 'ConfigMap').filter((c) => c.metadata.name === 'todo-db-initdb').length, 0);
+  const plainToml = lib.one(plain, 'ConfigMap', 'todo-db-config').data['replagent.toml'];
+  assert.doesNotMatch(plainToml, /app_user|app_database/);
+  assert.equal(backupDb(plain), 'postgres', 'no application database: postgres');
+
+  const objects = lib.render({ set: ['auth.username=todo', 'auth.database=todo_data',
+    'initdbScripts.01-schema\\.sql=CREATE TABLE t (id int);', 'initdbScriptsConfigMap=todo-seed'] });
+  assert.deepEqual(await lib.checkObjects(objects), []);
+  const secret = lib.one(objects, 'Secret', 'todo-db-auth');
+  assert.ok(Buffer.from(secret.data['app-password'], 'base64').toString().length >= 16, 'generated');
+  const pg = tomlSection(lib.one(objects, 'ConfigMap', 'todo-db-config').data['replagent.toml'], 'postgres');
+  assert.match(pg, /^app_user = "todo"$/m);
+  assert.match(pg, /^app_database = "todo_data"$/m);
+  assert.equal(backupDb(objects), 'todo_data', 'backups dump the application database');
+  assert.equal(backupDb(lib.render({ set: ['auth.database=todo_data', 'backup.database=other'] })), 'other');
+
+  const spec = podSpecOf(sts(objects));
+  const init = container(spec, 'init', true);
+  const sidecar = container(spec, 'replagent');
+  for (const c of [init, sidecar]) {
+    assert.equal(lib.envOf(c, appEnv)?.value, `${secretDir}/app/password`, c.name);
+    assert.ok(lib.mountAt(c, `${secretDir}/app`), `${c.name} mounts the app password`);
+  }
+  assert.equal(lib.envOf(container(spec, 'postgres'), appEnv), undefined);
+  const appVolume = spec.volumes.find((v) => v.name === 'secret-app');
+  assert.deepEqual(appVolume.secret.items, [{ key: 'app-password', path: 'password' }]);
+
+  assert.equal(lib.envOf(init, 'REPLAGENT_INIT_SCRIPTS_DIR')?.value, '/etc/replagent/initdb.d');
+  assert.equal(lib.mountAt(init, '/etc/replagent/initdb.d')?.readOnly, true);
+  assert.equal(lib.mountAt(sidecar, '/etc/replagent/initdb.d'), undefined, 'the scripts are init\'s');
+  const scripts = lib.one(objects, 'ConfigMap', 'todo-db-initdb');
+  assert.deepEqual(scripts.data, { '01-schema.sql': 'CREATE TABLE t (id int);' });
+  const sources = spec.volumes.find((v) => v.name === 'initdb').projected.sources.map((s) => s.configMap.name);
+  assert.deepEqual(sources, ['todo-db-initdb', 'todo-seed']);
+
+  // Only an existing ConfigMap: mounted, no ConfigMap of the chart's.
+  const only = lib.render({ set: ['initdbScriptsConfigMap=todo-seed'] });
+  assert.equal(lib.byKind(only, 'ConfigMap').filter((c) => c.metadata.name === 'todo-db-initdb').length, 0);
+  assert.deepEqual(podSpecOf(sts(only)).volumes.find((v) => v.name === 'initdb').projected.sources,
+    [{ configMap: { name: 'todo-seed' } }]);
+
+  // An existing Secret names its key; a bad name is refused by the schema.
+  const existing = sts(lib.render({ set: ['auth.existingSecret=mine', 'auth.username=todo', 'auth.appPasswordKey=todo-pw'] }));
+  assert.deepEqual(podSpecOf(existing).volumes.find((v) => v.name === 'secret-app').secret.items,
+    [{ key: 'todo-pw', path: 'password' }]);
+  for (const bad of ['auth.username=Todo', 'auth.database=todo-db']) {
+    const r = lib.helm(['template', 't', lib.chartDir, ...lib.imageArgs, '--set', bad]);
+    assert.notEqual(r.status, 0, `${bad} was accepted`);
+  }
+});

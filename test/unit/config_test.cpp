@@ -389,6 +389,57 @@ TEST_F(ConfigTest, EachRoleNeedsANameOfItsOwn) {
   EXPECT_NE(m.find("postgres.superuser and postgres.backup_user"), std::string::npos) << m;
 }
 
+// The application's role and database: off by default, names checked like the role names
+// (they are written into SQL and psql's argv), a role of its own, the password read at load.
+TEST_F(ConfigTest, AppUserDatabaseAndScriptsDir) {
+  Config c = load_config(inputs_);
+  EXPECT_EQ(c.postgres.app_user, "");
+  EXPECT_EQ(c.postgres.app_database, "");
+  EXPECT_EQ(c.init.scripts_dir, "");
+
+  auto file = write("app-pass", "s3cret-app\n");
+  inputs_.env = {{"REPLAGENT_POSTGRES_APP_USER", "todo"},
+                 {"REPLAGENT_POSTGRES_APP_DATABASE", "todo_db"},
+                 {"REPLAGENT_POSTGRES_APP_PASSWORD_FILE", file.string()},
+                 {"REPLAGENT_INIT_SCRIPTS_DIR", "/etc/replagent/initdb.d"}};
+  c = load_config(inputs_);
+  EXPECT_EQ(c.postgres.app_user, "todo");
+  EXPECT_EQ(c.postgres.app_database, "todo_db");
+  EXPECT_EQ(c.postgres.app_password.reveal(), "s3cret-app");
+  EXPECT_EQ(c.init.scripts_dir, "/etc/replagent/initdb.d");
+  EXPECT_EQ(render_config(c).find("s3cret"), std::string::npos);
+
+  inputs_.env = {{"REPLAGENT_POSTGRES_APP_PASSWORD", "from-env"}};
+  EXPECT_EQ(load_config(inputs_).postgres.app_password.reveal(), "from-env");
+  inputs_.env.clear();
+  inputs_.flags = {{"postgres.app_password", "x"}};
+  EXPECT_NE(error_of(inputs_).find("must not be given on the command line"), std::string::npos);
+
+  for (const char* bad : {"Todo", "todo-db", "a b", "x\";drop", "1db"}) {
+    SCOPED_TRACE(bad);
+    inputs_.flags = {{"postgres.app_user", bad}};
+    std::string m = error_of(inputs_);
+    EXPECT_NE(m.find("postgres.app_user"), std::string::npos) << m;
+    EXPECT_NE(m.find("role name"), std::string::npos) << m;
+    inputs_.flags = {{"postgres.app_database", bad}};
+    m = error_of(inputs_);
+    EXPECT_NE(m.find("postgres.app_database"), std::string::npos) << m;
+    EXPECT_NE(m.find("database name of lower-case letters"), std::string::npos) << m;
+  }
+  inputs_.flags = {{"postgres.app_user", "replicator"}};
+  EXPECT_NE(error_of(inputs_).find("postgres.replication_user and postgres.app_user"),
+            std::string::npos);
+  inputs_.flags = {{"postgres.app_user", ""}, {"postgres.app_database", ""}};
+  EXPECT_EQ(load_config(inputs_).postgres.app_user, "") << "empty: none";
+  for (const char* key : {"postgres.app_password_file", "init.scripts_dir"}) {
+    SCOPED_TRACE(key);
+    inputs_.flags = {{key, "/x/$HOME"}};
+    EXPECT_NE(error_of(inputs_).find(key), std::string::npos);
+  }
+  inputs_.flags = {{"postgres.app_password_file", "/nonexistent/app"}};
+  EXPECT_NE(error_of(inputs_).find("postgres.app_password_file"), std::string::npos);
+}
+
 // Item 3: pg_ctl runs `sh -c 'exec postgres -D "<dir>" ...'`; PGDATA='.../a$(id>pwned)b'
 // once ran `id`.
 TEST_F(ConfigTest, PathsWithShellOrQuoteCharactersAreRefused) {

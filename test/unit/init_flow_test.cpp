@@ -798,6 +798,127 @@ TEST_F(InitPrimaryFlow, RoleCreationFailureStopsTheServerAndLeavesNothing) {
   EXPECT_FALSE(fs::exists(staging()));
 }
 
+// The application's role (login, nothing else) and database (owned by it): created through
+// statements the server builds, so it quotes the names; on every start, new or existing data.
+TEST_F(InitPrimaryFlow, AppRoleAndDatabaseAreCreatedOnEveryStart) {
+  config_.postgres.app_user = "todo";
+  config_.postgres.app_database = "todo_data";
+  config_.postgres.app_password = agent::Secret("app:pw");
+  runner_.initdb_creates(kSysid);
+  ASSERT_EQ(run().code, ExitCode::kOk);
+  std::string all;
+  for (const auto& s : pg_.sql) all += s + "\n";
+  EXPECT_FALSE(contains(all, "app:pw")) << all;
+  EXPECT_TRUE(contains(all, "CREATE ROLE \"todo\" WITH LOGIN NOREPLICATION NOBYPASSRLS "
+                            "NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD 'SCRAM-SHA-256"))
+      << all;
+  EXPECT_TRUE(contains(all, "CREATE DATABASE %I OWNER %I")) << all;
+  EXPECT_TRUE(contains(all, "[todo_data] [todo]")) << all;
+  // The database comes after the roles: its owner must exist.
+  EXPECT_TRUE(contains(pg_.sql.back(), "CREATE DATABASE")) << pg_.sql.back();
+
+  // An existing primary (a cluster from before the setting) gains them too.
+  pg_.sql.clear();
+  ASSERT_EQ(run().code, ExitCode::kOk);
+  all.clear();
+  for (const auto& s : pg_.sql) all += s + "\n";
+  EXPECT_TRUE(contains(all, "CREATE ROLE \"todo\"")) << all;
+  EXPECT_TRUE(contains(all, "[todo_data] [todo]")) << all;
+}
+
+TEST_F(InitPrimaryFlow, AppDatabaseWithoutAppUserIsTheSuperusers) {
+  config_.postgres.app_database = "todo";
+  runner_.initdb_creates(kSysid);
+  ASSERT_EQ(run().code, ExitCode::kOk);
+  std::string all;
+  for (const auto& s : pg_.sql) all += s + "\n";
+  EXPECT_TRUE(contains(all, "[todo] [postgres]")) << all;
+  EXPECT_EQ(std::count_if(pg_.sql.begin(), pg_.sql.end(),
+                          [](const std::string& s) { return contains(s, "CREATE ROLE %I"); }),
+            4)
+      << "no application role: " << all;
+}
+
+// Scripts run once, in name order, as the superuser on the temporary server's socket, in the
+// application's database, while the new primary is still in staging; other files are skipped.
+TEST_F(InitPrimaryFlow, InitScriptsRunInOrderOnANewPrimaryOnly) {
+  const std::string dir = tmp_ / "initdb.d";
+  fs::create_directories(dir + "/..2026_01_01");
+  std::ofstream(dir + "/02-rows.sql") << "INSERT INTO t VALUES (1);\n";
+  std::ofstream(dir + "/01-schema.sql") << "CREATE TABLE t (id int);\n";
+  std::ofstream(dir + "/README.md") << "not a script\n";
+  config_.init.scripts_dir = dir;
+  config_.postgres.app_database = "todo";
+  runner_.initdb_creates(kSysid);
+  std::vector<std::string> staging_seen;
+  runner_.script("psql", {fakes::exited(0), {}, [&](const agent::ProcessSpec&) {
+                            staging_seen.push_back(fs::exists(staging()) ? "staging" : "pgdata");
+                          }});
+  ASSERT_EQ(run().code, ExitCode::kOk);
+  std::vector<std::string> programs;
+  std::vector<std::string> files;
+  for (const auto& spec : runner_.specs) {
+    programs.push_back(spec.program);
+    if (spec.program == "psql") files.push_back(fakes::arg_after(spec, "-f"));
+  }
+  EXPECT_EQ(programs, (std::vector<std::string>{"initdb", "pg_ctl", "psql", "psql", "pg_ctl"}));
+  EXPECT_EQ(files, (std::vector<std::string>{dir + "/01-schema.sql", dir + "/02-rows.sql"}));
+  EXPECT_EQ(staging_seen, (std::vector<std::string>{"staging", "staging"}));
+  const auto* psql = runner_.find("psql");
+  ASSERT_NE(psql, nullptr);
+  EXPECT_EQ(psql->search_dir, config_.postgres.bin_dir);
+  EXPECT_EQ(psql->args[0], "-X");
+  EXPECT_EQ(fakes::arg_after(*psql, "-v"), "ON_ERROR_STOP=1");
+  EXPECT_EQ(fakes::arg_after(*psql, "-h"), run_dir());
+  EXPECT_EQ(fakes::arg_after(*psql, "-p"), "5432");
+  EXPECT_EQ(fakes::arg_after(*psql, "-U"), "postgres");
+  EXPECT_EQ(fakes::arg_after(*psql, "-d"), "todo");
+  EXPECT_EQ(inspect_data_dir(pgdata_).kind, DataDirKind::kPrimary);
+
+  // A restart with data: the roles are refreshed, the scripts never run again.
+  runner_.specs.clear();
+  ASSERT_EQ(run().code, ExitCode::kOk);
+  EXPECT_EQ(runner_.count("psql"), 0);
+  EXPECT_EQ(runner_.count("pg_ctl"), 2);
+}
+
+TEST_F(InitPrimaryFlow, FailingInitScriptFailsInitAndLeavesNothing) {
+  const std::string dir = tmp_ / "initdb.d";
+  fs::create_directories(dir);
+  std::ofstream(dir + "/01-schema.sql") << "CREATE TABLE t (id int);\n";
+  std::ofstream(dir + "/02-bad.sql") << "bogus;\n";
+  std::ofstream(dir + "/03-never.sql") << "SELECT 1;\n";
+  config_.init.scripts_dir = dir;
+  runner_.initdb_creates(kSysid);
+  runner_.script("psql", {fakes::exited(0), {}, nullptr});
+  runner_.script("psql", {fakes::exited(3, "psql:" + dir + "/02-bad.sql:1: ERROR:  syntax error "
+                                               "at or near \"bogus\"\nLINE 1: bogus;\n        ^"),
+                          {}, nullptr});
+  const InitOutcome out = run();
+  EXPECT_EQ(out.code, ExitCode::kFailed) << out.message;
+  EXPECT_TRUE(contains(out.message, "02-bad.sql")) << out.message;
+  EXPECT_TRUE(contains(out.message, "syntax error at or near")) << out.message;
+  EXPECT_EQ(runner_.count("psql"), 2) << "no script after the failing one";
+  EXPECT_EQ(fakes::arg_after(runner_.specs[2], "-d"), "postgres") << "no application database";
+  ASSERT_FALSE(runner_.specs.empty());
+  EXPECT_EQ(runner_.specs.back().args.back(), "stop");
+  EXPECT_FALSE(fs::exists(pgdata_));
+  EXPECT_FALSE(fs::exists(staging()));
+  EXPECT_FALSE(fs::exists(run_dir()));
+}
+
+TEST_F(InitPrimaryFlow, UnreadableScriptsDirIsAUsageErrorBeforeInitdb) {
+  config_.init.scripts_dir = tmp_ / "no-such-dir";
+  try {
+    run();
+    FAIL() << "expected AgentError";
+  } catch (const agent::AgentError& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_TRUE(contains(e.what(), "init.scripts_dir")) << e.what();
+  }
+  EXPECT_EQ(runner_.count("initdb"), 0);
+}
+
 // An init killed while its temporary server ran (outside a container nothing kills that
 // server with it) left postmaster.pid naming init's run directory: the next init stops that
 // server before starting its own, instead of failing on the lock file for ever.

@@ -83,6 +83,33 @@ TEST_F(PasswordSyncTest, AppliesOnceThenOnlyWhenAFileChanges) {
   EXPECT_EQ(pg.connect_calls.size(), 2u);
 }
 
+// The application's password too: a rotated app Secret takes effect without a restart. The
+// sidecar never creates the application database (init's job).
+TEST_F(PasswordSyncTest, TheAppRolesRotatedPasswordIsApplied) {
+  auto c = config();
+  c.postgres.app_user = "todo";
+  c.postgres.app_database = "todo";
+  c.postgres.app_password_file = "/s/app";
+  files.contents["/s/app"] = "a1";
+  PasswordSync sync(c, pg, clock, files.reader());
+  sync.review(true, "/run/pg");
+  EXPECT_EQ(alters_of(pg.sql, "todo"), 1);
+  for (const auto& s : pg.sql) EXPECT_EQ(s.find("DATABASE"), std::string::npos) << s;
+
+  pg.sql.clear();
+  sync.review(true, "/run/pg");
+  EXPECT_TRUE(pg.sql.empty()) << "unchanged";
+  files.contents["/s/app"] = "a2";
+  sync.review(true, "/run/pg");
+  EXPECT_EQ(alters_of(pg.sql, "todo"), 1);
+  bool with_new = false;
+  for (const auto& s : pg.sql)
+    with_new |= s.find("CREATE ROLE %I") != std::string::npos &&
+                s.find("[todo]") != std::string::npos && s.find("SCRAM-SHA-256") != std::string::npos;
+  EXPECT_TRUE(with_new) << "the app role's password is set";
+  EXPECT_EQ(sync.applied(), 2u);
+}
+
 TEST_F(PasswordSyncTest, AReplicaNeverAlters) {
   PasswordSync sync(config(), pg, clock, files.reader());
   sync.review(false, "/run/pg");

@@ -83,7 +83,7 @@ app.kubernetes.io/component: database
      the backup Job the backup role's only. */}}
 {{- define "replagent.secretKey" -}}
 {{- $a := (index . 0).Values.auth -}}
-{{- get (dict "superuser" $a.superuserPasswordKey "replication" $a.replicationPasswordKey "monitor" $a.monitorPasswordKey "backup" $a.backupPasswordKey) (index . 1) -}}
+{{- get (dict "superuser" $a.superuserPasswordKey "replication" $a.replicationPasswordKey "monitor" $a.monitorPasswordKey "backup" $a.backupPasswordKey "app" $a.appPasswordKey) (index . 1) -}}
 {{- end -}}
 {{- define "replagent.secretVolumes" -}}
 {{- $ctx := index . 0 -}}
