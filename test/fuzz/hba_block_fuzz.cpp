@@ -75,13 +75,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& field : rule) FUZZ_CHECK(field.size() == 1);
     const bool local = is(rule[0][0], "local", false);
     FUZZ_CHECK(local || is(rule[0][0], "host", false));
-    FUZZ_CHECK(rule.size() == (local ? 4u : 5u));
     const auto& db = rule[1][0];
     const auto& user = rule[2][0];
     FUZZ_CHECK(!db.quoted && (db.text == "all" || db.text == "replication"));
     FUZZ_CHECK(is(user, "all", false) || is(user, p.superuser, true) ||
-               is(user, p.replication_user, true));
-    if (local) continue;
+               is(user, p.replication_user, true) || is(user, p.monitor_user, true));
+    if (local) {
+      // peer, or (the pod's own roles only) peer through pg_ident.conf's replagent map.
+      FUZZ_CHECK(rule.size() == 4u || rule.size() == 5u);
+      FUZZ_CHECK(is(rule[3][0], "peer", false));
+      if (rule.size() == 5u) {
+        FUZZ_CHECK(is(rule[4][0], "map=replagent", false));
+        FUZZ_CHECK(!is(user, "all", false));
+      }
+      continue;
+    }
+    FUZZ_CHECK(rule.size() == 5u);
+    FUZZ_CHECK(!is(user, p.monitor_user, true) || p.monitor_user == p.superuser ||
+               p.monitor_user == p.replication_user);
     const auto& address = rule[3][0];
     const auto& method = rule[4][0];
     FUZZ_CHECK(!address.quoted && !method.quoted);
