@@ -16,7 +16,9 @@
 
 namespace replagent::agent {
 
-std::string install_self(const std::string& dir) {
+std::string install_self(const std::string& dir) { return install_file("/proc/self/exe", dir); }
+
+std::string install_file(const std::string& source, const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -24,11 +26,10 @@ std::string install_self(const std::string& dir) {
                      fmt::format("install: {} is not a directory (mount the shared emptyDir "
                                  "volume there)", dir));
   }
-  const std::string self = "/proc/self/exe";
   const std::string target = (fs::path(dir) / "replagent").string();
   const std::string tmp = (fs::path(dir) / ".replagent.tmp").string();
 
-  std::vector<char> bytes = read_file_bytes(self);
+  std::vector<char> bytes = read_file_bytes(source);
   UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755));
   if (!out) {
     throw AgentError(ExitCode::kFailed,

@@ -9,4 +9,8 @@ namespace replagent::agent {
 // never sees a half-written file. Idempotent. Throws AgentError naming the directory.
 std::string install_self(const std::string& dir);
 
+// install_self's work with the file to copy named: what the tests use, so they copy a few
+// bytes instead of the 90 MB test binary.
+std::string install_file(const std::string& source, const std::string& dir);
+
 }  // namespace replagent::agent
