@@ -166,8 +166,9 @@ void Poller::poll_local(Snapshot& s) {
     return;
   }
   // The primary's position from the WAL receiver alone: no connection to the primary.
-  const PrimaryView view = primary_view(st->wal_receiver_status, st->latest_end_lsn,
-                                        st->primary_silence_seconds, st->wal_receiver_timeout);
+  const PrimaryView view =
+      primary_view(st->wal_receiver_status, st->latest_end_lsn, st->primary_silence_seconds,
+                   st->wal_receiver_timeout, s.receive_lsn);
   s.primary_lsn = view.lsn;
   s.primary_error = view.unknown;
   s.replay_delay_seconds = replay_delay_seconds(s.receive_lsn, s.replay_lsn, s.primary_lsn,

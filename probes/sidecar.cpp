@@ -99,9 +99,11 @@ int sidecar_command(const agent::Config& config) {
                   .on_poll =
                       [&](const Snapshot& s) {
                         metrics.observe_poll(s);
+                        // Only a primary syncs: replicas skip reading postmaster.pid each poll.
+                        if (s.role != Role::kPrimary) return;
                         std::string socket = roles::server_socket_dir(config.postgres.data_dir);
                         if (socket.empty()) socket = socket_fallback;
-                        passwords.review(s.role == Role::kPrimary, socket);
+                        passwords.review(true, socket);
                       },
                   .wall_now = [] { return std::chrono::system_clock::now(); },
                   .janitor = janitor.get()};

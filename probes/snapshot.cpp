@@ -25,14 +25,21 @@ std::uint64_t lsn_distance(std::uint64_t ahead, std::uint64_t behind) {
 PrimaryView primary_view(const std::string& wal_receiver_status,
                          std::optional<std::uint64_t> latest_end_lsn,
                          std::optional<double> silence_seconds,
-                         std::optional<std::chrono::milliseconds> wal_receiver_timeout) {
+                         std::optional<std::chrono::milliseconds> wal_receiver_timeout,
+                         std::optional<std::uint64_t> receive_lsn) {
   if (wal_receiver_status != "streaming") {
     return {std::nullopt, wal_receiver_status.empty()
                               ? std::string("WAL receiver not running")
                               : "WAL receiver " + wal_receiver_status + ", not streaming"};
   }
-  if (!latest_end_lsn)
-    return {std::nullopt, "WAL receiver streaming, no message from the primary yet"};
+  if (!latest_end_lsn) {
+    // Nothing sent since the receiver started: nothing to send (see the header).
+    const bool settled = silence_seconds && *silence_seconds >= std::chrono::duration<double>(
+                                                                    kNothingToSend).count();
+    if (!settled || !receive_lsn)
+      return {std::nullopt, "WAL receiver streaming, no message from the primary yet"};
+    latest_end_lsn = receive_lsn;
+  }
   if (silence_seconds && wal_receiver_timeout && wal_receiver_timeout->count() > 0) {
     const std::chrono::duration<double> limit = *wal_receiver_timeout / 2 + kPingAnswerSlack;
     if (*silence_seconds > limit.count()) {

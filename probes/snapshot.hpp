@@ -126,7 +126,19 @@ std::uint64_t lsn_distance(std::uint64_t ahead, std::uint64_t behind);
 // within wal_receiver_timeout / 2 + kPingAnswerSlack; after that the lag is unknown, not
 // small. With wal_receiver_timeout = 0 PostgreSQL never pings nor gives up, and neither can we:
 // the position counts as current for as long as the receiver says it streams.
+//
+// Before the first message (latest_end_lsn still NULL): pg_stat_wal_receiver shows a row only
+// once the receiver has connected, and the sender sends the WAL it has beyond the requested
+// start at once. So a receiver that has streamed for kNothingToSend without a single message
+// was told of nothing because there was nothing: the primary's end was where this replica
+// started receiving, and nothing was flushed since (the sender is woken on every flush), so
+// its position is what the replica has received (pg_last_wal_receive_lsn()). Without this, a
+// new replica of an idle primary would wait for the primary's next WAL record (a standby
+// snapshot every 15 s while anything is written, or the receiver's ping after
+// wal_receiver_timeout / 2) before its lag, and so its readiness, were known. The silence
+// bound above applies the same way (the receiver's clock starts when it does).
 inline constexpr std::chrono::seconds kPingAnswerSlack{2};
+inline constexpr std::chrono::seconds kNothingToSend{1};
 struct PrimaryView {
   std::optional<std::uint64_t> lsn;  // the primary's end of WAL; nullopt: unknown
   std::string unknown;               // why lsn is nullopt (one line)
@@ -134,7 +146,8 @@ struct PrimaryView {
 PrimaryView primary_view(const std::string& wal_receiver_status,
                          std::optional<std::uint64_t> latest_end_lsn,
                          std::optional<double> silence_seconds,
-                         std::optional<std::chrono::milliseconds> wal_receiver_timeout);
+                         std::optional<std::chrono::milliseconds> wal_receiver_timeout,
+                         std::optional<std::uint64_t> receive_lsn = std::nullopt);
 
 // The primary's position as far as this replica knows (primary_lsn, see primary_view()).
 std::optional<std::uint64_t> primary_position(const Snapshot& s);

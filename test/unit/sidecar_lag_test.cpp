@@ -109,11 +109,19 @@ TEST(SidecarLag, PrimaryViewIsCurrentOnlyWhileHeardFrom) {
       {"no_receiver", "", 100, 0.1, kDefault, nullopt, "WAL receiver not running"},
       {"receiver_waiting", "waiting", 100, 0.1, kDefault, nullopt,
        "WAL receiver waiting, not streaming"},
+      // Connected, no message: within the first second the sender may still be sending what
+      // it has; after that it had nothing, and the primary's end is what was received (90).
       {"streaming_nothing_heard_yet", "streaming", nullopt, 0.1, kDefault, nullopt,
+       "no message from the primary yet"},
+      {"nothing_to_send_since_start", "streaming", nullopt, 1.5, kDefault, 90, ""},
+      {"nothing_to_send_idle_primary", "streaming", nullopt, 29.0, kDefault, 90, ""},
+      {"nothing_heard_past_ping_and_slack", "streaming", nullopt, 40.0, kDefault, nullopt,
+       "WAL receiver silent"},
+      {"nothing_heard_silence_unknown", "streaming", nullopt, nullopt, kDefault, nullopt,
        "no message from the primary yet"},
   };
   for (const auto& c : cases) {
-    const PrimaryView v = primary_view(c.status, c.latest_end, c.silence, c.timeout);
+    const PrimaryView v = primary_view(c.status, c.latest_end, c.silence, c.timeout, U(90));
     EXPECT_EQ(v.lsn, c.lsn) << c.name;
     if (*c.unknown == '\0') {
       EXPECT_EQ(v.unknown, "") << c.name;
