@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -25,7 +26,8 @@ namespace replagent::agent {
 namespace {
 
 // A key's value as the config output shows it.
-using Rendered = std::variant<std::string, std::int64_t, bool, std::vector<std::string>>;
+using Rendered = std::variant<std::string, std::int64_t, bool, std::vector<std::string>,
+                              std::map<std::string, std::string>>;
 
 // One settable key. `set` parses a textual value (from TOML, env or a flag) or throws a
 // std::invalid_argument whose text says what was expected; the caller adds where it came from.
@@ -34,9 +36,153 @@ struct Key {
   std::function<void(Config&, const std::string&)> set;
   std::function<Rendered(const Config&)> render;  // empty: not rendered
   bool secret = false;  // env only, never in a file, never rendered
+  // A key whose value is a TOML table or array (postgres.parameters, postgres.hba_extra): a
+  // file gives the node; `set` parses the environment's or a flag's text as a TOML value.
+  std::function<void(Config&, const toml::node&)> set_node = nullptr;
 };
 
 [[noreturn]] void bad(const std::string& expected) { throw std::invalid_argument(expected); }
+
+// A whole sentence naming the key (and the entry) that is wrong, for the keys whose values
+// are tables or lists: apply() prefixes where the value came from, nothing else.
+struct KeyError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+  KeyError(const std::string& what, std::uint32_t entry_line)
+      : std::invalid_argument(what), line(entry_line) {}
+  std::uint32_t line = 0;  // the entry's line in a TOML file; 0: the key's
+};
+
+bool has_control(const std::string& v, bool allow_tab = false) {
+  return std::any_of(v.begin(), v.end(), [&](char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return (u < 0x20 && !(allow_tab && ch == '\t')) || u == 0x7f;
+  });
+}
+
+// The environment's or a flag's text of a table or list key, read as a TOML value
+// ("{ work_mem = \"64MB\" }", "[\"host ...\"]"); `expected` says what it should be.
+void with_toml_value(const std::string& text, const std::string& expected,
+                     const std::function<void(const toml::node&)>& use) {
+  toml::table root;
+  try {
+    root = toml::parse("value = " + text);
+  } catch (const toml::parse_error&) {
+    bad(expected);
+  }
+  // One value and nothing after it (apply() already refused line breaks).
+  if (root.size() != 1 || !root.contains("value")) bad(expected);
+  use(*root.get("value"));
+}
+
+std::string lower(std::string v) {
+  for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return v;
+}
+
+// One postgres.parameters entry: `name` as given, `value` as text. Returns the lower-case name.
+std::string check_parameter(const std::string& given, const std::string& value) {
+  const std::string key = "postgres.parameters." + given;
+  const std::string name = lower(given);
+  if (!is_parameter_name(name)) {
+    throw KeyError(fmt::format(
+        "{}: not a PostgreSQL parameter name (letters, digits and _, starting with a letter or "
+        "_, optionally one '.' for an extension's parameter such as pg_stat_statements.max)",
+        key));
+  }
+  for (const auto& owned : owned_parameters()) {
+    if (name == owned.name)
+      throw KeyError(fmt::format("{}: replagent writes {} itself; {}", key, name, owned.instead));
+  }
+  if (has_control(value)) {
+    throw KeyError(fmt::format("{}: the value has a control character (newline, NUL, ...), which "
+                               "a postgresql.conf setting cannot hold",
+                               key));
+  }
+  for (const auto& m : standby_minimum_parameters()) {
+    if (name != m.name) continue;
+    std::int64_t n = -1;
+    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc() || p != value.data() + value.size() || n < 0 || n > 2147483647) {
+      throw KeyError(fmt::format(
+          "{}: expected a plain integer (no unit) such as 200, not '{}': a replica's init "
+          "compares it with its primary's value, which a hot standby needs at least",
+          key, value));
+    }
+  }
+  return name;
+}
+
+// A TOML scalar as postgresql.conf text: strings as they are, integers and floats in decimal,
+// booleans as on/off.
+std::string parameter_text(const std::string& key, const toml::node& v) {
+  if (const auto s = v.value_exact<std::string>()) return *s;
+  if (const auto i = v.value_exact<std::int64_t>()) return std::to_string(*i);
+  if (const auto b = v.value_exact<bool>()) return *b ? "on" : "off";
+  if (const auto d = v.value_exact<double>()) {
+    if (!std::isfinite(*d))
+      throw KeyError(fmt::format("postgres.parameters.{}: expected a finite number", key));
+    return fmt::format("{}", *d);
+  }
+  throw KeyError(fmt::format(
+      "postgres.parameters.{}: expected a string, integer, float or boolean (a list or table is "
+      "no PostgreSQL setting; a list parameter is one string: \"pg_stat_statements,auto_explain\")",
+      key));
+}
+
+void set_parameters(Config& c, const toml::node& node) {
+  const auto* table = node.as_table();
+  if (!table) {
+    throw KeyError(
+        "postgres.parameters: expected a table of PostgreSQL parameters, name = value (in a file "
+        "[postgres.parameters]; in the environment or --set postgres.parameters a TOML inline "
+        "table such as { work_mem = \"64MB\", max_connections = 200 }, or --set "
+        "postgres.parameters.NAME=VALUE for one)");
+  }
+  std::map<std::string, std::string> out;
+  for (auto&& [k, v] : *table) {
+    const std::string given(k.str());
+    try {
+      const std::string value = parameter_text(given, v);
+      const std::string name = check_parameter(given, value);
+      if (!out.emplace(name, value).second) {
+        throw KeyError(fmt::format("postgres.parameters.{}: {} is set twice (parameter names are "
+                                   "case-insensitive)",
+                                   given, name));
+      }
+    } catch (const KeyError& e) {
+      throw KeyError(e.what(), v.source().begin.line);
+    }
+  }
+  c.postgres.parameters = std::move(out);
+}
+
+void set_hba_extra(Config& c, const toml::node& node) {
+  const auto* array = node.as_array();
+  std::vector<std::string> out;
+  if (array) {
+    for (auto&& item : *array) {
+      const auto s = item.value_exact<std::string>();
+      if (!s) {
+        array = nullptr;
+        break;
+      }
+      // The rest of the checks need the roles (hba_record_problem, after loading).
+      if (has_control(*s, /*allow_tab=*/true)) {
+        throw KeyError(fmt::format("postgres.hba_extra entry {}: has a line break or another "
+                                   "control character; each entry is one pg_hba.conf record",
+                                   out.size() + 1),
+                       item.source().begin.line);
+      }
+      out.push_back(*s);
+    }
+  }
+  if (!array) {
+    throw KeyError(
+        "postgres.hba_extra: expected a list of strings, one pg_hba.conf record each (in the "
+        "environment or --set a TOML array such as [\"hostssl all all 10.0.0.0/8 cert\"])");
+  }
+  c.postgres.hba_extra = std::move(out);
+}
 
 std::string text(const std::string& v) { return v; }
 
@@ -251,6 +397,22 @@ const std::vector<Key>& keys() {
             c.postgres.max_replication_slots = to_int(v, 1, 1000);
           },
           [](const Config& c) { return Rendered(std::int64_t{c.postgres.max_replication_slots}); }},
+      Key{"postgres.parameters",
+          [](Config& c, const std::string& v) {
+            with_toml_value(v,
+                            "a TOML inline table such as { work_mem = \"64MB\", "
+                            "max_connections = 200 }",
+                            [&](const toml::node& n) { set_parameters(c, n); });
+          },
+          [](const Config& c) { return Rendered(c.postgres.parameters); }, false,
+          [](Config& c, const toml::node& n) { set_parameters(c, n); }},
+      Key{"postgres.hba_extra",
+          [](Config& c, const std::string& v) {
+            with_toml_value(v, "a TOML array of strings such as [\"hostssl all all 10.0.0.0/8 cert\"]",
+                            [&](const toml::node& n) { set_hba_extra(c, n); });
+          },
+          [](const Config& c) { return Rendered(c.postgres.hba_extra); }, false,
+          [](Config& c, const toml::node& n) { set_hba_extra(c, n); }},
       REPLAGENT_SECRET_KEY("postgres.superuser_password", postgres.superuser_password),
       REPLAGENT_SECRET_KEY("postgres.replication_password", postgres.replication_password),
       REPLAGENT_SECRET_KEY("postgres.monitor_password", postgres.monitor_password),
@@ -430,6 +592,21 @@ const std::vector<KeyDoc>& key_docs() {
        "replica's init keeps at least its primary's value (a hot standby refuses fewer)"},
       {"postgres.max_replication_slots", "integer 1-1000",
        "PostgreSQL's `max_replication_slots`: one per replica of the set"},
+      {"postgres.parameters", "table of name = string, integer, float or boolean",
+       "Other PostgreSQL parameters, written quoted into `replagent.conf` on every pod (in a "
+       "file `[postgres.parameters]`; `--set postgres.parameters.NAME=VALUE` for one; the "
+       "environment takes a TOML inline table). The ones replagent writes itself are refused, "
+       "naming the key to use. A replica's init keeps `max_connections`, "
+       "`max_worker_processes`, `max_prepared_transactions` and `max_locks_per_transaction` "
+       "(integers here) at least at its primary's values, which a hot standby needs",
+       "(empty: none)"},
+      {"postgres.hba_extra", "list of pg_hba.conf records",
+       "Extra `pg_hba.conf` lines, written after replagent's lines for its own roles and before "
+       "its catch-all `host all all <allowed_networks> scram-sha-256` (first match wins). Each "
+       "is one record of a known type and method; lines naming replagent's roles or the "
+       "`replication` database, `trust` for `all` users, `include` and `@file` are refused "
+       "(the environment takes a TOML array)",
+       "(empty: none)"},
       {"postgres.superuser_password", "secret, environment only",
        "The superuser's password itself (prefer the `_file` key)"},
       {"postgres.replication_password", "secret, environment only",
@@ -523,6 +700,8 @@ void apply(Config& c, const Key& key, const std::string& value, const std::strin
         bad("a value without control characters (NUL, newline, ...)");
     }
     key.set(c, value);
+  } catch (const KeyError& e) {
+    throw usage_error(fmt::format("{}: {}", origin, e.what()));
   } catch (const std::invalid_argument& e) {
     // The value as printable text: a control character in it must not end or forge a log line.
     std::string shown;
@@ -661,6 +840,15 @@ void apply_file(Config& c, const std::string& path, const std::string* text = nu
             "the environment variable {}",
             where, name, name, env_name(name)));
       }
+      if (k->set_node) {
+        try {
+          k->set_node(c, value);
+        } catch (const KeyError& e) {
+          throw usage_error(fmt::format("config file {}:{}: {}", path, e.line ? e.line : line,
+                                        e.what()));
+        }
+        continue;
+      }
       std::string text_value;
       if (auto s = value.value<std::string>(); s && value.is_string()) {
         text_value = *s;
@@ -736,6 +924,12 @@ void check_names(const Config& c, const ConfigInputs& in) {
       }
     }
   }
+  for (std::size_t i = 0; i < c.postgres.hba_extra.size(); ++i) {
+    if (auto why = hba_record_problem(c.postgres.hba_extra[i], c); !why.empty()) {
+      throw usage_error(fmt::format("postgres.hba_extra entry {} '{}': {}", i + 1,
+                                    c.postgres.hba_extra[i], why));
+    }
+  }
   // PGDATA from the environment did not pass a key's check; TMPDIR names the directories the
   // agent's temporary servers and work files live in.
   if (auto why = unsafe_path_reason(c.postgres.data_dir); !why.empty())
@@ -794,6 +988,216 @@ bool is_dns1123_subdomain(const std::string& name) {
     if (dot == std::string::npos) return true;
     start = dot + 1;
   }
+}
+
+const std::vector<OwnedParameter>& owned_parameters() {
+  static const std::vector<OwnedParameter> kOwned = {
+      // render_include (replagent.conf):
+      {"listen_addresses", "use postgres.listen_addresses"},
+      {"port", "use postgres.port"},
+      {"cluster_name", "it is the pod's name (pod.name), which names the pod's peers"},
+      {"wal_level", "streaming replication needs replagent's value (replica)"},
+      {"max_wal_senders",
+       "use postgres.max_wal_senders (the chart derives it from maxReplicas)"},
+      {"max_replication_slots",
+       "use postgres.max_replication_slots (the chart derives it from maxReplicas)"},
+      {"hot_standby", "replicas serve reads through -ro with replagent's value (on)"},
+      {"wal_receiver_status_interval", "replica lag in seconds relies on replagent's value (1s)"},
+      {"hot_standby_feedback", "replagent's value (on) keeps replicas' queries from cancellation"},
+      {"wal_log_hints", "replagent's value (on) keeps pg_rewind possible"},
+      {"max_slot_wal_keep_size", "use postgres.max_slot_wal_keep_size"},
+      {"max_wal_size", "use postgres.max_wal_size"},
+      // with_standby_settings (a replica's postgresql.auto.conf):
+      {"primary_conninfo", "a replica's init writes it from pod.* and postgres.replication_user"},
+      {"primary_slot_name", "a replica's init writes it (one slot per pod)"},
+      // Files replagent manages in the data directory, and the directory itself.
+      {"hba_file", "replagent manages the data directory's pg_hba.conf: add lines with "
+                   "postgres.hba_extra"},
+      {"ident_file", "replagent manages the data directory's pg_ident.conf"},
+      {"data_directory", "use postgres.data_dir (PGDATA)"},
+      {"config_file", "the server reads the data directory's postgresql.conf"},
+      // Directives of the configuration file's grammar, not parameters.
+      {"include", "it is a configuration-file directive, not a parameter"},
+      {"include_if_exists", "it is a configuration-file directive, not a parameter"},
+      {"include_dir", "it is a configuration-file directive, not a parameter"},
+  };
+  return kOwned;
+}
+
+const std::vector<StandbyMinimum>& standby_minimum_parameters() {
+  // PostgreSQL 15, CheckRequiredParameterValues (xlogrecovery.c) and pg_controldata's labels.
+  static const std::vector<StandbyMinimum> kMinimums = {
+      {"max_connections", "max_connections setting:"},
+      {"max_worker_processes", "max_worker_processes setting:"},
+      {"max_wal_senders", "max_wal_senders setting:"},
+      {"max_prepared_transactions", "max_prepared_xacts setting:"},
+      {"max_locks_per_transaction", "max_locks_per_xact setting:"},
+  };
+  return kMinimums;
+}
+
+bool is_parameter_name(const std::string& name) {
+  // guc-file.l: ID {LETTER}{LETTER_OR_DIGIT}*, QUALIFIED_ID {ID}"."{ID}; ASCII only here.
+  if (name.empty() || name.size() > 127) return false;
+  bool start = true;
+  int dots = 0;
+  for (char ch : name) {
+    if (ch == '.') {
+      if (start || ++dots > 1) return false;
+      start = true;
+      continue;
+    }
+    const bool letter = (ch >= 'a' && ch <= 'z') || ch == '_';
+    const bool digit = ch >= '0' && ch <= '9';
+    if (!(letter || (digit && !start))) return false;
+    start = false;
+  }
+  return !start;
+}
+
+namespace {
+
+struct HbaToken {
+  std::string text;
+  bool quoted = false;
+};
+
+// A pg_hba.conf line as hba.c reads it: fields separated by blanks, a field a comma-separated
+// list of tokens, "..." quoting, '#' outside quotes starting a comment. Empty with *why set
+// when it cannot be split.
+std::vector<std::vector<HbaToken>> hba_fields(const std::string& line, std::string* why) {
+  std::vector<std::vector<HbaToken>> fields;
+  std::vector<HbaToken> field;
+  HbaToken token;
+  bool in_token = false, in_quote = false, after_comma = false;
+  auto end_token = [&] {
+    if (in_token) field.push_back(token);
+    token = HbaToken{};
+    in_token = false;
+  };
+  for (char ch : line) {
+    if (in_quote) {
+      if (ch == '"') in_quote = false;
+      else token.text += ch;
+      continue;
+    }
+    if (ch == '#') break;
+    if (ch == '"') {
+      in_quote = in_token = token.quoted = true;
+    } else if (ch == ',') {
+      end_token();
+      after_comma = true;
+    } else if (ch == ' ' || ch == '\t') {
+      if (in_token && !after_comma) {
+        end_token();
+        fields.push_back(std::move(field));
+        field.clear();
+      }
+    } else {
+      in_token = true;
+      after_comma = false;
+      token.text += ch;
+    }
+  }
+  if (in_quote) {
+    *why = "a double quote is not closed";
+    return {};
+  }
+  end_token();
+  if (!field.empty()) fields.push_back(std::move(field));
+  return fields;
+}
+
+bool is_bare(const std::vector<HbaToken>& field, const char* word) {
+  return field.size() == 1 && !field[0].quoted && field[0].text == word;
+}
+
+}  // namespace
+
+std::string hba_record_problem(const std::string& line, const Config& c) {
+  if (has_control(line, /*allow_tab=*/true))
+    return "a line break or control character: each entry is one pg_hba.conf record";
+  const auto last = line.find_last_not_of(" \t");
+  if (last != std::string::npos && line[last] == '\\')
+    return "ends in a backslash, which would continue the record onto replagent's next line";
+  std::string why;
+  const auto fields = hba_fields(line, &why);
+  if (!why.empty()) return why;
+  if (fields.empty()) return "no record (blank or a comment only)";
+  const auto& type = fields[0];
+  for (const char* directive : {"include", "include_if_exists", "include_dir"}) {
+    if (is_bare(type, directive))
+      return "an include directive; write the records themselves, one entry each";
+  }
+  const bool local = is_bare(type, "local");
+  bool host = false;
+  for (const char* t : {"host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc"})
+    host = host || is_bare(type, t);
+  if (!local && !host) {
+    return "the connection type must be local, host, hostssl, hostnossl, hostgssenc or "
+           "hostnogssenc";
+  }
+  for (const auto& field : fields) {
+    for (const auto& t : field) {
+      if (t.text.size() > 255) return "a token longer than PostgreSQL's 255 bytes";
+      if (!t.quoted && !t.text.empty() && t.text[0] == '@')
+        return "'" + t.text + "' would read names from a file; list them in the entry";
+    }
+  }
+  // Method position: local DATABASE USER METHOD; host DATABASE USER ADDRESS [MASK] METHOD.
+  std::size_t method_at = 3;
+  if (host) {
+    if (fields.size() < 4) return "a host record needs a database, a user, an address and a method";
+    method_at = 4;
+    unsigned char buf[16];
+    const auto& address = fields[3];
+    if (address.size() == 1 && !address[0].quoted &&
+        (::inet_pton(AF_INET, address[0].text.c_str(), buf) == 1 ||
+         ::inet_pton(AF_INET6, address[0].text.c_str(), buf) == 1))
+      method_at = 5;  // an address without /prefix: a netmask follows
+  }
+  if (fields.size() <= method_at) {
+    return local ? "a local record needs a database, a user and a method"
+                 : "a host record needs a database, a user, an address (and a netmask for an "
+                   "address without /prefix) and a method";
+  }
+  const auto& method = fields[method_at];
+  bool known = false;
+  for (const char* m : {"trust", "reject", "scram-sha-256", "md5", "password", "gss", "sspi",
+                        "ident", "peer", "ldap", "radius", "cert", "pam", "bsd"})
+    known = known || is_bare(method, m);
+  if (!known) {
+    return "unknown authentication method (trust, reject, scram-sha-256, md5, password, gss, "
+           "sspi, ident, peer, ldap, radius, cert, pam or bsd), at field " +
+           std::to_string(method_at + 1);
+  }
+  for (const auto& t : fields[1]) {
+    if (!t.quoted && t.text == "replication") {
+      return "replication connections are the replication role's only (postgres."
+             "replication_user; replagent's lines before this one reject every other role)";
+    }
+  }
+  const std::pair<const char*, const std::string*> roles[] = {
+      {"postgres.superuser", &c.postgres.superuser},
+      {"postgres.replication_user", &c.postgres.replication_user},
+      {"postgres.monitor_user", &c.postgres.monitor_user},
+      {"postgres.backup_user", &c.postgres.backup_user}};
+  bool all_users = false;
+  for (const auto& t : fields[2]) {
+    all_users = all_users || (!t.quoted && t.text == "all");
+    for (const auto& [key, role] : roles) {
+      if (t.text == *role) {
+        return fmt::format("names replagent's role {} ({}), whose pg_hba lines replagent writes "
+                           "itself",
+                           *role, key);
+      }
+    }
+  }
+  if (all_users && is_bare(method, "trust")) {
+    return "trust for all users would admit replagent's monitoring and backup roles without a "
+           "password; name the roles it is for";
+  }
+  return "";
 }
 
 bool is_secret_variable(const std::string& name) {
@@ -878,6 +1282,17 @@ Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
 
   // 4. Flags.
   for (const auto& [name, value] : in.flags) {
+    constexpr std::string_view kParameter = "postgres.parameters.";
+    if (name.rfind(kParameter, 0) == 0) {
+      // One parameter, as a string (PostgreSQL reads every setting from text).
+      const std::string given = name.substr(kParameter.size());
+      try {
+        c.postgres.parameters[check_parameter(given, value)] = value;
+      } catch (const KeyError& e) {
+        throw usage_error(fmt::format("flag --set {}: {}", name, e.what()));
+      }
+      continue;
+    }
     const Key* k = find_key(name);
     if (!k) throw usage_error(fmt::format("--set {}: unknown key{}", name, unknown_key_hint(name)));
     if (k->secret) {
@@ -940,6 +1355,10 @@ std::string render_config(const Config& c) {
             toml::array arr;
             for (const auto& item : v) arr.push_back(item);
             table->insert(key, std::move(arr));
+          } else if constexpr (std::is_same_v<T, std::map<std::string, std::string>>) {
+            toml::table sub;
+            for (const auto& [name, value] : v) sub.insert(name, value);
+            table->insert(key, std::move(sub));
           } else {
             table->insert(key, v);
           }
@@ -982,6 +1401,9 @@ std::vector<KeyReference> key_reference() {
             std::string shown;
             if constexpr (std::is_same_v<T, std::vector<std::string>>) {
               for (const auto& item : v) shown += (shown.empty() ? "" : ", ") + item;
+            } else if constexpr (std::is_same_v<T, std::map<std::string, std::string>>) {
+              for (const auto& [name, value] : v)
+                shown += (shown.empty() ? "" : ", ") + name + " = " + value;
             } else if constexpr (std::is_same_v<T, bool>) {
               shown = v ? "true" : "false";
             } else if constexpr (std::is_same_v<T, std::int64_t>) {

@@ -60,6 +60,17 @@ struct Config {
     // max_wal_senders, which its control file records: a hot standby refuses fewer.
     int max_wal_senders = 10;
     int max_replication_slots = 10;
+    // Any other PostgreSQL parameters ([postgres.parameters] name = value), written into
+    // replagent.conf on every pod, each value quoted (conf_quote). Names are lower-case (GUC
+    // names are case-insensitive); values as text (TOML integers, floats and booleans
+    // converted: true is "on"). load_config refuses the parameters replagent writes itself
+    // (owned_parameters()). A replica's init raises the ones a hot standby needs at least at
+    // its primary's value (standby_minimum_parameters()) to that value.
+    std::map<std::string, std::string> parameters;
+    // Extra pg_hba.conf records, one per entry, written inside replagent's block after its
+    // lines for its own roles and before its catch-all lines (pg_hba is first-match: see
+    // render_hba_block). Checked by hba_record_problem.
+    std::vector<std::string> hba_extra;
     // Resolved from the files above, else from the environment; never printed.
     Secret superuser_password;
     Secret replication_password;
@@ -186,5 +197,31 @@ std::string unsafe_path_reason(const std::string& path);
 // by dots, at most 253).
 bool is_dns1123_label(const std::string& name);
 bool is_dns1123_subdomain(const std::string& name);
+
+// A PostgreSQL parameter replagent writes itself (into replagent.conf, postgresql.auto.conf or
+// its command line), which postgres.parameters may not set; `instead` says what to use.
+struct OwnedParameter {
+  const char* name;
+  const char* instead;
+};
+// Every one, for load_config and its tests (test/unit/pg_files_test.cpp checks that each line
+// render_include writes is listed).
+const std::vector<OwnedParameter>& owned_parameters();
+// The parameters a hot standby refuses to run with below its primary's value (recovery aborts
+// "because of insufficient parameter settings"), with the label pg_controldata prints for
+// each. postgres.parameters must give them as integers.
+struct StandbyMinimum {
+  const char* name;                // "max_connections"
+  const char* controldata_label;   // "max_connections setting:"
+};
+const std::vector<StandbyMinimum>& standby_minimum_parameters();
+// A parameter name as postgresql.conf reads it (guc-file.l: ID or ID.ID, ASCII here), lower-case.
+bool is_parameter_name(const std::string& name);
+// Why `line` cannot be a postgres.hba_extra entry, or "" when it can: one pg_hba record (no
+// control character, no continuation, no include directive or @file), a known connection type
+// and method, not naming the agent's roles nor the replication database (those are the
+// agent's lines'), and no trust for every role (it would admit the monitoring and backup roles
+// without a password).
+std::string hba_record_problem(const std::string& line, const Config& config);
 
 }  // namespace replagent::agent

@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "agent/errors.hpp"
 #include "agent/signals.hpp"
 #include "agent/units.hpp"
@@ -25,6 +27,7 @@ namespace {
 // whose ns_* enums differ between libcs.
 constexpr int kClassIn = 1;
 constexpr int kTypeA = 1;
+constexpr int kTypeAaaa = 28;  // RFC 3596
 // An A answer for one pod name has one address; a headless Service one per pod.
 constexpr int kMaxAddresses = 256;
 
@@ -96,6 +99,8 @@ DnsStatus map_status(int status) {
 
 struct Query {
   bool done = false;
+  int type = kTypeA;
+  int status = ARES_SUCCESS;  // c-ares' own, to tell "no such name" from "no such record"
   DnsAnswer answer;
   const std::string* servers = nullptr;  // who was asked, for the failure's detail
   std::chrono::milliseconds timeout{0};
@@ -141,29 +146,45 @@ std::string describe_servers(ares_channel channel) {
 void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
   auto* q = static_cast<Query*>(arg);
   q->done = true;
+  q->status = status;
   if (status != ARES_SUCCESS) {
     q->answer.status = map_status(status);
     q->answer.detail = failure_detail(status, *q);
     return;
   }
-  ares_addrttl ttls[kMaxAddresses];
+  // The TTLs are parsed (c-ares needs the buffers) but not kept: every caller asks again on
+  // its next round rather than caching, so a moved pod is seen at once.
   int count = kMaxAddresses;
-  const int parsed = ares_parse_a_reply(abuf, alen, nullptr, ttls, &count);
+  int parsed = ARES_SUCCESS;
+  if (q->type == kTypeA) {
+    ares_addrttl ttls[kMaxAddresses];
+    parsed = ares_parse_a_reply(abuf, alen, nullptr, ttls, &count);
+    for (int i = 0; parsed == ARES_SUCCESS && i < count; ++i) {
+      char text[INET_ADDRSTRLEN];
+      if (inet_ntop(AF_INET, &ttls[i].ipaddr, text, sizeof text) != nullptr)
+        q->answer.addresses.emplace_back(text);
+    }
+  } else {
+    ares_addr6ttl ttls[kMaxAddresses];
+    parsed = ares_parse_aaaa_reply(abuf, alen, nullptr, ttls, &count);
+    for (int i = 0; parsed == ARES_SUCCESS && i < count; ++i) {
+      char text[INET6_ADDRSTRLEN];
+      if (inet_ntop(AF_INET6, &ttls[i].ip6addr, text, sizeof text) != nullptr)
+        q->answer.addresses.emplace_back(text);
+    }
+  }
   if (parsed != ARES_SUCCESS) {
-    // ENODATA here: the name exists but has no A record (a CNAME to nothing, AAAA only).
+    // ENODATA here: the name exists but has no record of this type (a CNAME to nothing).
+    q->status = parsed;
     q->answer.status = map_status(parsed) == DnsStatus::kNotFound ? DnsStatus::kNotFound
                                                                    : DnsStatus::kError;
     q->answer.detail = ares_strerror(parsed);
     return;
   }
-  for (int i = 0; i < count; ++i) {
-    char text[INET_ADDRSTRLEN];
-    if (inet_ntop(AF_INET, &ttls[i].ipaddr, text, sizeof text) != nullptr) {
-      q->answer.addresses.emplace_back(text);
-    }
-  }
+  const char* record = q->type == kTypeA ? "A" : "AAAA";
+  if (q->answer.addresses.empty()) q->status = ARES_ENODATA;
   q->answer.status = q->answer.addresses.empty() ? DnsStatus::kNotFound : DnsStatus::kOk;
-  q->answer.detail = q->answer.addresses.empty() ? "no A record" : "";
+  q->answer.detail = q->answer.addresses.empty() ? fmt::format("no {} record", record) : "";
 }
 
 // One channel, used by one thread at a time (c-ares channels are not thread-safe).
@@ -173,10 +194,23 @@ class CaresResolver final : public Resolver {
       : channel_(std::move(channel)), servers_(describe_servers(channel_.get())), timeout_(timeout) {}
 
   DnsAnswer resolve_ipv4(const std::string& name) override {
+    Query a = query(name, kTypeA);
+    // NXDOMAIN, SERVFAIL or a timeout would be the same for AAAA (or mean DNS is broken): only
+    // a name that exists without A records (NOERROR, no data) is asked for AAAA.
+    if (a.status != ARES_ENODATA) return a.answer;
+    Query aaaa = query(name, kTypeAaaa);
+    if (aaaa.answer.status == DnsStatus::kOk) return aaaa.answer;
+    if (aaaa.status == ARES_ENODATA) aaaa.answer.detail = "no A or AAAA record";
+    return aaaa.answer;
+  }
+
+ private:
+  Query query(const std::string& name, int type) {
     Query q;
+    q.type = type;
     q.servers = &servers_;
     q.timeout = timeout_;
-    ares_query(channel_.get(), name.c_str(), kClassIn, kTypeA, on_answer, &q);
+    ares_query(channel_.get(), name.c_str(), kClassIn, type, on_answer, &q);
     const int stop = stop_fd();
     while (!q.done) {
       ares_socket_t socks[ARES_GETSOCK_MAXNUM];
@@ -218,16 +252,28 @@ class CaresResolver final : public Resolver {
       }
       if (!any) ares_process_fd(channel_.get(), ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
     }
-    return q.answer;
+    return q;
   }
 
- private:
   ChannelPtr channel_;
   std::string servers_;
   std::chrono::milliseconds timeout_;
 };
 
 }  // namespace
+
+bool is_ipv6_literal(const std::string& text) {
+  in6_addr a{};
+  return inet_pton(AF_INET6, text.c_str(), &a) == 1;
+}
+
+std::string bracket_ipv6(const std::string& host) {
+  return is_ipv6_literal(host) ? "[" + host + "]" : host;
+}
+
+std::string host_port(const std::string& host, int port) {
+  return bracket_ipv6(host) + ":" + std::to_string(port);
+}
 
 const char* to_string(DnsStatus s) {
   switch (s) {

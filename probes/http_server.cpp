@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -33,7 +34,12 @@ std::optional<ListenAddress> parse_listen(std::string_view text) {
   if (const auto colon = text.rfind(':'); colon != std::string_view::npos) {
     const std::string_view host = text.substr(0, colon);
     port = text.substr(colon + 1);
-    if (!host.empty()) {
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      boost::system::error_code ec;
+      const auto addr = asio::ip::make_address_v6(std::string(host.substr(1, host.size() - 2)), ec);
+      if (ec) return std::nullopt;
+      out.address = addr.to_string();
+    } else if (!host.empty()) {
       boost::system::error_code ec;
       const auto addr = asio::ip::make_address_v4(std::string(host), ec);
       if (ec) return std::nullopt;
@@ -184,17 +190,25 @@ struct HttpServer::Impl {
         stop_watch(ioc),
         grace(ioc) {
     if (limits.max_connections == 0) limits.max_connections = 1;
-    const tcp::endpoint ep(asio::ip::make_address_v4(listen.address), listen.port);
     beast::error_code ec;
-    acceptor.open(ep.protocol(), ec);
-    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor.bind(ep, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    // "All interfaces" (0.0.0.0, the default) is one dual-stack socket on [::] with
+    // IPV6_V6ONLY off: IPv4 clients arrive as ::ffff:a.b.c.d, so the kubelet's probes and
+    // Prometheus reach the sidecar whether the pod has an IPv4 address, an IPv6 one or both,
+    // with no guessing from the interfaces (and whatever net.ipv6.bindv6only says). A kernel
+    // without IPv6 (ipv6.disable=1) cannot open it: then 0.0.0.0 as before.
+    if (listen.address == "0.0.0.0" && bind_to(tcp::endpoint(asio::ip::address_v6::any(), listen.port),
+                                               /*dual_stack=*/true, ec)) {
+      bound = "[::]";
+    } else {
+      const auto addr = asio::ip::make_address(listen.address, ec);
+      if (!ec) bind_to(tcp::endpoint(addr, listen.port), /*dual_stack=*/false, ec);
+      bound = addr.is_v6() ? "[" + listen.address + "]" : listen.address;
+    }
     if (ec) {
       throw agent::AgentError(
           agent::ExitCode::kFailed,
           fmt::format("cannot listen on {}:{}: {} (set sidecar.listen to a free address:port)",
-                      listen.address, listen.port, ec.message()));
+                      bound, listen.port, ec.message()));
     }
     // A duplicate, so closing the watcher never closes the process-wide stop descriptor.
     const int fd = ::dup(agent::stop_fd());
@@ -270,6 +284,21 @@ struct HttpServer::Impl {
   Handler handler;
   HttpLimits limits;
   std::shared_ptr<Connections> connections = std::make_shared<Connections>();
+  // open, SO_REUSEADDR, (IPV6_V6ONLY off,) bind, listen; false with `ec` set, socket closed.
+  bool bind_to(const tcp::endpoint& ep, bool dual_stack, beast::error_code& ec) {
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && dual_stack) acceptor.set_option(asio::ip::v6_only(false), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec && acceptor.is_open()) {
+      beast::error_code ignored;
+      acceptor.close(ignored);
+    }
+    return !ec;
+  }
+
+  std::string bound;  // the address actually bound, for messages
   asio::io_context ioc{1};
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry;

@@ -18,11 +18,14 @@
 namespace replagent::probes {
 
 struct ListenAddress {
-  std::string address;  // dotted IPv4; "0.0.0.0" for all interfaces
+  // Dotted IPv4 or IPv6 text (no brackets); "0.0.0.0" for all interfaces, which binds one
+  // dual-stack [::] socket where the kernel has IPv6 (IPv4 and IPv6 pods alike).
+  std::string address;
   std::uint16_t port = 0;
 };
 
-// "0.0.0.0:9187", "127.0.0.1:9187", ":9187" (all interfaces), "9187". nullopt otherwise.
+// "0.0.0.0:9187", "127.0.0.1:9187", "[::]:9187", "[fd00::a]:9187", ":9187" (all interfaces),
+// "9187". nullopt otherwise.
 std::optional<ListenAddress> parse_listen(std::string_view text);
 
 // Limits: a kubelet or Prometheus request is a few hundred bytes; anything bigger is not one.

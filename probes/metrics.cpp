@@ -23,14 +23,18 @@ struct GaugeSpec {
 constexpr std::array<GaugeSpec, 17> kGauges{{
     {"replagent_up", "1 when the local PostgreSQL server answered the latest (fresh) poll"},
     {"replagent_role", "1 for the role the server reports (pg_is_in_recovery), 0 for the others"},
-    {"replagent_in_recovery", "1 when the server is in recovery (a replica)"},
+    {"replagent_in_recovery",
+     "1 when the server is in recovery (a replica); while it is down, the role its data "
+     "directory or last poll says"},
     {"replagent_timeline", "The server's current timeline ID"},
     {"replagent_replication_lag_bytes",
      "Primary: bytes between the current WAL position and what each replica was sent, wrote, "
      "flushed, replayed"},
     {"replagent_replication_lag_seconds",
      "Primary: pg_stat_replication write/flush/replay lag per replica; 0 when caught up"},
-    {"replagent_replicas_streaming", "Primary: number of replicas in state streaming"},
+    {"replagent_replicas_streaming",
+     "Primary: number of replicas in state streaming that report a replay position (a clone's "
+     "WAL stream does not count); 0 while the server is down"},
     {"replagent_replication_slot_retained_bytes",
      "Primary: WAL bytes kept for each replication slot (current LSN - restart_lsn)"},
     {"replagent_replica_lag_bytes",
@@ -40,7 +44,8 @@ constexpr std::array<GaugeSpec, 17> kGauges{{
     {"replagent_replica_replay_delay_seconds",
      "Replica: seconds since the last replayed transaction, 0 when everything the primary has is "
      "replayed"},
-    {"replagent_wal_receiver_streaming", "Replica: 1 when the WAL receiver is streaming"},
+    {"replagent_wal_receiver_streaming",
+     "Replica: 1 when the WAL receiver is streaming; 0 while the server is down"},
     {"replagent_filesystem_size_bytes", "Size of the filesystem holding the data directory"},
     {"replagent_filesystem_avail_bytes",
      "Bytes available to PostgreSQL on the filesystem holding the data directory"},
@@ -154,6 +159,10 @@ void Metrics::update(const Snapshot* s, bool fresh) {
     if (s->server_up) {
       m.at("replagent_in_recovery").set({}, s->in_recovery ? 1 : 0);
       m.at("replagent_timeline").set({}, s->timeline);
+    } else if (s->last_known_role != Role::kUnknown) {
+      // Down: the alerts join on it (a replica not streaming), so it stays, from the role the
+      // data directory or the last poll says (Snapshot::last_known_role).
+      m.at("replagent_in_recovery").set({}, s->last_known_role == Role::kReplica ? 1 : 0);
     }
     if (s->filesystem) {
       m.at("replagent_filesystem_size_bytes")
@@ -165,7 +174,9 @@ void Metrics::update(const Snapshot* s, bool fresh) {
   if (s != nullptr && s->server_up && role == Role::kPrimary) {
     int streaming = 0;
     for (const auto& r : s->replicas) {
-      if (r.state == "streaming") ++streaming;
+      // pg_basebackup's WAL stream runs under the cloning pod's name in state streaming too,
+      // but never reports a replay position: a clone in progress is not a streaming replica.
+      if (r.state == "streaming" && r.replay_lag_bytes) ++streaming;
       const std::pair<const char*, std::optional<std::uint64_t>> bytes[] = {
           {"sent", r.sent_lag_bytes},
           {"write", r.write_lag_bytes},
@@ -198,6 +209,17 @@ void Metrics::update(const Snapshot* s, bool fresh) {
       }
     }
     m.at("pg_replication_lag_seconds").set({}, 0);
+  }
+  // A server that is down streams nothing: its role's streaming series say so with 0 rather
+  // than vanish, so "not streaming" and "fewer replicas streaming" alerts keep firing through
+  // the outage instead of resolving (and restarting their `for`) when it begins. Series with
+  // no value that could mean "down" (lag, slot bytes, timeline) are left out meanwhile;
+  // replagent_up == 0 is what says why.
+  if (s != nullptr && !s->server_up && s->last_known_role == Role::kPrimary) {
+    m.at("replagent_replicas_streaming").set({}, 0);
+  }
+  if (s != nullptr && !s->server_up && s->last_known_role == Role::kReplica) {
+    m.at("replagent_wal_receiver_streaming").set({}, 0);
   }
   if (s != nullptr && s->server_up && role == Role::kReplica) {
     for (const char* stage : {"receive", "replay"}) {

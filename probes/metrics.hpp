@@ -3,7 +3,10 @@
 // The /metrics exposition (DESIGN.md "Metrics"): a prometheus-cpp registry brought in line
 // with the latest snapshot at scrape time, rendered in the text format. Series whose subject
 // disappeared (a replica that left, a slot that was dropped, primary-only series after a
-// role change) are removed, not left at their last value.
+// role change) are removed, not left at their last value. While the local server is down the
+// series alerts join on stay, with a value that says so (DESIGN.md): replagent_in_recovery from
+// Snapshot::last_known_role, and that role's streaming series at 0 (replagent_replicas_streaming
+// on a primary, replagent_wal_receiver_streaming on a replica).
 
 #include <chrono>
 #include <cstdint>

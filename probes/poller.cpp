@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
+#include "agent/dns.hpp"
 #include "agent/signals.hpp"
 #include "agent/units.hpp"
 #include "probes/queries.hpp"
@@ -20,11 +22,27 @@ bool is_ipv4(const std::string& text) {
   return inet_pton(AF_INET, text.c_str(), &addr) == 1;
 }
 
+bool is_numeric_host(const std::string& text) { return is_ipv4(text) || agent::is_ipv6_literal(text); }
+
 // Each query is cut off server side well inside one poll interval, so a slow catalog read
 // delays one snapshot, not the poller.
 std::chrono::milliseconds statement_timeout(std::chrono::milliseconds interval) {
   return std::clamp<std::chrono::milliseconds>(interval / 2, std::chrono::milliseconds(500),
                                                std::chrono::milliseconds(5000));
+}
+
+// Whether `dir/name` exists; nullopt when that cannot be told (dir unreadable or absent).
+std::optional<bool> file_exists(const std::string& dir, const char* name) {
+  if (dir.empty()) return std::nullopt;
+  std::error_code ec;
+  const auto st = std::filesystem::status(std::filesystem::path(dir) / name, ec);
+  if (st.type() == std::filesystem::file_type::not_found) {
+    // ENOENT for the file, but also for the directory itself: only a readable directory says.
+    if (!std::filesystem::is_directory(dir, ec) || ec) return std::nullopt;
+    return false;
+  }
+  if (ec) return std::nullopt;
+  return true;
 }
 
 std::string error_text(const agent::PgError& e) {
@@ -54,8 +72,8 @@ agent::ConnParams local_conn_params(const agent::Config& c,
   if (host == "localhost") {
     l.host = "localhost";
     l.hostaddr = "127.0.0.1";
-  } else if (is_ipv4(host)) {
-    l.hostaddr = host;
+  } else if (is_numeric_host(host)) {
+    l.hostaddr = host;  // libpq takes IPv6 literals bare in hostaddr
   } else {
     l.host = host;
   }
@@ -197,6 +215,16 @@ Snapshot Poller::poll_once() {
     if (!s.filesystem) {
       fail("statvfs");
       spdlog::debug("sidecar: {}", why);
+    }
+  }
+  // The role the alerts' series keep while the server is down (Snapshot::last_known_role).
+  if (s.server_up) {
+    s.last_known_role = s.role;
+  } else {
+    s.last_known_role = role_on_disk(file_exists(targets_.data_dir, "standby.signal"),
+                                     file_exists(targets_.data_dir, "PG_VERSION"));
+    if (s.last_known_role == Role::kUnknown) {
+      if (const auto previous = store_.load()) s.last_known_role = previous->last_known_role;
     }
   }
   s.taken_at = deps_.clock.now();

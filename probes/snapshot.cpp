@@ -18,6 +18,12 @@ const char* to_string(Role role) {
   return "unknown";
 }
 
+Role role_on_disk(std::optional<bool> standby_signal, std::optional<bool> pg_version) {
+  if (standby_signal.value_or(false)) return Role::kReplica;
+  if (standby_signal && pg_version.value_or(false)) return Role::kPrimary;
+  return Role::kUnknown;
+}
+
 std::uint64_t lsn_distance(std::uint64_t ahead, std::uint64_t behind) {
   return ahead > behind ? ahead - behind : 0;
 }

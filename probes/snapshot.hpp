@@ -52,6 +52,11 @@ struct Snapshot {
   std::string server_error;  // why not, for /readyz and /status
   Role role = Role::kUnknown;
   bool in_recovery = false;
+  // The role the series alerts depend on are exported for while the server is down (metrics.hpp),
+  // so they say "down" instead of vanishing. Equal to `role` while server_up; while down, what
+  // the data directory says (role_on_disk()), else the last role known, carried over from the
+  // last published snapshot. kUnknown: nothing known yet (no data directory, unreadable).
+  Role last_known_role = Role::kUnknown;
   std::uint64_t system_identifier = 0;
   int timeline = 0;
 
@@ -99,6 +104,15 @@ class SnapshotStore {
  private:
   std::atomic<std::shared_ptr<const Snapshot>> current_;
 };
+
+// What the data directory says the server is when it cannot be asked. `standby_signal`:
+// PGDATA/standby.signal exists (PostgreSQL starts as a standby with it, and pg_promote()
+// removes it before the server leaves recovery, so it is never behind pg_is_in_recovery()).
+// `pg_version`: PGDATA/PG_VERSION exists (an initialised data directory). nullopt: could not
+// be read (absent directory, permissions). A replica if standby.signal, else a primary if
+// initialised, else kUnknown. Not pod.primary_ordinal: the role is observed, not assumed (a
+// replica promoted by the runbook is a primary before the chart's primaryOrdinal follows).
+Role role_on_disk(std::optional<bool> standby_signal, std::optional<bool> pg_version);
 
 // --- lag arithmetic (pure) ---
 

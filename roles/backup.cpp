@@ -9,8 +9,10 @@
 #include <iostream>
 #include <thread>
 
+#include "agent/backoff.hpp"
 #include "agent/fs.hpp"
 #include "roles/backup_dump.hpp"
+#include "roles/backup_retry.hpp"
 #include "roles/backup_source.hpp"
 #include "roles/backup_store.hpp"
 #include "roles/pg_files.hpp"
@@ -47,6 +49,7 @@ struct Dumped {
   std::vector<TableCount> counts;
   std::vector<std::string> other_databases;  // asked only when it holds no table
   std::string error;                         // empty on success
+  bool recovery_conflict = false;            // the error is the standby cancelling us
 };
 
 // Opens a read-only repeatable-read transaction on the source, exports its snapshot, records
@@ -54,7 +57,7 @@ struct Dumped {
 // exactly those of the dump, whatever is written meanwhile, so the restore check can compare
 // without a live (and moving) source.
 Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSource& source,
-                        const std::string& output) {
+                        const std::string& output, const std::string& attempt) {
   Dumped out;
   PrivateWorkDir work("replagent-backup");
   const std::string passfile = (fs::path(work.path()) / "pgpass").string();
@@ -73,10 +76,12 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
   agent::QueryResult snap;
   if (auto e = session->exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")) {
     out.error = "cannot start the snapshot transaction: " + e->message;
+    out.recovery_conflict = is_recovery_conflict(*e);
     return out;
   }
   if (auto e = session->exec("SELECT pg_catalog.pg_export_snapshot()", &snap)) {
     out.error = "cannot export a snapshot: " + e->message;
+    out.recovery_conflict = is_recovery_conflict(*e);
     return out;
   }
   if (snap.rows.size() != 1 || snap.rows[0].empty() || !snap.rows[0][0]) {
@@ -87,8 +92,9 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
   DumpRequest req{output,          source.host,          source.address,
                   c.postgres.port, c.postgres.backup_user, c.backup.database,
                   snapshot,        passfile,             c.postgres.bin_dir};
-  spdlog::info("pg_dump -Fc of database {} from {} into {} at snapshot {}", c.backup.database,
-               source.describe(), output, snapshot);
+  // One line per attempt: which server, and why this one (`attempt`).
+  spdlog::info("pg_dump -Fc of database {} from {} into {} at snapshot {} ({})",
+               c.backup.database, source.describe(), output, snapshot, attempt);
   // The counts are taken on this session while pg_dump reads on its own connection: both scan
   // every table, and side by side they take about as long as the dump alone. The session is
   // used by the counting thread only until the join.
@@ -114,6 +120,9 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
   session->exec("COMMIT");
   if (!r.ok()) {
     const std::string tail = last_line(r);
+    // The whole tail: pg_dump prints the server's "canceling statement due to conflict with
+    // recovery" after its own "error:" line.
+    out.recovery_conflict = is_recovery_conflict(r.output_tail);
     const bool full = tail.find("No space left on device") != std::string::npos;
     out.error = fmt::format("pg_dump {}: {}{}", r.describe(), tail,
                             full ? fmt::format(" (backup.dir {} is full: free space, give the "
@@ -124,10 +133,92 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
   }
   if (!counts) {
     out.error = "cannot count the rows of the source's tables: " + why;
+    out.recovery_conflict = is_recovery_conflict(why);
     return out;
   }
   out.counts = std::move(*counts);
   return out;
+}
+
+// What step 4 ended with: the dump, the server it came from (or the last one tried), and the
+// recovery conflicts on the way, for the summary.
+struct DumpAttempts {
+  Dumped dumped;
+  BackupSource source;
+  std::string history;  // "after 3 recovery conflicts on replica 10.0.0.12 (...)", or empty
+};
+
+// Step 4's attempts into `partial`: dump_at_snapshot on `source`; a dump a standby cancelled
+// (a recovery conflict) is retried there after a wait, then on the primary when backup.source
+// is "replica" (decide_after_dump_failure). Each attempt starts from a new empty file and a
+// failed one's output is removed at once: only a complete dump is ever checked and published.
+DumpAttempts dump_with_retries(const agent::Config& c, BackupDeps& deps, const BackupTarget& target,
+                               BackupSource source, const std::string& partial,
+                               const std::string& chosen_because) {
+  DumpAttempts out;
+  agent::Backoff backoff(kConflictRetryDelay, kConflictRetryMaxDelay);
+  std::string why = chosen_because;
+  int on_this_server = 0;
+  for (int attempt = 1;; ++attempt) {
+    ++on_this_server;
+    out.source = source;
+    try {
+      create_private_file(partial);  // 0600 before pg_dump writes a row into it
+    } catch (const agent::AgentError& e) {
+      if (e.code() == ExitCode::kUsage) throw;
+      out.dumped = Dumped{};
+      out.dumped.error = e.what();
+      return out;
+    }
+    out.dumped = dump_at_snapshot(c, deps, source, partial,
+                                  fmt::format("attempt {}: {}", attempt, why));
+    if (out.dumped.error.empty()) return out;
+    std::error_code ec;
+    fs::remove(partial, ec);
+    const AfterDumpFailure next = decide_after_dump_failure(
+        out.dumped.recovery_conflict, source.role, on_this_server, c.backup.source == "replica");
+    if (next == AfterDumpFailure::kGiveUp) {
+      if (out.dumped.recovery_conflict) {
+        out.dumped.error += fmt::format(
+            " (recovery on that standby cancelled the dump {} times in a row; {}: lengthen its "
+            "max_standby_streaming_delay, or set backup.source to replica, which falls back to "
+            "the primary)",
+            on_this_server,
+            c.backup.source == "replica" ? "no other server was left to try"
+                                         : "backup.source names it, so no other server was tried");
+      }
+      return out;
+    }
+    if (next == AfterDumpFailure::kRetrySameServer) {
+      const auto wait = backoff.next();
+      spdlog::warn("backup attempt {} from {} was cancelled by a recovery conflict ({}); retrying "
+                   "on the same server in {}s",
+                   attempt, source.describe(), out.dumped.error, wait.count() / 1000);
+      if (!deps.clock.sleep_for(wait)) {
+        out.dumped.error += " (stopped while waiting to retry)";
+        return out;
+      }
+      why = fmt::format("retry {} of {} on this server after a recovery conflict",
+                        on_this_server + 1, kDumpAttemptsPerReplica);
+      continue;
+    }
+    // kFallBackToPrimary.
+    spdlog::warn("backup attempt {} from {} was cancelled by a recovery conflict ({}); {} "
+                 "attempts there all conflicted, falling back to the primary",
+                 attempt, source.describe(), out.dumped.error, on_this_server);
+    const std::string history =
+        fmt::format("after {} recovery conflicts on {}", on_this_server, source.describe());
+    const SourceChoice primary = primary_source(c, target, deps.resolver, deps.pg);
+    if (!primary.source) {
+      out.dumped.error += fmt::format("; the primary to fall back to: {}", primary.reason);
+      return out;
+    }
+    out.history = history;
+    source = *primary.source;
+    why = "the primary, " + history;
+    on_this_server = 0;
+    backoff.reset();
+  }
 }
 
 // A name not yet taken: two runs within one second (a CronJob retried at once) must not
@@ -157,7 +248,8 @@ void remove_leftovers(const std::string& dir, const std::vector<std::string>& le
 
 // Steps 3-7 of run_backup, holding the lock.
 BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const BackupTarget& target,
-                            const BackupSource& source, agent::Clock::time_point started) {
+                            const BackupSource& chosen, const std::string& chosen_because,
+                            agent::Clock::time_point started) {
   const std::string& dir = c.backup.dir;
   // 3. What an interrupted run left (we hold the lock: nobody else is writing).
   remove_leftovers(dir, scan_backup_dir(dir, target.set).leftovers);
@@ -168,16 +260,16 @@ BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const Back
   UnfinishedBackup unfinished{dir, *name};
   const std::string partial = partial_path(dir, *name);
   const std::string final_path = (fs::path(dir) / *name).string();
+  // The server of the last attempt: after a fallback, the primary.
+  BackupSource source = chosen;
   auto fail_with = [&](const std::string& why) {
     return failed(fmt::format("backup from {} failed: {}; {} removed, earlier backups untouched",
                               source.describe(), why, partial));
   };
-  try {
-    create_private_file(partial);  // 0600 before pg_dump writes a row into it
-  } catch (const agent::AgentError& e) {
-    return fail_with(e.what());
-  }
-  const Dumped dumped = dump_at_snapshot(c, deps, source, partial);
+  const DumpAttempts attempts =
+      dump_with_retries(c, deps, target, chosen, partial, chosen_because);
+  source = attempts.source;
+  const Dumped& dumped = attempts.dumped;
   if (!dumped.error.empty()) return fail_with(dumped.error);
   // Something to protect: a dump without a table is no backup of the application.
   const bool at_default = c.backup.database == agent::Config::Backup{}.database;
@@ -220,7 +312,10 @@ BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const Back
   }
 
   BackupSummary s;
+  // Names the server the dump came from, and the replica it left when recovery kept
+  // cancelling it there.
   s.source = source.describe();
+  if (!attempts.history.empty()) s.source += " " + attempts.history;
   std::error_code ec;
   s.bytes = fs::file_size(final_path, ec);
   s.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(deps.clock.now() - started);
@@ -242,6 +337,11 @@ BackupOutcome run_backup(const agent::Config& c, BackupDeps deps) {
   const SourceChoice choice = choose_backup_source(c, target, deps.resolver, deps.pg);
   if (!choice.source) return failed(fmt::format("no server to back up from: {}", choice.reason));
   if (!choice.reason.empty()) spdlog::warn("backing up the primary: {}", choice.reason);
+  const std::string chosen_because =
+      choice.source->role == "replica" ? "a streaming replica"
+      : choice.source->role == "host"  ? "backup.source names it"
+      : choice.reason.empty()          ? "backup.source is primary"
+                                       : "the primary: " + choice.reason;
 
   // 2. backup.dir and its lock.
   std::optional<BackupLock> lock;
@@ -257,7 +357,7 @@ BackupOutcome run_backup(const agent::Config& c, BackupDeps deps) {
                                      "does nothing",
                                      c.backup.dir)};
   }
-  return backup_locked(c, deps, target, *choice.source, started);
+  return backup_locked(c, deps, target, *choice.source, chosen_because, started);
 }
 
 int backup_command(const agent::Config& config, const std::map<std::string, std::string>& options) {

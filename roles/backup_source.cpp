@@ -11,9 +11,10 @@
 namespace replagent::roles {
 namespace {
 
-bool is_ipv4(const std::string& text) {
+// A numeric host (backup.source) is taken as is: IPv4, or IPv6 in an IPv6-only cluster.
+bool is_numeric_host(const std::string& text) {
   in_addr a{};
-  return ::inet_pton(AF_INET, text.c_str(), &a) == 1;
+  return ::inet_pton(AF_INET, text.c_str(), &a) == 1 || agent::is_ipv6_literal(text);
 }
 
 // A replica is worth reading from only while it streams: a disconnected one may be hours
@@ -49,7 +50,7 @@ std::optional<Observed> observe(agent::PgClient& pg, const agent::ConnParams& pa
 
 std::optional<std::string> resolve_first(agent::Resolver& resolver, const std::string& name,
                                          std::string* why) {
-  if (is_ipv4(name)) return name;
+  if (is_numeric_host(name)) return name;
   const auto answer = resolver.resolve_ipv4(name);
   if (answer.status != agent::DnsStatus::kOk || answer.addresses.empty()) {
     *why = fmt::format("{} does not resolve ({}{})", name, agent::to_string(answer.status),
@@ -121,7 +122,7 @@ BackupTarget backup_target_of(const agent::Config& c) {
 SourceChoice choose_backup_source(const agent::Config& c, const BackupTarget& t,
                                   agent::Resolver& resolver, agent::PgClient& pg) {
   const std::string& wanted = c.backup.source;
-  if (wanted == "primary") return named_source(c, resolver, pg, "primary", t.primary_host, "");
+  if (wanted == "primary") return primary_source(c, t, resolver, pg);
   if (wanted != "replica") return named_source(c, resolver, pg, "host", wanted, "");
 
   std::vector<std::string> skipped;
@@ -153,6 +154,12 @@ SourceChoice choose_backup_source(const agent::Config& c, const BackupTarget& t,
     for (std::size_t i = 0; i < skipped.size(); ++i) earlier += (i ? "; " : "") + skipped[i];
     earlier += ")";
   }
+  return primary_source(c, t, resolver, pg, earlier);
+}
+
+SourceChoice primary_source(const agent::Config& c, const BackupTarget& t,
+                            agent::Resolver& resolver, agent::PgClient& pg,
+                            const std::string& earlier) {
   return named_source(c, resolver, pg, "primary", t.primary_host, earlier);
 }
 

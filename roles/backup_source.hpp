@@ -36,9 +36,16 @@ struct SourceChoice {
 
 // backup.source: "replica" asks every address of the headless Service (backup role over TCP:
 // in recovery and its WAL receiver streaming) and falls back to the primary; "primary" takes
-// the primary's pod name; anything else is a host name or IPv4 address taken as is.
+// the primary's pod name; anything else is a host name or IP address taken as is.
 SourceChoice choose_backup_source(const agent::Config& config, const BackupTarget& target,
                                   agent::Resolver& resolver, agent::PgClient& pg);
+
+// The primary by its pod name, reachable as the backup role: backup.source "primary", and
+// where "replica" falls back to (no streaming replica, or one whose recovery kept cancelling
+// the dump). `earlier` (what was skipped on the way) starts the reason.
+SourceChoice primary_source(const agent::Config& config, const BackupTarget& target,
+                            agent::Resolver& resolver, agent::PgClient& pg,
+                            const std::string& earlier = "");
 
 // The backup role's connection to `address` (TCP, numeric), database `postgres`. Never the
 // superuser: a dump reads what a database owner wrote, and the backup role (pg_read_all_data,

@@ -2,7 +2,9 @@
 // staging directory and rename it into place only once it is complete and verified.
 #include <sys/stat.h>
 
+#include <charconv>
 #include <filesystem>
+#include <map>
 #include <variant>
 
 #include "agent/fs.hpp"
@@ -34,11 +36,14 @@ PrimaryConnInfo conninfo_for(const agent::Config& c, const Topology& t, const st
   return info;
 }
 
-// A hot standby refuses to run with fewer WAL senders than its primary (recovery pauses on
-// "insufficient parameter settings"); its control file records the primary's value, from the
-// clone and from every parameter change it replays. The chart lowers max_wal_senders with
-// maxReplicas, and a rolling update restarts the replicas before the primary, so each replica
-// keeps at least the primary's value until the primary itself runs with the lower one.
+// A hot standby refuses to run with a lower max_connections, max_worker_processes,
+// max_wal_senders, max_prepared_transactions or max_locks_per_transaction than its primary
+// (recovery aborts "because of insufficient parameter settings"); its control file records
+// the primary's values, from the clone and from every parameter change it replays. A lowered
+// setting (postgres.parameters, or max_wal_senders from the chart's maxReplicas) reaches the
+// replicas first, since a rolling update restarts the primary last, so each replica keeps at
+// least the primary's value until the primary itself runs with the lower one. One not set at
+// all is written at the primary's value: postgresql.conf's (the clone's) could be lower.
 agent::Config with_primary_minimums(const agent::Config& c, InitDeps& deps,
                                     const std::string& data_dir) {
   agent::ProcessSpec spec;
@@ -46,26 +51,53 @@ agent::Config with_primary_minimums(const agent::Config& c, InitDeps& deps,
   spec.search_dir = c.postgres.bin_dir;
   spec.args = {"-D", data_dir};
   spec.timeout = std::chrono::seconds(30);
-  std::optional<int> primary;
+  std::map<std::string, int> primary;
   const auto r = deps.runner.run(spec, [&](std::string_view line) {
-    constexpr std::string_view kField = "max_wal_senders setting:";
-    if (line.substr(0, kField.size()) != kField) return;
-    try {
-      primary = std::stoi(std::string(line.substr(kField.size())));
-    } catch (const std::exception&) {
+    for (const auto& m : agent::standby_minimum_parameters()) {
+      const std::string_view label = m.controldata_label;
+      if (line.substr(0, label.size()) != label) continue;
+      try {
+        primary[m.name] = std::stoi(std::string(line.substr(label.size())));
+      } catch (const std::exception&) {
+      }
     }
   });
   agent::Config out = c;
-  if (!r.ok() || !primary) {
-    spdlog::warn("cannot read the primary's max_wal_senders from {}'s control file (pg_controldata "
-                 "{}); writing max_wal_senders = {}", data_dir, r.describe(), c.postgres.max_wal_senders);
+  if (!r.ok() || primary.empty()) {
+    spdlog::warn("cannot read the primary's settings from {}'s control file (pg_controldata {}); "
+                 "writing the configured ones (max_wal_senders = {})",
+                 data_dir, r.describe(), c.postgres.max_wal_senders);
     return out;
   }
-  if (*primary > c.postgres.max_wal_senders) {
-    spdlog::info("max_wal_senders = {} (the primary's, recorded in the control file) instead of "
-                 "postgres.max_wal_senders = {}: a hot standby refuses fewer than its primary",
-                 *primary, c.postgres.max_wal_senders);
-    out.postgres.max_wal_senders = *primary;
+  for (const auto& [name, value] : primary) {
+    if (name == "max_wal_senders") {
+      if (value > c.postgres.max_wal_senders) {
+        spdlog::info("max_wal_senders = {} (the primary's, recorded in the control file) instead "
+                     "of postgres.max_wal_senders = {}: a hot standby refuses fewer than its "
+                     "primary",
+                     value, c.postgres.max_wal_senders);
+        out.postgres.max_wal_senders = value;
+      }
+      continue;
+    }
+    const auto set = c.postgres.parameters.find(name);
+    if (set == c.postgres.parameters.end()) {
+      spdlog::debug("{} = {} (the primary's, recorded in the control file; not set in "
+                    "postgres.parameters)", name, value);
+      out.postgres.parameters[name] = std::to_string(value);
+      continue;
+    }
+    // load_config made these integers (one that is not is left as configured).
+    long long configured = 0;
+    const auto& text = set->second;
+    const auto parsed = std::from_chars(text.data(), text.data() + text.size(), configured);
+    if (parsed.ec != std::errc() || parsed.ptr != text.data() + text.size()) continue;
+    if (value > configured) {
+      spdlog::info("{} = {} (the primary's, recorded in the control file) instead of "
+                   "postgres.parameters.{} = {}: a hot standby refuses less than its primary",
+                   name, value, name, configured);
+      out.postgres.parameters[name] = std::to_string(value);
+    }
   }
   return out;
 }

@@ -52,6 +52,19 @@ std::string with_trailing_newline(std::string text) {
   return text;
 }
 
+// postgres.parameters, after replagent's own lines. load_config checked the names (none of
+// replagent's, owned_parameters()) and refused control characters; every value is written as
+// a quoted string, which PostgreSQL reads for a parameter of any type.
+std::string render_parameters(const agent::Config& config) {
+  if (config.postgres.parameters.empty()) return "";
+  std::string out =
+      "# postgres.parameters (on a replica, those a hot standby needs at least at its primary's\n"
+      "# value are raised to it: standby_minimum_parameters).\n";
+  for (const auto& [name, value] : config.postgres.parameters)
+    out += fmt::format("{} = {}\n", name, conf_quote(value, "postgres.parameters." + name));
+  return out;
+}
+
 }  // namespace
 
 std::string render_include(const agent::Config& config) {
@@ -88,7 +101,8 @@ std::string render_include(const agent::Config& config) {
                 conf_quote(std::to_string(*config.postgres.max_wal_size / (1024 * 1024)) + "MB",
                            "max_wal_size") +
                 "\n"
-          : std::string());
+          : std::string()) +
+         render_parameters(config);
 }
 
 std::string with_include_directive(const std::string& postgresql_conf) {
@@ -110,15 +124,12 @@ std::string render_hba_block(const agent::Config& c) {
          "# connections no line here matched.\n";
   out += "# Local (unix socket): the OS user that runs the server may also log in as the\n"
          "# monitoring, superuser and replication roles (pg_ident.conf's replagent map), so the\n"
-         "# sidecar and the probe reach the server without a password; otherwise the OS user is\n"
-         "# the database user.\n";
+         "# sidecar and the probe reach the server without a password.\n";
   const std::string monitor = "\"" + p.monitor_user + "\"";
   for (const auto* role : {&monitor, &superuser})
     out += line("local", "all", *role, "", "peer map=" + std::string(kIdentMap));
   for (const auto* role : {&superuser, &replicator})
     out += line("local", "replication", *role, "", "peer map=" + std::string(kIdentMap));
-  out += line("local", "all", "all", "", "peer");
-  out += line("local", "replication", "all", "", "peer");
   if (p.superuser_network_login) {
     out += "# The superuser over TCP (postgres.superuser_network_login = true).\n";
     for (const auto& net : p.allowed_networks)
@@ -131,9 +142,23 @@ std::string render_hba_block(const agent::Config& c) {
   for (const auto& net : p.allowed_networks)
     out += line("host", "replication", replicator, net, "scram-sha-256");
   out += line("host", "replication", "all", "all", "reject");
-  out += "# The replication role streams and does nothing else; every other role logs in with a\n"
-         "# password from postgres.allowed_networks.\n";
+  out += "# The replication role streams and does nothing else.\n";
   out += line("host", "all", replicator, "all", "reject");
+  if (!p.hba_extra.empty()) {
+    // After the lines above, so no extra line changes how replagent's roles or replication
+    // log in; before the catch-all lines below, so each one decides for what it matches.
+    // load_config checked each is one record that names none of replagent's roles
+    // (agent::hba_record_problem).
+    out += "# postgres.hba_extra: after replagent's lines for its roles, before its catch-all.\n";
+    for (const auto& extra : p.hba_extra) {
+      const auto end = extra.find_last_not_of(" \t");
+      out += extra.substr(0, end == std::string::npos ? 0 : end + 1) + "\n";
+    }
+  }
+  out += "# Local (unix socket) otherwise: the OS user is the database user.\n";
+  out += line("local", "all", "all", "", "peer");
+  out += line("local", "replication", "all", "", "peer");
+  out += "# Every other role logs in with a password from postgres.allowed_networks.\n";
   for (const auto& net : p.allowed_networks)
     out += line("host", "all", "all", net, "scram-sha-256");
   return out + kHbaEnd + "\n";

@@ -18,7 +18,7 @@ constexpr const char* kIncludeFile = "replagent.conf";
 constexpr const char* kPassFile = "replagent.pgpass";
 
 // replagent.conf: listen address, port and the replication settings both roles need (a
-// replica can be cloned from, and promoted, with the same file).
+// replica can be cloned from, and promoted, with the same file), then postgres.parameters.
 std::string render_include(const agent::Config& config);
 
 // postgresql.conf with `include_if_exists = 'replagent.conf'` appended once (last, so ours win
@@ -28,7 +28,10 @@ std::string with_include_directive(const std::string& postgresql_conf);
 // replagent's pg_hba block (between BEGIN/END markers): peer on the local socket; the
 // superuser rejected over TCP unless postgres.superuser_network_login; the replication role
 // for `replication` only, from postgres.allowed_networks; every other role with a password
-// from postgres.allowed_networks.
+// from postgres.allowed_networks. postgres.hba_extra goes between the lines for replagent's
+// own roles and replication (first, so they always win) and the catch-all lines for every
+// other role (`local all all peer`, `host all all <network> scram-sha-256`), so an extra line
+// decides for the connections it matches but never for replagent's roles.
 std::string render_hba_block(const agent::Config& config);
 
 // pg_hba.conf with our block put first (pg_hba is first-match) and any earlier copy of it

@@ -8,6 +8,12 @@ import path from 'node:path';
 import test from 'node:test';
 import * as lib from './lib.mjs';
 
+// Every render here passes the seed's values first (examples/todo-db.yaml: the names todo-db,
+// todo-db-rw, ... these expectations use); names_test.mjs checks the default names, which
+// follow the release.
+const seedValues = path.join(lib.chartDir, 'examples/todo-db.yaml');
+const render = (opts = {}) => lib.render({ ...opts, files: [seedValues, ...(opts.files ?? [])] });
+
 const bin = '/usr/local/bin/replagent';
 const dataMount = '/var/lib/postgresql/data';
 const configPath = '/etc/replagent/replagent.toml';
@@ -161,7 +167,7 @@ function checkToml(configMap, e) {
 for (const set of valueSets) {
   const e = { ...defaults, ...set.expect };
   test(`${set.name}: renders, valid against the Kubernetes schemas, no unknown fields`, async (t) => {
-    const objects = lib.render({ files: set.files });
+    const objects = render({ files: set.files });
     const problems = await lib.checkObjects(objects);
     assert.deepEqual(problems, [], problems.join('\n'));
 
@@ -429,7 +435,7 @@ function checkNetworkPolicy(np, { sts, jobs, allowedClients, metricsFrom }) {
 // The defaults keep applications working: any pod of the namespace reaches PostgreSQL; the
 // metrics port is for the namespace named monitoring.
 test('NetworkPolicy with default values: any pod of the namespace, metrics from "monitoring"', async () => {
-  const objects = lib.render({ set: ['networkPolicy.enabled=true'] });
+  const objects = render({ set: ['networkPolicy.enabled=true'] });
   assert.deepEqual(await lib.checkObjects(objects), []);
   const np = lib.one(objects, 'NetworkPolicy', 'todo-db');
   checkNetworkPolicy(np, { sts: lib.one(objects, 'StatefulSet'), jobs: lib.byKind(objects, 'CronJob'),
@@ -437,7 +443,7 @@ test('NetworkPolicy with default values: any pod of the namespace, metrics from 
     metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] });
   assert.ok(admits(np, { app: 'anything' }, 5432));
   // Empty lists: only the set and its backups reach PostgreSQL, nobody the metrics port.
-  const closed = lib.one(lib.render({ set: ['networkPolicy.enabled=true'],
+  const closed = lib.one(render({ set: ['networkPolicy.enabled=true'],
     setJson: ['networkPolicy.allowedClients=[]', 'networkPolicy.metricsFrom=[]'] }), 'NetworkPolicy');
   assert.equal(closed.spec.ingress.length, 1);
   assert.equal(closed.spec.ingress[0].from.length, 2);
@@ -447,7 +453,7 @@ test('NetworkPolicy with default values: any pod of the namespace, metrics from 
 // The probe-port check catches the review's finding (an HTTP readiness probe on the postgres
 // container naming the sidecar's port) and a port no container declares.
 test('the probe-port check catches a named port of another container', () => {
-  const objects = lib.render({ files: ['http-probes.yaml'] });
+  const objects = render({ files: ['http-probes.yaml'] });
   assert.deepEqual(lib.probePortProblems(objects), []);
   const sts = lib.one(objects, 'StatefulSet');
   const pg = sts.spec.template.spec.containers.find((c) => c.name === 'postgres');
@@ -463,7 +469,7 @@ test('the probe-port check catches a named port of another container', () => {
 // and the default leaves a large shutdown checkpoint more than a minute.
 test('preStop pg_ctl stop timeout stays below terminationGracePeriodSeconds', () => {
   const stopOf = (set) => {
-    const spec = lib.one(lib.render({ set }), 'StatefulSet').spec.template.spec;
+    const spec = lib.one(render({ set }), 'StatefulSet').spec.template.spec;
     const cmd = container(spec, 'postgres').lifecycle.preStop.exec.command.join(' ');
     const m = /pg_ctl stop .*-m fast .*-t (\d+)/.exec(cmd);
     assert.ok(m, `pg_ctl stop -m fast -t N in ${cmd}`);
@@ -488,13 +494,13 @@ test('rendering without image.repository fails with how to build and push the im
   assert.match(r.stderr, /docker build -f docker\/Dockerfile/);
   assert.match(r.stderr, /--set image\.repository=/);
   // Named, it is used with the chart's appVersion unless image.tag says otherwise.
-  const sts = lib.one(lib.render({ image: false, set: ['image.repository=reg.example/ra', 'image.tag=1.2'] }), 'StatefulSet');
+  const sts = lib.one(render({ image: false, set: ['image.repository=reg.example/ra', 'image.tag=1.2'] }), 'StatefulSet');
   assert.equal(sts.spec.template.spec.initContainers[0].image, 'reg.example/ra:1.2');
 });
 
 // Optional settings reach replagent.toml only when set (an unset one keeps replagent's default).
 test('optional agent settings are rendered into replagent.toml only when set', () => {
-  const toml = (set) => lib.one(lib.render({ set }), 'ConfigMap', 'todo-db-config').data['replagent.toml'];
+  const toml = (set) => lib.one(render({ set }), 'ConfigMap', 'todo-db-config').data['replagent.toml'];
   const plain = toml([]);
   assert.doesNotMatch(plain, /max_age|max_rate/);
   // The WAL bounds are always rendered, derived from the volume: size/4 and size/8.
@@ -510,7 +516,7 @@ test('optional agent settings are rendered into replagent.toml only when set', (
     'postgres.maxSlotWalKeepSize=8GiB', 'postgres.maxWalSize=2GiB',
     'agent.extraConfig.dns.timeout=5s', 'primaryOrdinal=1']);
   assert.doesNotMatch(withAll, /max_age/, 'backup settings are not in replagent.toml');
-  const backupConfig = (set) => lib.one(lib.render({ set }), 'ConfigMap', 'todo-db-backup').data;
+  const backupConfig = (set) => lib.one(render({ set }), 'ConfigMap', 'todo-db-backup').data;
   assert.equal(backupConfig(['backup.maxAge=168h']).REPLAGENT_BACKUP_MAX_AGE, '168h');
   assert.equal(backupConfig([]).REPLAGENT_BACKUP_MAX_AGE, undefined);
   assert.match(tomlSection(withAll, 'init'), /max_rate = "50MB"/);
@@ -519,13 +525,14 @@ test('optional agent settings are rendered into replagent.toml only when set', (
   assert.match(tomlSection(withAll, 'init'), /verify = false/);
   assert.match(withAll, /\[dns\]\n\s*timeout = "5s"/);
   assert.match(withAll, /primary_ordinal = 1/);
-  const rw = lib.one(lib.render({ set: ['primaryOrdinal=1'] }), 'Service', 'todo-db-rw');
+  const rw = lib.one(render({ set: ['primaryOrdinal=1'] }), 'Service', 'todo-db-rw');
   assert.equal(rw.spec.selector['statefulset.kubernetes.io/pod-name'], 'todo-db-1');
 });
 
-// Without the seed's fixed names, everything follows the release's name consistently.
-test('names follow the release when fullnameOverride is empty', async () => {
-  const objects = lib.render({ release: 'shop', set: ['fullnameOverride='] });
+// Without the seed's values (the chart's default), everything follows the release's name
+// consistently.
+test('names follow the release by default', async () => {
+  const objects = lib.render({ release: 'shop' });
   assert.deepEqual(await lib.checkObjects(objects), []);
   const sts = lib.one(objects, 'StatefulSet', 'shop-replagent-postgres');
   assert.equal(sts.spec.serviceName, 'shop-replagent-postgres');
@@ -541,13 +548,13 @@ test('names follow the release when fullnameOverride is empty', async () => {
 
 // The restore check follows its own values, and only exists alongside backups.
 test('restore-check CronJob: suspend and schedule from values, needs backup.enabled', () => {
-  const rc = lib.one(lib.render({ set: ['backup.restoreCheck.enabled=true', 'backup.restoreCheck.suspend=true',
+  const rc = lib.one(render({ set: ['backup.restoreCheck.enabled=true', 'backup.restoreCheck.suspend=true',
     'backup.restoreCheck.schedule=45 4 * * 1'] }), 'CronJob', 'todo-db-restore-check');
   assert.equal(rc.spec.suspend, true);
   assert.equal(rc.spec.schedule, '45 4 * * 1');
   // Disabled by default, and backup.enabled=false renders neither CronJob.
-  assert.deepEqual(lib.byKind(lib.render(), 'CronJob').map((o) => o.metadata.name), ['todo-db-backup']);
-  assert.deepEqual(lib.byKind(lib.render({ set: ['backup.enabled=false'] }), 'CronJob'), []);
+  assert.deepEqual(lib.byKind(render(), 'CronJob').map((o) => o.metadata.name), ['todo-db-backup']);
+  assert.deepEqual(lib.byKind(render({ set: ['backup.enabled=false'] }), 'CronJob'), []);
   const r = lib.helm(['template', 't', lib.chartDir, ...lib.imageArgs, '--set', 'backup.enabled=false', '--set', 'backup.restoreCheck.enabled=true']);
   assert.notEqual(r.status, 0, 'a restore check without backups was accepted');
   assert.match(r.stderr, /backup\.restoreCheck\.enabled needs backup\.enabled/);
@@ -558,7 +565,7 @@ test('dashboard and alert expressions use metrics the sidecar exports', () => {
   const exported = new Set(readFileSync(path.join(lib.source, 'probes/metrics.cpp'), 'utf8')
     .match(/"(replagent|pg)_[a-z_]+"/g).map((s) => s.slice(1, -1)));
   assert.ok(exported.has('replagent_up'), 'metric names found in probes/metrics.cpp');
-  const objects = lib.render({ files: ['three-replicas-podmonitor.yaml'] });
+  const objects = render({ files: ['three-replicas-podmonitor.yaml'] });
   const exprs = [
     ...JSON.parse(lib.one(objects, 'ConfigMap', 'todo-db-dashboard').data['todo-db.json']).panels
       .flatMap((p) => p.targets.map((t) => t.expr)),
@@ -609,7 +616,7 @@ test('bad values are rejected', () => {
 // WAL senders and slots are sized for maxReplicas, never for replicas (a scale-up would clone
 // against a primary that restarts last), and replicas cannot exceed it.
 test('max_wal_senders and max_replication_slots follow maxReplicas', () => {
-  const toml = (set) => lib.one(lib.render({ set }), 'ConfigMap', 'todo-db-config').data['replagent.toml'];
+  const toml = (set) => lib.one(render({ set }), 'ConfigMap', 'todo-db-config').data['replagent.toml'];
   const pg = (set) => tomlSection(toml(set), 'postgres');
   assert.match(pg([]), /^max_wal_senders = 20$/m, 'default maxReplicas 8: 2 x 8 + 4');
   assert.match(pg([]), /^max_replication_slots = 10$/m);
@@ -629,13 +636,13 @@ test('max_wal_senders and max_replication_slots follow maxReplicas', () => {
 test('backup settings and the chart version do not change the pod template', () => {
   // Fixed passwords: generated ones differ per render, and the Secret's checksum with them.
   const passwords = ['superuser', 'replication', 'monitor', 'backup'].map((r) => `auth.${r}Password=pw-${r}`);
-  const template = (set) => JSON.stringify(lib.one(lib.render({ set: [...passwords, ...set] }), 'StatefulSet').spec.template);
+  const template = (set) => JSON.stringify(lib.one(render({ set: [...passwords, ...set] }), 'StatefulSet').spec.template);
   const base = template([]);
   for (const set of [['backup.schedule=0 4 * * *'], ['backup.database=todo'], ['backup.keep=30'],
                      ['backup.maxAge=48h'], ['backup.source=primary']]) {
     assert.equal(template(set), base, `${set} changed the pod template`);
   }
-  const labels = lib.one(lib.render(), 'StatefulSet').spec.template.metadata.labels;
+  const labels = lib.one(render(), 'StatefulSet').spec.template.metadata.labels;
   assert.ok(!('helm.sh/chart' in labels) && !('app.kubernetes.io/version' in labels),
     `version labels on the pod template: ${JSON.stringify(labels)}`);
   assert.notEqual(template(['agent.pollInterval=3s']), base, 'an agent setting still rolls the pods');
@@ -649,7 +656,7 @@ test('every container has requests and a memory limit by default, none a CPU lim
     assert.ok(m, `quantity ${q}`);
     return Number(m[1]) * { Ki: 1 / 1024, Mi: 1, Gi: 1024, undefined: 1 / (1 << 20) }[m[2]];
   };
-  const objects = lib.render({ set: ['backup.restoreCheck.enabled=true'] });
+  const objects = render({ set: ['backup.restoreCheck.enabled=true'] });
   const sts = lib.one(objects, 'StatefulSet');
   const pods = [sts.spec.template.spec, ...lib.byKind(objects, 'CronJob').map((c) => podSpecOf(c))];
   let count = 0;
@@ -669,13 +676,13 @@ test('every container has requests and a memory limit by default, none a CPU lim
   assert.ok(mib(pg.resources.limits.memory) >= mib(shm) + 512,
     `postgres memory limit ${pg.resources.limits.memory} leaves room beside /dev/shm ${shm}`);
   // null removes them (a {} would merge with the defaults), for clusters with a LimitRange.
-  const bare = lib.one(lib.render({ setJson: ['postgres.resources=null'] }), 'StatefulSet');
+  const bare = lib.one(render({ setJson: ['postgres.resources=null'] }), 'StatefulSet');
   assert.equal(bare.spec.template.spec.containers.find((c) => c.name === 'postgres').resources, undefined);
 });
 
 // The validators themselves catch what they are there for (so a green run means something).
 test('the validators catch a misspelt field and a wrong type', async () => {
-  const sts = lib.one(lib.render(), 'StatefulSet');
+  const sts = lib.one(render(), 'StatefulSet');
   const misspelt = structuredClone(sts);
   misspelt.spec.servicName = misspelt.spec.serviceName;
   misspelt.spec.template.spec.containers[0].readinesProbe = {};
@@ -689,7 +696,7 @@ test('the validators catch a misspelt field and a wrong type', async () => {
   const noSelector = structuredClone(sts);
   delete noSelector.spec.selector;
   await assert.rejects(lib.validateSchema(noSelector), /selector/);
-  const pm = lib.one(lib.render({ files: ['three-replicas-podmonitor.yaml'] }), 'PodMonitor');
+  const pm = lib.one(render({ files: ['three-replicas-podmonitor.yaml'] }), 'PodMonitor');
   pm.spec.podMetricEndpoints = pm.spec.podMetricsEndpoints;
   assert.equal((await lib.unknownFields(pm)).length, 1);
 });
@@ -703,7 +710,7 @@ test('application database, user and initdb scripts', async () => {
   const appEnv = 'REPLAGENT_POSTGRES_APP_PASSWORD_FILE';
   const backupDb = (objects) => lib.one(objects, 'ConfigMap', 'todo-db-backup').data.REPLAGENT_BACKUP_DATABASE;
 
-  const plain = lib.render();
+  const plain = render();
   assert.ok(!('app-password' in lib.one(plain, 'Secret', 'todo-db-auth').data));
   for (const c of [...podSpecOf(sts(plain)).initContainers, ...podSpecOf(sts(plain)).containers]) {
     assert.equal(lib.envOf(c, appEnv), undefined, `${c.name} has ${appEnv}`);
@@ -715,7 +722,7 @@ test('application database, user and initdb scripts', async () => {
   assert.doesNotMatch(plainToml, /app_user|app_database/);
   assert.equal(backupDb(plain), 'postgres', 'no application database: postgres');
 
-  const objects = lib.render({ set: ['auth.username=todo', 'auth.database=todo_data',
+  const objects = render({ set: ['auth.username=todo', 'auth.database=todo_data',
     'initdbScripts.01-schema\\.sql=CREATE TABLE t (id int);', 'initdbScriptsConfigMap=todo-seed'] });
   assert.deepEqual(await lib.checkObjects(objects), []);
   const secret = lib.one(objects, 'Secret', 'todo-db-auth');
@@ -724,7 +731,7 @@ test('application database, user and initdb scripts', async () => {
   assert.match(pg, /^app_user = "todo"$/m);
   assert.match(pg, /^app_database = "todo_data"$/m);
   assert.equal(backupDb(objects), 'todo_data', 'backups dump the application database');
-  assert.equal(backupDb(lib.render({ set: ['auth.database=todo_data', 'backup.database=other'] })), 'other');
+  assert.equal(backupDb(render({ set: ['auth.database=todo_data', 'backup.database=other'] })), 'other');
 
   const spec = podSpecOf(sts(objects));
   const init = container(spec, 'init', true);
@@ -746,13 +753,13 @@ test('application database, user and initdb scripts', async () => {
   assert.deepEqual(sources, ['todo-db-initdb', 'todo-seed']);
 
   // Only an existing ConfigMap: mounted, no ConfigMap of the chart's.
-  const only = lib.render({ set: ['initdbScriptsConfigMap=todo-seed'] });
+  const only = render({ set: ['initdbScriptsConfigMap=todo-seed'] });
   assert.equal(lib.byKind(only, 'ConfigMap').filter((c) => c.metadata.name === 'todo-db-initdb').length, 0);
   assert.deepEqual(podSpecOf(sts(only)).volumes.find((v) => v.name === 'initdb').projected.sources,
     [{ configMap: { name: 'todo-seed' } }]);
 
   // An existing Secret names its key; a bad name is refused by the schema.
-  const existing = sts(lib.render({ set: ['auth.existingSecret=mine', 'auth.username=todo', 'auth.appPasswordKey=todo-pw'] }));
+  const existing = sts(render({ set: ['auth.existingSecret=mine', 'auth.username=todo', 'auth.appPasswordKey=todo-pw'] }));
   assert.deepEqual(podSpecOf(existing).volumes.find((v) => v.name === 'secret-app').secret.items,
     [{ key: 'todo-pw', path: 'password' }]);
   for (const bad of ['auth.username=Todo', 'auth.database=todo-db']) {

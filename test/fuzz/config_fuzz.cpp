@@ -9,6 +9,7 @@
 // is a bug. An accepted config must render (`replagent config`), and the rendered text must
 // load again to the same config: the output of `replagent config` is a valid config file.
 // Keys naming password files are skipped: they would make the fuzzer read files.
+// Accepted postgres.parameters and postgres.hba_extra are checked as they reach PostgreSQL's files.
 #include <toml++/toml.h>
 
 #include <cstddef>
@@ -18,6 +19,7 @@
 
 #include "agent/config.hpp"
 #include "agent/errors.hpp"
+#include "roles/pg_files.hpp"
 #include "test/fuzz/fuzz_check.hpp"
 
 namespace {
@@ -130,7 +132,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::string rendered;
   try {
-    rendered = replagent::agent::render_config(replagent::agent::load_config(in));
+    const auto config = replagent::agent::load_config(in);
+    // postgres.parameters and postgres.hba_extra reach PostgreSQL's files: an accepted one is
+    // a parameter name replagent does not write itself, and a record hba_record_problem passes;
+    // replagent.conf renders (conf_quote throws for nothing load_config let through).
+    for (const auto& [name, value] : config.postgres.parameters) {
+      FUZZ_CHECK(replagent::agent::is_parameter_name(name));
+      for (const auto& owned : replagent::agent::owned_parameters()) FUZZ_CHECK(name != owned.name);
+    }
+    for (const auto& line : config.postgres.hba_extra)
+      FUZZ_CHECK(replagent::agent::hba_record_problem(line, config).empty());
+    (void)replagent::roles::render_include(config);
+    rendered = replagent::agent::render_config(config);
   } catch (const AgentError& e) {
     FUZZ_CHECK(e.code() == ExitCode::kUsage);
     FUZZ_CHECK(*e.what() != '\0');

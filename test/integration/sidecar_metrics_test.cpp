@@ -81,5 +81,77 @@ TEST_F(SidecarMetrics, PrometheusScrapesLagForEachReplica) {
   EXPECT_NE(own.body.find("\"pod\":\"todo-db-2\""), std::string::npos) << own.body;
 }
 
+// The value of `name` (with `labels`) in a fresh scrape of `s` once it equals `want`; false
+// (with the last scrape in *last) if it never does within 20 s.
+bool eventually_metric(Sidecar& s, const std::string& name, double want, std::string* last,
+                       const std::map<std::string, std::string>& labels = {}) {
+  return wait_until(
+      [&] {
+        *last = s.metrics();
+        return metric_value(*last, name, labels) == want;
+      },
+      20s, 100ms);
+}
+
+// The series the alerts join on do not vanish when a replica's PostgreSQL stops under a live
+// sidecar: replagent_up 0, and the replica still says it is one (in_recovery 1) that does not
+// stream (0). Before, both series disappeared with the server, so "replica not streaming"
+// resolved exactly when the replica went down. The primary, up, counts one replica fewer.
+TEST_F(SidecarMetrics, AReplicaDownKeepsItsAlertSeriesWithDownValues) {
+  ASSERT_NO_FATAL_FAILURE(bring_up_with_sidecars(2));
+  std::string text;
+  ASSERT_TRUE(eventually_metric(sidecar(0), "replagent_replicas_streaming", 2, &text)) << text;
+
+  pod(1).stop_postgres();
+  ASSERT_TRUE(eventually_metric(sidecar(1), "replagent_up", 0, &text)) << text;
+  EXPECT_EQ(metric_value(text, "replagent_in_recovery"), 1.0) << text;
+  EXPECT_EQ(metric_value(text, "replagent_wal_receiver_streaming"), 0.0) << text;
+  EXPECT_EQ(metric_value(text, "pg_up"), 0.0) << text;
+  // No primary series on a replica that is down, and no made-up lag.
+  EXPECT_FALSE(metric_value(text, "replagent_replicas_streaming")) << text;
+  EXPECT_FALSE(metric_value(text, "replagent_replica_lag_bytes", {{"stage", "replay"}})) << text;
+  EXPECT_TRUE(eventually_metric(sidecar(0), "replagent_replicas_streaming", 1, &text)) << text;
+
+  // A sidecar that starts while its server is down has seen no role: the data directory
+  // (standby.signal) says it is a replica.
+  ASSERT_EQ(sidecar(1).stop().code, 0);
+  Sidecar& fresh = start_sidecar(pod(1));
+  ASSERT_TRUE(eventually_metric(fresh, "replagent_in_recovery", 1, &text)) << text;
+  EXPECT_EQ(metric_value(text, "replagent_up"), 0.0) << text;
+  EXPECT_EQ(metric_value(text, "replagent_wal_receiver_streaming"), 0.0) << text;
+
+  // Back up: the real values again.
+  pod(1).start_postgres();
+  EXPECT_TRUE(eventually_metric(fresh, "replagent_wal_receiver_streaming", 1, &text)) << text;
+  EXPECT_TRUE(eventually_metric(sidecar(0), "replagent_replicas_streaming", 2, &text)) << text;
+}
+
+// The primary's PostgreSQL stops under its live sidecar: it is still the primary
+// (in_recovery 0) and streams to nobody (replagent_replicas_streaming 0), so "the primary
+// streams to fewer than replicas - 1" fires through the outage; the replica, up, stops
+// streaming and says so. A fresh sidecar tells the primary from its data directory.
+TEST_F(SidecarMetrics, ThePrimaryDownKeepsItsAlertSeriesWithDownValues) {
+  ASSERT_NO_FATAL_FAILURE(bring_up_with_sidecars(1));
+  std::string text;
+  ASSERT_TRUE(eventually_metric(sidecar(0), "replagent_replicas_streaming", 1, &text)) << text;
+
+  pod(0).stop_postgres();
+  ASSERT_TRUE(eventually_metric(sidecar(0), "replagent_up", 0, &text)) << text;
+  EXPECT_EQ(metric_value(text, "replagent_in_recovery"), 0.0) << text;
+  EXPECT_EQ(metric_value(text, "replagent_replicas_streaming"), 0.0) << text;
+  EXPECT_FALSE(metric_value(text, "replagent_wal_receiver_streaming")) << text;
+  EXPECT_FALSE(metric_value(text, "replagent_replication_slot_retained_bytes",
+                            {{"slot", "todo_db_1"}}))
+      << text;
+  EXPECT_TRUE(eventually_metric(sidecar(1), "replagent_wal_receiver_streaming", 0, &text)) << text;
+  EXPECT_EQ(metric_value(text, "replagent_in_recovery"), 1.0) << text;
+
+  ASSERT_EQ(sidecar(0).stop().code, 0);
+  Sidecar& fresh = start_sidecar(pod(0));
+  ASSERT_TRUE(eventually_metric(fresh, "replagent_in_recovery", 0, &text)) << text;
+  EXPECT_EQ(metric_value(text, "replagent_up"), 0.0) << text;
+  EXPECT_EQ(metric_value(text, "replagent_replicas_streaming"), 0.0) << text;
+}
+
 }  // namespace
 }  // namespace replagent::test

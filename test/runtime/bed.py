@@ -23,6 +23,9 @@ from kubesim.cluster import Cluster         # noqa: E402
 SOURCE = os.environ.get("REPLAGENT_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
 CHART = os.path.join(SOURCE, "charts", "replagent-postgres")
 HELM = os.environ.get("REPLAGENT_HELM", "/var/cache/replagent-deps/chart-tools/bin/helm")
+# The seed's names (todo-db, todo-db-rw, ...), which the tests use: the chart's default names
+# follow the release (README "Names").
+SEED_VALUES = os.path.join(CHART, "examples", "todo-db.yaml")
 IMAGE_REPO = "localhost/replagent-postgres"
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 
@@ -49,10 +52,13 @@ FIXED_PASSWORDS = ["auth.superuserPassword=bed-superuser-pw", "auth.replicationP
                    "auth.monitorPassword=bed-monitor-pw", "auth.backupPassword=bed-backup-pw"]
 
 
-def render(release="todo", values=(), namespace="default"):
-    """`helm template` with the test bed's image; values: ["key=value", ...] for --set."""
-    argv = [HELM, "template", release, CHART, "-n", namespace, "--set", f"image.repository={IMAGE_REPO}",
-            "--set", f"image.tag={image_tag()}"]
+def render(release="todo", values=(), namespace="default", seed=True):
+    """`helm template` with the test bed's image; values: ["key=value", ...] for --set. seed:
+    with examples/todo-db.yaml first (the names todo-db...), as the README installs it."""
+    argv = [HELM, "template", release, CHART, "-n", namespace]
+    if seed:
+        argv += ["-f", SEED_VALUES]
+    argv += ["--set", f"image.repository={IMAGE_REPO}", "--set", f"image.tag={image_tag()}"]
     for v in FIXED_PASSWORDS:
         argv += ["--set", v]
     for v in values:
@@ -100,8 +106,9 @@ class RuntimeTest(unittest.TestCase):
 
     # -- helpers ----------------------------------------------------------------------------
     def install(self, values=(), replicas=3, timeout=240):
-        """`helm install todo` with these values, then wait as `kubectl rollout status` does
-        and until every replica streams from the primary (pod primaryOrdinal)."""
+        """`helm install todo -f examples/todo-db.yaml` with these values (the set todo-db),
+        then wait as `kubectl rollout status` does and until every replica streams from the
+        primary (pod primaryOrdinal)."""
         values = ["replicas=%d" % replicas] + list(values)
         self.cluster.apply(render("todo", values))
         ordinal = next((int(v.split("=", 1)[1]) for v in values if v.startswith("primaryOrdinal=")), 0)

@@ -30,7 +30,8 @@ def psql(c, pod, query):
 def main():
     c = Cluster()
     try:
-        say("helm template todo charts/replagent-postgres --set replicas=3 | apply: 3 pods start in parallel")
+        say("helm template todo charts/replagent-postgres -f charts/replagent-postgres/examples/todo-db.yaml "
+            "--set replicas=3 | apply: 3 pods start in parallel")
         c.apply(bed.render("todo", ["replicas=3"]))
         start = time.monotonic()
         c.wait_settled("todo-db", 300)

@@ -65,7 +65,7 @@ class Install(RuntimeTest):
         off; and with them on (patched back, as enableServiceLinks defaults to true) the agent
         only warns, naming the variable and the closest key, and the set still comes up."""
         c = self.cluster
-        manifests = render("replagent-postgres", ["fullnameOverride=", "replicas=2"])
+        manifests = render("replagent-postgres", ["replicas=2"], seed=False)
         self.assertTrue("name: replagent-postgres-rw\n" in manifests, "the release's -rw Service")
         self.assertTrue("enableServiceLinks: false" in manifests, "the chart turns service links off")
         manifests = manifests.replace("enableServiceLinks: false", "enableServiceLinks: true")

@@ -370,6 +370,67 @@ TEST_F(InitFlow, ACloneKeepsAtLeastItsPrimarysMaxWalSenders) {
   EXPECT_TRUE(contains(conf, "max_wal_senders = 24\n")) << conf;
 }
 
+// The same for every setting a hot standby needs at least at its primary's value, as
+// pg_controldata prints them: a lowered postgres.parameters value (or one not set at all,
+// which leaves the clone's postgresql.conf value) reaches the replicas before the primary.
+TEST_F(InitFlow, AReplicaKeepsAtLeastItsPrimarysValueOfEachStandbyMinimum) {
+  const std::vector<std::string> controldata_text = {
+      "pg_control version number:            1300",
+      "wal_level setting:                    replica",
+      "wal_log_hints setting:                on",
+      "max_connections setting:              300",
+      "max_worker_processes setting:         16",
+      "max_wal_senders setting:              20",
+      "max_prepared_xacts setting:           10",
+      "max_locks_per_xact setting:           128",
+      "track_commit_timestamp setting:       off"};
+  struct Case {
+    std::map<std::string, std::string> configured;
+    std::map<std::string, std::string> written;
+  };
+  const Case cases[] = {
+      // Lower than the primary's: raised to it.
+      {{{"max_connections", "100"}, {"max_worker_processes", "8"},
+        {"max_prepared_transactions", "0"}, {"max_locks_per_transaction", "64"}},
+       {{"max_connections", "300"}, {"max_worker_processes", "16"},
+        {"max_prepared_transactions", "10"}, {"max_locks_per_transaction", "128"}}},
+      // Higher: kept.
+      {{{"max_connections", "500"}, {"max_worker_processes", "32"},
+        {"max_prepared_transactions", "20"}, {"max_locks_per_transaction", "256"}},
+       {{"max_connections", "500"}, {"max_worker_processes", "32"},
+        {"max_prepared_transactions", "20"}, {"max_locks_per_transaction", "256"}}},
+      // Not set: the primary's, and other parameters untouched.
+      {{{"work_mem", "64MB"}},
+       {{"max_connections", "300"}, {"max_worker_processes", "16"},
+        {"max_prepared_transactions", "10"}, {"max_locks_per_transaction", "128"},
+        {"work_mem", "64MB"}}},
+  };
+  for (const bool clone : {false, true}) {
+    for (const auto& c : cases) {
+      fs::remove_all(pgdata_);
+      runner_ = fakes::FakeProcessRunner();
+      resolver_.set(kPrimaryHost, {kPrimaryAddr});
+      pg_.set_system(kPrimaryAddr, kSysid);
+      if (clone) {
+        primary_is_up();
+      } else {
+        fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
+      }
+      fakes::FakeProcessRunner::Script controldata;
+      controldata.lines = controldata_text;
+      runner_.script("pg_controldata", controldata);
+      config_.postgres.parameters = c.configured;
+      const InitOutcome out = run();
+      ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
+      const std::string conf = read(fs::path(pgdata_) / kIncludeFile);
+      for (const auto& [name, value] : c.written)
+        EXPECT_TRUE(contains(conf, name + " = '" + value + "'\n"))
+            << (clone ? "clone: " : "kept: ") << name << " = " << value << " expected in\n" << conf;
+      EXPECT_TRUE(contains(conf, "max_wal_senders = 20\n")) << conf;
+    }
+  }
+}
+
 TEST_F(InitFlow, ValidReplicaIsKeptWhenPrimaryIsUnreachable) {
   fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
   const InitOutcome out = run();

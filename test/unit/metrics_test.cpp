@@ -124,6 +124,14 @@ TEST(Metrics, VanishedReplicaSeriesAreRemoved) {
   EXPECT_TRUE(has_line(text, "replagent_replicas_streaming 1"));
 }
 
+TEST(Metrics, ACloneInProgressIsNotAStreamingReplica) {
+  Metrics m("1", 2s);
+  auto p = primary_with({"db-1", "db-2"});
+  p.replicas[1].replay_lag_bytes.reset();  // db-2's pg_basebackup: streaming, no replay position
+  const std::string text = m.render(&p, kNow);
+  EXPECT_TRUE(has_line(text, "replagent_replicas_streaming 1")) << text;
+}
+
 TEST(Metrics, RoleChangeSwapsSeries) {
   Metrics m("1", 2s);
   auto p = primary_with({"db-1"});
@@ -162,6 +170,66 @@ TEST(Metrics, ServerDownAndStale) {
   text = m.render(nullptr, kNow);
   EXPECT_TRUE(has_line(text, "replagent_up 0"));
   EXPECT_TRUE(has_line(text, "replagent_build_info{version=\"1\"} 1"));
+}
+
+// The series the alerts join on stay while the server is down, with values that say so: a
+// primary streams to nobody, a replica does not stream, and in_recovery keeps the role the
+// poller last knew (Snapshot::last_known_role). Series with no "down" value vanish.
+TEST(Metrics, ServerDownKeepsTheAlertSeriesOfTheLastKnownRole) {
+  Metrics m("1", 2s);
+  auto p = primary_with({"db-1"});
+  m.render(&p, kNow);
+  p.server_up = false;
+  p.last_known_role = Role::kPrimary;
+  std::string text = m.render(&p, kNow);
+  EXPECT_TRUE(has_line(text, "replagent_up 0")) << text;
+  EXPECT_TRUE(has_line(text, "replagent_in_recovery 0")) << text;
+  EXPECT_TRUE(has_line(text, "replagent_replicas_streaming 0")) << text;
+  EXPECT_TRUE(has_line(text, "replagent_role{role=\"unknown\"} 1")) << text;
+  EXPECT_FALSE(mentions(text, "replagent_wal_receiver_streaming ")) << text;
+  EXPECT_FALSE(mentions(text, "replagent_replication_lag_bytes{")) << text;
+  EXPECT_FALSE(mentions(text, "replagent_replication_slot_retained_bytes{")) << text;
+  EXPECT_FALSE(mentions(text, "replagent_timeline ")) << text;
+
+  Metrics mr("1", 2s);
+  auto r = replica_snapshot();
+  mr.render(&r, kNow);
+  r.server_up = false;
+  r.last_known_role = Role::kReplica;
+  text = mr.render(&r, kNow);
+  EXPECT_TRUE(has_line(text, "replagent_up 0")) << text;
+  EXPECT_TRUE(has_line(text, "replagent_in_recovery 1")) << text;
+  EXPECT_TRUE(has_line(text, "replagent_wal_receiver_streaming 0")) << text;
+  EXPECT_FALSE(mentions(text, "replagent_replicas_streaming ")) << text;
+  EXPECT_FALSE(mentions(text, "replagent_replica_lag_bytes{")) << text;
+
+  // Nothing known about the role: no guess.
+  r.last_known_role = Role::kUnknown;
+  text = mr.render(&r, kNow);
+  EXPECT_FALSE(mentions(text, "replagent_in_recovery ")) << text;
+  EXPECT_FALSE(mentions(text, "replagent_wal_receiver_streaming ")) << text;
+  EXPECT_TRUE(has_line(text, "replagent_up 0")) << text;
+}
+
+// What the data directory says a server that cannot be asked is.
+TEST(Metrics, RoleOnDisk) {
+  struct Case {
+    std::optional<bool> standby_signal, pg_version;
+    Role want;
+  };
+  for (const Case& c : {
+           Case{true, true, Role::kReplica},
+           Case{true, std::nullopt, Role::kReplica},
+           Case{false, true, Role::kPrimary},
+           Case{false, false, Role::kUnknown},  // not initialised (yet)
+           Case{false, std::nullopt, Role::kUnknown},
+           Case{std::nullopt, true, Role::kUnknown},  // unreadable: no guess
+           Case{std::nullopt, std::nullopt, Role::kUnknown},
+       }) {
+    EXPECT_EQ(role_on_disk(c.standby_signal, c.pg_version), c.want)
+        << (c.standby_signal ? int(*c.standby_signal) : -1) << " "
+        << (c.pg_version ? int(*c.pg_version) : -1);
+  }
 }
 
 TEST(Metrics, EveryPollIsObservedOnce) {

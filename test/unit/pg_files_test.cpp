@@ -521,5 +521,77 @@ TEST(IdentBlock, OsUserNameFromAPasswdFile) {
   std::filesystem::remove(path);
 }
 
+// postgres.parameters: after replagent's own lines, each read back by PostgreSQL's grammar as
+// exactly the configured text, whatever its type (a quoted string is read for any parameter).
+TEST(RenderInclude, ParametersComeAfterReplagentsOwnAndReadBackExactly) {
+  agent::Config c;
+  c.pod.name = "todo-db-0";
+  c.postgres.parameters = {{"work_mem", "64MB"},
+                           {"max_connections", "200"},
+                           {"jit", "off"},
+                           {"shared_preload_libraries", "pg_stat_statements,auto_explain"},
+                           {"search_path", R"("$user", public, it's \ here)"},
+                           {"pg_stat_statements.max", "1000"}};
+  const std::string inc = render_include(c);
+  const auto settings = grammar::parse_conf(inc);
+  ASSERT_TRUE(settings.has_value()) << inc;
+  for (const auto& [name, value] : c.postgres.parameters)
+    EXPECT_EQ(conf_value(inc, name), value) << name << " in\n" << inc;
+  EXPECT_GT(inc.find("work_mem = '64MB'"), inc.find("max_slot_wal_keep_size")) << inc;
+  EXPECT_EQ(conf_value(inc, "port"), "5432");
+  EXPECT_EQ(settings->size(), 11u + c.postgres.parameters.size()) << inc;
+
+  c.postgres.parameters = {{"work_mem", "64MB\nport = 1"}};
+  const auto [code, message] = thrown([&] { render_include(c); });
+  EXPECT_EQ(code, agent::ExitCode::kUsage);
+  EXPECT_NE(message.find("postgres.parameters.work_mem"), std::string::npos) << message;
+}
+
+// load_config refuses in postgres.parameters every parameter replagent writes (a second line
+// would override its own): the list must hold each name its writers write.
+TEST(RenderInclude, EveryParameterReplagentWritesIsOwned) {
+  agent::Config c;
+  c.pod.name = "todo-db-1";
+  c.postgres.max_wal_size = 1ULL << 30;
+  c.postgres.max_slot_wal_keep_size = 1ULL << 30;
+  auto owned = [](const std::string& name) {
+    for (const auto& o : agent::owned_parameters())
+      if (name == o.name) return true;
+    return false;
+  };
+  const auto include = grammar::parse_conf(render_include(c));
+  ASSERT_TRUE(include.has_value());
+  const auto standby = grammar::parse_conf(
+      with_standby_settings("", "host=todo-db-0", "todo_db_1"));
+  ASSERT_TRUE(standby.has_value());
+  for (const auto* settings : {&*include, &*standby}) {
+    for (const auto& s : *settings) EXPECT_TRUE(owned(s.name)) << s.name;
+  }
+  EXPECT_TRUE(owned("hba_file"));
+  EXPECT_TRUE(owned("include_dir"));
+}
+
+// postgres.hba_extra: after the lines for replagent's roles and replication (so those still
+// win), before the catch-all (so an extra line decides what it matches).
+TEST(HbaBlock, ExtraLinesComeAfterReplagentsRolesAndBeforeTheCatchAll) {
+  agent::Config c = hba_config();
+  c.postgres.hba_extra = {"host all \"app\" 10.0.0.0/8 trust  ", "local todo \"app\" scram-sha-256",
+                          "host all all 192.168.0.0/16 reject"};
+  const std::string hba = with_hba_block("local all all trust\n", c);
+  const auto rules = grammar::parse_hba(hba);
+  ASSERT_TRUE(rules.has_value()) << hba;
+  EXPECT_EQ(first_match(hba, "host", "todo", "app", "10.0.0.0/8"), "trust") << hba;
+  EXPECT_EQ(first_match(hba, "host", "todo", "other", "0.0.0.0/0"), "scram-sha-256");
+  EXPECT_EQ(first_match(hba, "local", "todo", "app", ""), "scram-sha-256");
+  EXPECT_EQ(first_match(hba, "local", "postgres", "app", ""), "peer");
+  EXPECT_EQ(first_match(hba, "host", "todo", "app", "192.168.0.0/16"), "reject");
+  // replagent's own roles and replication are decided before any extra line.
+  EXPECT_EQ(first_match(hba, "host", "postgres", "postgres", "192.168.0.0/16"), "reject");
+  EXPECT_EQ(first_match(hba, "host", "replication", "replicator", "0.0.0.0/0"), "scram-sha-256");
+  EXPECT_EQ(first_match(hba, "local", "postgres", "replagent_monitor", ""), "peer map=replagent");
+  EXPECT_NE(hba.find("host all \"app\" 10.0.0.0/8 trust\n"), std::string::npos) << "trailing blanks cut";
+  EXPECT_EQ(with_hba_block(hba, c), hba) << "idempotent";
+}
+
 }  // namespace
 }  // namespace replagent::roles

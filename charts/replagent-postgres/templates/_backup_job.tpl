@@ -2,7 +2,8 @@
      volume: the backup itself and the optional restore check share everything but these
      parameters (a dict):
        ctx             the root context
-       name            object-name suffix and container name (backup, restore-check)
+       name            the CronJob's name suffix (replagent.cronJobName) and container name
+                       (backup, restore-check)
        component       app.kubernetes.io/component of the CronJob, its Jobs and pods
        schedule        cron schedule
        suspend         bool
@@ -19,7 +20,7 @@
 apiVersion: batch/v1
 kind: CronJob
 metadata:
-  name: {{ $fullname }}-{{ .name }}
+  name: {{ include "replagent.cronJobName" (list $ctx .name) }}
   namespace: {{ $ctx.Release.Namespace }}
   labels:
     {{- include "replagent.labels" $ctx | nindent 4 }}

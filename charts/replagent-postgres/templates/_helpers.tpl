@@ -17,6 +17,24 @@
 {{- end -}}
 {{/* 52, not 63: StatefulSet pods add "-N" and a controller-revision-hash label of ~11 chars. */}}
 
+{{/* A CronJob's name: <fullname>-<suffix> (list: the root context, the suffix: backup,
+     restore-check). The API server refuses CronJob names over 52 characters: the controller
+     names each Job <cronjob>-<minutes since the epoch> (11 more), and a Job's name becomes its
+     pods' job-name label (at most 63). A longer name keeps its suffix whole and cuts the
+     fullname, adding 6 hex digits of the fullname's hash, so two sets whose names differ only
+     past the cut keep CronJobs of their own. Short names stay as they are (todo-db-backup). */}}
+{{- define "replagent.cronJobName" -}}
+{{- $fullname := include "replagent.fullname" (index . 0) -}}
+{{- $suffix := index . 1 -}}
+{{- $name := printf "%s-%s" $fullname $suffix -}}
+{{- if le (len $name) 52 -}}
+{{- $name -}}
+{{- else -}}
+{{- $keep := sub 52 (add (len $suffix) 8) | int -}}
+{{- printf "%s-%s-%s" ($fullname | trunc $keep | trimSuffix "-") ($fullname | sha256sum | trunc 6) $suffix -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "replagent.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
