@@ -346,6 +346,9 @@ const std::vector<Key>& keys() {
       REPLAGENT_CHECKED_KEY("postgres.app_password_file", postgres.app_password_file, safe_path),
       REPLAGENT_CHECKED_KEY("postgres.app_database", postgres.app_database,
                             database_name_or_empty),
+      REPLAGENT_CHECKED_KEY("postgres.tls_cert_file", postgres.tls_cert_file, safe_path),
+      REPLAGENT_CHECKED_KEY("postgres.tls_key_file", postgres.tls_key_file, safe_path),
+      REPLAGENT_CHECKED_KEY("postgres.tls_ca_file", postgres.tls_ca_file, safe_path),
       Key{"postgres.allowed_networks",
           [](Config& c, const std::string& v) {
             auto list = to_list(v);
@@ -577,6 +580,22 @@ const std::vector<KeyDoc>& key_docs() {
        "The application's database, created by the primary's init when missing, owned by "
        "`postgres.app_user` (else the superuser)",
        "(empty: none)"},
+      {"postgres.tls_cert_file", "path, or empty",
+       "The server's TLS certificate (PEM; intermediates may follow), whose DNS SANs cover the "
+       "pod's `<pod>.<service>.<namespace>.svc.<cluster domain>`; with `tls_key_file` and "
+       "`tls_ca_file` (all three or none) the server serves TLS, replicas stream only over TLS "
+       "with `sslmode=verify-full` against the CA, and the sidecar reloads the server when the "
+       "files change. `init` and the sidecar exit 2 when a file is missing, unreadable, "
+       "expired, not covering the pod's name, not matching the key or not issued by the CA",
+       "(empty: no TLS)"},
+      {"postgres.tls_key_file", "path, or empty",
+       "The private key of `postgres.tls_cert_file` (PEM, unencrypted; owned by the server's "
+       "user with mode 0600, or by root with at most 0640)",
+       "(empty: no TLS)"},
+      {"postgres.tls_ca_file", "path, or empty",
+       "The set's CA certificate(s) (PEM): `tls_cert_file` must chain to it, and replicas "
+       "verify their primary against it",
+       "(empty: no TLS)"},
       {"postgres.allowed_networks", "list of CIDR networks",
        "Client networks `pg_hba.conf` admits over TCP (scram-sha-256), for every role"},
       {"postgres.superuser_network_login", "boolean",
@@ -1007,6 +1026,10 @@ const std::vector<OwnedParameter>& owned_parameters() {
       {"wal_log_hints", "replagent's value (on) keeps pg_rewind possible"},
       {"max_slot_wal_keep_size", "use postgres.max_slot_wal_keep_size"},
       {"max_wal_size", "use postgres.max_wal_size"},
+      {"ssl", "use postgres.tls_cert_file, tls_key_file and tls_ca_file (TLS is on with them)"},
+      {"ssl_cert_file", "use postgres.tls_cert_file"},
+      {"ssl_key_file", "use postgres.tls_key_file"},
+      {"ssl_ca_file", "use postgres.tls_ca_file"},
       // with_standby_settings (a replica's postgresql.auto.conf):
       {"primary_conninfo", "a replica's init writes it from pod.* and postgres.replication_user"},
       {"primary_slot_name", "a replica's init writes it (one slot per pod)"},
@@ -1325,6 +1348,23 @@ Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
     c.sidecar.status_token =
         read_secret_file(c.sidecar.status_token_file, "sidecar.status_token_file");
   check_names(c, in);
+  {
+    // All three TLS files or none: a server with a certificate but no CA would let replicas
+    // stream without verifying it (agent/tls.hpp checks the files themselves).
+    const std::pair<const char*, const std::string*> tls[] = {
+        {"postgres.tls_cert_file", &c.postgres.tls_cert_file},
+        {"postgres.tls_key_file", &c.postgres.tls_key_file},
+        {"postgres.tls_ca_file", &c.postgres.tls_ca_file}};
+    const bool any = std::any_of(std::begin(tls), std::end(tls),
+                                 [](const auto& t) { return !t.second->empty(); });
+    for (const auto& [key, value] : tls) {
+      if (any && value->empty())
+        throw usage_error(fmt::format("{} is not set: TLS needs postgres.tls_cert_file, "
+                                      "postgres.tls_key_file and postgres.tls_ca_file together "
+                                      "(or none of them, for no TLS)",
+                                      key));
+    }
+  }
   if (c.pod.service.empty()) {
     if (auto id = parse_pod_name(c.pod.name)) c.pod.service = id->set;
   }

@@ -71,6 +71,14 @@ struct Config {
     // lines for its own roles and before its catch-all lines (pg_hba is first-match: see
     // render_hba_block). Checked by hba_record_problem.
     std::vector<std::string> hba_extra;
+    // TLS (agent/tls.hpp): the server's certificate (SANs covering the pod's headless-Service
+    // name), its key and the set's CA, as mounted files; all empty: no TLS. With them the
+    // server serves TLS, replicas stream with sslmode=verify-full against the CA, and the
+    // replication lines of pg_hba are hostssl.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::string tls_ca_file;
+    bool tls() const { return !tls_cert_file.empty(); }
     // Resolved from the files above, else from the environment; never printed.
     Secret superuser_password;
     Secret replication_password;

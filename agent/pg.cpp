@@ -16,6 +16,7 @@
 #include <system_error>
 #include <thread>
 
+#include "agent/dns.hpp"
 #include "agent/errors.hpp"
 #include "agent/units.hpp"
 
@@ -528,7 +529,7 @@ class LibpqClient final : public PgClient {
 
 std::string ConnParams::describe() const {
   const std::string& where = !host.empty() ? host : !hostaddr.empty() ? hostaddr : "local socket";
-  return user + "@" + where + ":" + std::to_string(port);
+  return user + "@" + host_port(where, port);
 }
 
 const char* to_string(PingStatus s) {

@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <utility>  // Boost 1.74 asio needs std::exchange under -std=c++20
 
+#include "agent/dns.hpp"
 #include "agent/units.hpp"
 #include "probes/routes.hpp"
 
@@ -18,23 +19,23 @@ using tcp = asio::ip::tcp;
 
 // Async operations on one io_context with a single deadline: Beast's tcp_stream timeouts
 // apply only to async calls, and one expiry covers connect, write and read together.
-HttpAnswer http_get(const std::string& ipv4, std::uint16_t port, const std::string& target,
+HttpAnswer http_get(const std::string& ip, std::uint16_t port, const std::string& target,
                     std::chrono::milliseconds timeout) {
   HttpAnswer out;
   asio::io_context ioc{1};
   beast::tcp_stream stream(ioc);
   beast::flat_buffer buffer;
   http::request<http::empty_body> req{http::verb::get, target, 11};
-  req.set(http::field::host, ipv4);
+  req.set(http::field::host, agent::host_port(ip, port));
   req.set(http::field::user_agent, "replagent-probe");
   req.keep_alive(false);
   http::response_parser<http::string_body> parser;
   parser.body_limit(1024 * 1024);
 
   boost::system::error_code addr_ec;
-  const auto address = asio::ip::make_address_v4(ipv4, addr_ec);
+  const auto address = asio::ip::make_address(ip, addr_ec);  // IPv4 or IPv6, numeric
   if (addr_ec) {
-    out.error = "bad sidecar address " + ipv4;
+    out.error = "bad sidecar address " + ip;
     return out;
   }
   const tcp::endpoint endpoint(address, port);

@@ -16,7 +16,8 @@ struct HttpAnswer {
   std::string error;  // why not ok: "connection refused", "timed out after 500ms"
 };
 
-HttpAnswer http_get(const std::string& ipv4, std::uint16_t port, const std::string& target,
+// `ip`: a numeric IPv4 or IPv6 address (no brackets).
+HttpAnswer http_get(const std::string& ip, std::uint16_t port, const std::string& target,
                     std::chrono::milliseconds timeout);
 
 }  // namespace replagent::probes

@@ -209,8 +209,11 @@ int probe_command(const agent::Config& config, const std::string& kind,
     throw agent::usage_error(fmt::format(
         "sidecar.listen '{}': expected ADDRESS:PORT such as 0.0.0.0:9187", config.sidecar.listen));
   }
-  // A wildcard listener is reached on loopback; a specific address only on itself.
-  const std::string host = listen->address == "0.0.0.0" ? "127.0.0.1" : listen->address;
+  // A wildcard listener is reached on loopback; a specific address only on itself. [::]
+  // (dual-stack, or an IPv6-only pod) always answers on ::1.
+  const std::string host = listen->address == "0.0.0.0" ? "127.0.0.1"
+                           : listen->address == "::"    ? "::1"
+                                                        : listen->address;
   // Half the budget for the sidecar: a refused connection returns at once, and a sidecar
   // that hangs must leave time for the direct check.
   const auto sidecar_budget = o.kind == ProbeKind::kLive ? o.timeout : o.timeout / 2;

@@ -10,6 +10,7 @@
 #include "agent/errors.hpp"
 #include "agent/identity.hpp"
 #include "agent/pg.hpp"
+#include "agent/tls.hpp"
 #include "agent/units.hpp"
 #include "probes/http_server.hpp"
 #include "probes/metrics.hpp"
@@ -17,6 +18,7 @@
 #include "probes/routes.hpp"
 #include "roles/data_dir.hpp"
 #include "roles/password_sync.hpp"
+#include "roles/tls_reload.hpp"
 
 namespace replagent::probes {
 namespace {
@@ -75,6 +77,8 @@ int sidecar_command(const agent::Config& config) {
   if (config.sidecar.poll_interval.count() <= 0) {
     throw agent::usage_error("sidecar.poll_interval must be positive, e.g. 2s");
   }
+  // The TLS files as init checks them: a sidecar that would reload a broken set stops here.
+  agent::check_tls_files(config, std::chrono::system_clock::now());
   const RouteParams params = route_params(config);
   auto pg = agent::make_libpq_client();
   auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
@@ -92,6 +96,8 @@ int sidecar_command(const agent::Config& config) {
   std::unique_ptr<SlotJanitor> janitor = slot_janitor(config, targets.local, *resolver, *pg);
   // On the primary, rotated passwords take effect while the set runs (password_sync.hpp).
   roles::PasswordSync passwords(config, *pg, agent::system_clock());
+  // On every pod, rotated TLS files are served after a reload (tls_reload.hpp).
+  roles::TlsReload tls(config, *pg, agent::system_clock(), roles::real_tls_effects(config));
   const std::string socket_fallback = config.postgres.host.rfind('/', 0) == 0 ? config.postgres.host : "";
   PollerDeps deps{.pg = *pg,
                   .clock = agent::system_clock(),
@@ -99,6 +105,10 @@ int sidecar_command(const agent::Config& config) {
                   .on_poll =
                       [&](const Snapshot& s) {
                         metrics.observe_poll(s);
+                        if (config.postgres.tls() && s.role != Role::kUnknown) {
+                          std::string socket = roles::server_socket_dir(config.postgres.data_dir);
+                          tls.review(socket.empty() ? socket_fallback : socket);
+                        }
                         // Only a primary syncs: replicas skip reading postmaster.pid each poll.
                         if (s.role != Role::kPrimary) return;
                         std::string socket = roles::server_socket_dir(config.postgres.data_dir);

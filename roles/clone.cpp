@@ -14,6 +14,8 @@ agent::ProcessSpec build_basebackup(const CloneRequest& r) {
                                      conninfo_quote(r.application_name));
   if (!r.hostaddr.empty()) conninfo += " hostaddr=" + conninfo_quote(r.hostaddr);
   conninfo += " connect_timeout=10 options='-c wal_sender_timeout=0'";
+  // pg_basebackup -R copies these into primary_conninfo too (init rewrites it anyway).
+  conninfo += tls_conninfo(r.ssl_root_cert);
   agent::ProcessSpec spec;
   spec.program = "pg_basebackup";
   spec.search_dir = r.bin_dir;

@@ -24,6 +24,7 @@ struct CloneRequest {
   std::string passfile;  // a 0600 file in the run directory; the password never goes in argv
   std::optional<std::uint64_t> max_rate;  // bytes per second
   std::string bin_dir;
+  std::string ssl_root_cert;  // the set's CA when TLS is on: sslmode=verify-full (tls_conninfo)
 };
 
 // pg_basebackup -D <dir> -X stream -c fast -R -S <slot> --progress --verbose -d <conninfo>

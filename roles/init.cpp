@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/fs.hpp"
+#include "agent/tls.hpp"
 #include "roles/init_record.hpp"
 #include "roles/init_steps.hpp"
 #include "roles/pod_connection.hpp"
@@ -74,6 +75,13 @@ InitOutcome run_init(const agent::Config& config, InitDeps deps) {
   spdlog::info("init: pod {} (ordinal {}) is the {}; primary {}:{}; PGDATA {}", config.pod.name,
                topo.self.ordinal, topo.is_primary() ? "primary" : "replica", topo.primary_host,
                config.postgres.port, config.postgres.data_dir);
+  // The TLS files before anything is touched: a server given a key it cannot load, or a
+  // certificate replicas cannot verify, would fail later with the reason in its own log only.
+  agent::check_tls_files(config, std::chrono::system_clock::now());
+  if (config.postgres.tls())
+    spdlog::info("TLS: {} checked (key matches, valid now, SANs cover {}, issued by {})",
+                 config.postgres.tls_cert_file, agent::tls_required_names(config).front(),
+                 config.postgres.tls_ca_file);
   // Before anything is created or removed beside PGDATA.
   check_pgdata_placement(config.postgres.data_dir);
   remove_leftovers(config.postgres.data_dir);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <sstream>
 
+#include "agent/dns.hpp"
 #include "agent/fs.hpp"
 #include "roles/data_dir.hpp"
 #include "roles/init_steps.hpp"
@@ -67,18 +68,20 @@ std::optional<InitOutcome> refuse_if_peers_hold_data(const agent::Config& c, Ini
     if (auto info = deps.pg.identify_system(params, &err)) {
       return outcome(
           ExitCode::kUnsafeData,
-          fmt::format("the primary's volume is empty but the peer {}{}:{}{} holds data of cluster "
+          fmt::format("the primary's volume is empty but the peer {}{}{} holds data of cluster "
                       "{} at LSN {}: refusing to initialise an empty primary, which would make "
                       "the replicas re-clone nothing. Restore the primary's volume, or make that "
                       "peer the primary (`replagent promote` in it, then primaryOrdinal: README "
                       "\"Losing the primary's volume\"), or set init.allow_empty_primary=true "
                       "to start empty anyway",
                       info->cluster_name.empty() ? "at " : info->cluster_name + " (",
-                      address, c.postgres.port, info->cluster_name.empty() ? "" : ")",
+                      agent::host_port(address, c.postgres.port),
+                      info->cluster_name.empty() ? "" : ")",
                       info->system_identifier,
                       agent::format_lsn(info->wal_position)));
     }
-    spdlog::info("peer {}:{} holds no reachable data ({})", address, c.postgres.port, err.message);
+    spdlog::info("peer {} holds no reachable data ({})", agent::host_port(address, c.postgres.port),
+                 err.message);
   }
   return std::nullopt;
 }

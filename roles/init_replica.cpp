@@ -33,6 +33,7 @@ PrimaryConnInfo conninfo_for(const agent::Config& c, const Topology& t, const st
   info.user = c.postgres.replication_user;
   info.passfile = (fs::path(c.postgres.data_dir) / kPassFile).string();
   info.application_name = c.pod.name;
+  info.ssl_root_cert = c.postgres.tls_ca_file;
   return info;
 }
 
@@ -329,7 +330,8 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
                                                    c.postgres.replication_password), 0600);
 
   CloneRequest req{staging, t.primary_host, address, c.postgres.port, c.postgres.replication_user,
-                   c.pod.name, t.slot, passfile, c.init.max_rate, c.postgres.bin_dir};
+                   c.pod.name, t.slot, passfile, c.init.max_rate, c.postgres.bin_dir,
+                   c.postgres.tls_ca_file};
   spdlog::info("cloning {} (system identifier {}) into {} with pg_basebackup{}", params.describe(),
                info->system_identifier, staging,
                c.init.max_rate ? " at most " + agent::format_size(*c.init.max_rate) + "/s" : "");
@@ -343,11 +345,21 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
   });
   if (!result.ok()) {
     const bool stopped = result.end == agent::ProcessResult::End::kStopped;
+    const std::string line = failure_line(result);
+    // libpq says "SSL error: certificate verify failed" or "server certificate for ... does
+    // not match host name": name the file and the name the replica checked.
+    std::string tls_hint;
+    if (c.postgres.tls() && (line.find("certificate") != std::string::npos ||
+                             line.find("SSL") != std::string::npos))
+      tls_hint = fmt::format(" (TLS: the primary's certificate must be issued by the CA in "
+                             "postgres.tls_ca_file {} and its SANs cover {}; a replica never "
+                             "streams from a server it cannot verify)",
+                             c.postgres.tls_ca_file, t.primary_host);
     return outcome(stopped ? ExitCode::kFailed : ExitCode::kCloneFailed,
-                   fmt::format("clone from {} {}: pg_basebackup {}: {}; the partial copy was "
+                   fmt::format("clone from {} {}: pg_basebackup {}: {}{}; the partial copy was "
                                "removed, the next init starts over",
                                params.describe(), stopped ? "interrupted" : "failed",
-                               result.describe(), failure_line(result)));
+                               result.describe(), line, tls_hint));
   }
   spdlog::info("pg_basebackup done: {}", progress.summary());
 

@@ -65,6 +65,23 @@ std::string render_parameters(const agent::Config& config) {
   return out;
 }
 
+// TLS with the mounted files (agent/tls.hpp checked them before init writes this). The CA
+// also makes the server ask clients for a certificate, which none has to present.
+std::string render_tls(const agent::Config& config) {
+  const auto& p = config.postgres;
+  if (!p.tls()) return "";
+  return fmt::format(
+      "# TLS (postgres.tls_*_file): replicas verify this certificate (sslmode=verify-full);\n"
+      "# the sidecar reloads the server when the files change.\n"
+      "ssl = on\n"
+      "ssl_cert_file = {}\n"
+      "ssl_key_file = {}\n"
+      "ssl_ca_file = {}\n",
+      conf_quote(p.tls_cert_file, "ssl_cert_file (postgres.tls_cert_file)"),
+      conf_quote(p.tls_key_file, "ssl_key_file (postgres.tls_key_file)"),
+      conf_quote(p.tls_ca_file, "ssl_ca_file (postgres.tls_ca_file)"));
+}
+
 }  // namespace
 
 std::string render_include(const agent::Config& config) {
@@ -102,7 +119,7 @@ std::string render_include(const agent::Config& config) {
                            "max_wal_size") +
                 "\n"
           : std::string()) +
-         render_parameters(config);
+         render_tls(config) + render_parameters(config);
 }
 
 std::string with_include_directive(const std::string& postgresql_conf) {
@@ -138,9 +155,14 @@ std::string render_hba_block(const agent::Config& c) {
     out += "# The superuser logs in over the local socket only (postgres.superuser_network_login).\n";
   }
   out += line("host", "all", superuser, "all", "reject");
-  out += "# Replication: the replication role only, from postgres.allowed_networks.\n";
+  // With TLS on, replication is hostssl: a replica never streams in clear, even one whose
+  // conninfo lost its sslmode (the line below then rejects it). Other clients may still
+  // choose (host lines).
+  out += p.tls() ? "# Replication: the replication role only, over TLS only, from\n"
+                   "# postgres.allowed_networks.\n"
+                 : "# Replication: the replication role only, from postgres.allowed_networks.\n";
   for (const auto& net : p.allowed_networks)
-    out += line("host", "replication", replicator, net, "scram-sha-256");
+    out += line(p.tls() ? "hostssl" : "host", "replication", replicator, net, "scram-sha-256");
   out += line("host", "replication", "all", "all", "reject");
   out += "# The replication role streams and does nothing else.\n";
   out += line("host", "all", replicator, "all", "reject");
@@ -276,6 +298,11 @@ std::string conninfo_quote(const std::string& value) {
   return out + "'";
 }
 
+std::string tls_conninfo(const std::string& ssl_root_cert) {
+  if (ssl_root_cert.empty()) return "";
+  return " sslmode=verify-full sslrootcert=" + conninfo_quote(ssl_root_cert);
+}
+
 std::string render_primary_conninfo(const PrimaryConnInfo& p) {
   std::string out = fmt::format("host={}", conninfo_quote(p.host));
   if (!p.hostaddr.empty()) out += fmt::format(" hostaddr={}", conninfo_quote(p.hostaddr));
@@ -285,6 +312,7 @@ std::string render_primary_conninfo(const PrimaryConnInfo& p) {
   // The walreceiver must notice a vanished primary (pod deleted, node lost) and reconnect to
   // the new address instead of waiting on a dead TCP connection for the kernel's timeout.
   out += " connect_timeout=5 keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3";
+  out += tls_conninfo(p.ssl_root_cert);
   return out;
 }
 

@@ -85,8 +85,16 @@ struct PrimaryConnInfo {
   std::string user;
   std::string passfile;
   std::string application_name;
+  // The set's CA (postgres.tls_ca_file) when TLS is on, else empty: see tls_conninfo.
+  std::string ssl_root_cert;
 };
 std::string render_primary_conninfo(const PrimaryConnInfo& info);
+
+// " sslmode=verify-full sslrootcert='<ca>'" for a connection to another pod of the set when TLS
+// is on (`ssl_root_cert` not empty), else "". verify-full checks the certificate against the
+// conninfo's host= (the pod's DNS name), also when hostaddr= pins the address, so a replica
+// never streams from a server that cannot show a certificate of the set's CA for that name.
+std::string tls_conninfo(const std::string& ssl_root_cert);
 
 // postgresql.auto.conf with primary_conninfo and primary_slot_name replaced (pg_basebackup -R
 // writes them there; we rewrite them there so the effective values are ours).

@@ -27,7 +27,7 @@ const defaults = {
   schedule: '30 2 * * *', suspend: false, ttl: 86400, claim: 'todo-db-backup', renderedClaim: true,
   podMonitor: false, prometheusRule: false, storageClass: undefined, size: '8Gi', retention: undefined,
   maxLag: '1GiB', restoreCheck: false, restoreSchedule: '30 3 * * *', restoreSuspend: false, tmpSize: '2Gi',
-  networkPolicy: false,
+  networkPolicy: false, tlsSecret: true,
 };
 const image = `${lib.testImage}:0.1.0`;
 const valueSets = [
@@ -174,7 +174,7 @@ for (const set of valueSets) {
     const kinds = objects.map((o) => o.kind).sort();
     t.diagnostic(`kinds: ${kinds.join(', ')}`);
     const expectKinds = ['ConfigMap', 'ConfigMap', 'ConfigMap', 'CronJob', ...(e.restoreCheck ? ['CronJob'] : []), 'PodDisruptionBudget', 'Service', 'Service',
-      'Service', 'StatefulSet', ...(e.renderedSecret ? ['Secret'] : []),
+      'Service', 'StatefulSet', ...(e.renderedSecret ? ['Secret'] : []), ...(e.tlsSecret ? ['Secret'] : []),
       ...(e.renderedClaim ? ['PersistentVolumeClaim'] : []), ...(e.podMonitor ? ['PodMonitor'] : []),
       ...(e.prometheusRule ? ['PrometheusRule'] : []), ...(e.networkPolicy ? ['NetworkPolicy'] : [])].sort();
     assert.deepEqual(kinds, expectKinds);
@@ -264,7 +264,9 @@ for (const set of valueSets) {
         [e.replicationKey, e.superuserKey, e.monitorKey, e.backupKey].sort());
       for (const v of Object.values(secret.data)) assert.ok(Buffer.from(v, 'base64').length >= 16, 'generated password');
     } else {
-      assert.equal(lib.byKind(objects, 'Secret').length, 0, 'no Secret with existingSecret');
+      // The TLS one (tls_test.mjs) is the only Secret left.
+      assert.deepEqual(lib.byKind(objects, 'Secret').map((o) => o.metadata.name), e.tlsSecret ? ['todo-db-tls'] : [],
+        'no password Secret with existingSecret');
     }
 
     // --- Services ------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 #include "test/support/cluster.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -93,6 +96,40 @@ Pod& ClusterTest::pod(int ordinal) {
     if (p->ordinal() == ordinal) return *p;
   }
   pods_.push_back(std::make_unique<Pod>(set_, ordinal, net_.pod_ip(ordinal)));
+  return *pods_.back();
+}
+
+Pod& ClusterTest::pod_on(int ordinal, const std::string& ip) {
+  if (ordinal < 0 || ordinal >= kMaxPods) throw std::out_of_range("pod ordinal");
+  for (auto& p : pods_) {
+    if (p->ordinal() == ordinal) throw std::logic_error(p->name() + " already exists on " + p->ip());
+  }
+  // allocate_loopback_net checked the port on the pods' own addresses only; another test
+  // process could hold it on a shared address such as ::1.
+  const bool v6 = ip.find(':') != std::string::npos;
+  const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(net_.port);
+    ::inet_pton(AF_INET6, ip.c_str(), &a->sin6_addr);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(net_.port);
+    ::inet_pton(AF_INET, ip.c_str(), &a->sin_addr);
+    len = sizeof *a;
+  }
+  const bool free = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!free) {
+    throw std::runtime_error("port " + std::to_string(net_.port) + " on " + ip +
+                             " is taken (another test on the same address?)");
+  }
+  pods_.push_back(std::make_unique<Pod>(set_, ordinal, ip));
   return *pods_.back();
 }
 

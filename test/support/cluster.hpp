@@ -25,6 +25,10 @@ class ClusterTest : public ::testing::Test {
 
   // Pod `ordinal`, created on first use (volume directory, address); no process runs yet.
   Pod& pod(int ordinal);
+  // Pod `ordinal` on `ip` instead of its own 127.a.b.x, e.g. "::1" for a pod with only an
+  // IPv6 address (its DNS record is then AAAA only). Every pod listens on the set's port, so
+  // at most one pod per test can be on "::1"; throws if that port is taken there.
+  Pod& pod_on(int ordinal, const std::string& ip);
   DnsServer& dns() { return *dns_; }
   const ScratchDir& scratch() const { return *scratch_; }
   const PodSetConfig& set_config() const { return set_; }

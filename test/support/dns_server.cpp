@@ -30,10 +30,11 @@ std::string current_user() {
 // One file per name, named after it: set/remove are a rename/unlink of one file.
 std::string record_file_name(const std::string& name) { return name + ".hosts"; }
 
-}  // namespace
+constexpr std::uint16_t kTypeA = 1;
+constexpr std::uint16_t kTypeAaaa = 28;
 
-DnsReply query_a(const std::string& server_ip, std::uint16_t port, const std::string& name,
-                 std::chrono::milliseconds timeout) {
+DnsReply query_records(const std::string& server_ip, std::uint16_t port, const std::string& name,
+                       std::uint16_t qtype, std::chrono::milliseconds timeout) {
   std::random_device rd;
   const std::uint16_t id = static_cast<std::uint16_t>(rd());
   std::string q;
@@ -56,7 +57,7 @@ DnsReply query_a(const std::string& server_ip, std::uint16_t port, const std::st
     start = dot + 1;
   }
   q += '\0';
-  put16(1);  // A
+  put16(qtype);
   put16(1);  // IN
 
   DnsReply reply;
@@ -75,7 +76,8 @@ DnsReply query_a(const std::string& server_ip, std::uint16_t port, const std::st
   if (n < 12 || ((buf[0] << 8) | buf[1]) != id) return reply;
   reply.rcode = buf[3] & 0x0f;
   const int answers = (buf[6] << 8) | buf[7];
-  // Skip the echoed question, then read A records (dnsmasq compresses names to pointers).
+  // Skip the echoed question, then read A or AAAA records (dnsmasq compresses names to
+  // pointers).
   std::size_t pos = 12;
   auto skip_name = [&]() {
     while (pos < static_cast<std::size_t>(n)) {
@@ -96,7 +98,13 @@ DnsReply query_a(const std::string& server_ip, std::uint16_t port, const std::st
     const int type = (buf[pos] << 8) | buf[pos + 1];
     const int rdlen = (buf[pos + 8] << 8) | buf[pos + 9];
     pos += 10;
-    if (type == 1 && rdlen == 4 && pos + 4 <= static_cast<std::size_t>(n)) {
+    if (type == kTypeAaaa && qtype == kTypeAaaa && rdlen == 16 &&
+        pos + 16 <= static_cast<std::size_t>(n)) {
+      char text[INET6_ADDRSTRLEN];
+      if (::inet_ntop(AF_INET6, buf + pos, text, sizeof text) != nullptr)
+        reply.addresses.emplace_back(text);
+    }
+    if (type == kTypeA && qtype == kTypeA && rdlen == 4 && pos + 4 <= static_cast<std::size_t>(n)) {
       reply.addresses.push_back(std::to_string(buf[pos]) + "." + std::to_string(buf[pos + 1]) +
                                 "." + std::to_string(buf[pos + 2]) + "." +
                                 std::to_string(buf[pos + 3]));
@@ -104,6 +112,18 @@ DnsReply query_a(const std::string& server_ip, std::uint16_t port, const std::st
     pos += rdlen;
   }
   return reply;
+}
+
+}  // namespace
+
+DnsReply query_a(const std::string& server_ip, std::uint16_t port, const std::string& name,
+                 std::chrono::milliseconds timeout) {
+  return query_records(server_ip, port, name, kTypeA, timeout);
+}
+
+DnsReply query_aaaa(const std::string& server_ip, std::uint16_t port, const std::string& name,
+                    std::chrono::milliseconds timeout) {
+  return query_records(server_ip, port, name, kTypeAaaa, timeout);
 }
 
 DnsServer::DnsServer(const fs::path& dir, const std::string& ip, std::uint16_t port,
@@ -147,6 +167,10 @@ DnsReply DnsServer::query(const std::string& name) const {
   return query_a(ip_, port_, name, std::chrono::milliseconds(300));
 }
 
+DnsReply DnsServer::query_aaaa(const std::string& name) const {
+  return test::query_aaaa(ip_, port_, name, std::chrono::milliseconds(300));
+}
+
 void DnsServer::set_record(const std::string& name, const std::string& ip) {
   // Written beside, then renamed in: dnsmasq must never read a half-written file.
   fs::path staged = staging_dir_ / record_file_name(name);
@@ -154,7 +178,8 @@ void DnsServer::set_record(const std::string& name, const std::string& ip) {
   fs::permissions(staged, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
                               fs::perms::others_read);
   fs::rename(staged, hosts_dir_ / record_file_name(name));
-  await(name, true);
+  in6_addr v6{};
+  await(name, true, ::inet_pton(AF_INET6, ip.c_str(), &v6) == 1);
 }
 
 void DnsServer::remove_record(const std::string& name) {
@@ -163,13 +188,13 @@ void DnsServer::remove_record(const std::string& name) {
   await(name, false);
 }
 
-void DnsServer::await(const std::string& name, bool present) {
+void DnsServer::await(const std::string& name, bool present, bool ipv6) {
   const bool ok = wait_until(
       [&] {
         if (auto s = process_->poll()) {
           throw std::runtime_error("dnsmasq " + s->describe() + ":\n" + tail_file(log_, 20));
         }
-        DnsReply r = query(name);
+        DnsReply r = ipv6 ? query_aaaa(name) : query(name);
         const bool has = r.rcode == 0 && !r.addresses.empty();
         // Without a record, the upstream decides (maybe no answer at all).
         return present ? has : upstream_.empty() ? r.rcode == 3 : !has;

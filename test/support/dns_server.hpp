@@ -14,7 +14,8 @@
 
 namespace replagent::test {
 
-// What one A query returned: rcode (0 NOERROR, 3 NXDOMAIN, 5 REFUSED) and the addresses.
+// What one A (or AAAA) query returned: rcode (0 NOERROR, 3 NXDOMAIN, 5 REFUSED) and the
+// addresses (dotted IPv4, or IPv6 as inet_ntop writes it).
 struct DnsReply {
   int rcode = -1;  // -1: no reply within the timeout
   std::vector<std::string> addresses;
@@ -23,6 +24,9 @@ struct DnsReply {
 // DNS server works before the product is involved.
 DnsReply query_a(const std::string& server_ip, std::uint16_t port, const std::string& name,
                  std::chrono::milliseconds timeout);
+// The same for AAAA records (an IPv6 pod's record).
+DnsReply query_aaaa(const std::string& server_ip, std::uint16_t port, const std::string& name,
+                    std::chrono::milliseconds timeout);
 
 class DnsServer {
  public:
@@ -34,6 +38,7 @@ class DnsServer {
             const std::string& name = "dns", const std::string& upstream = "");
   ~DnsServer();
 
+  // An IPv4 address gives the name an A record, an IPv6 one ("::1") an AAAA record only.
   void set_record(const std::string& name, const std::string& ip);
   void remove_record(const std::string& name);
   // "ip:port", the format of REPLAGENT_DNS_SERVERS.
@@ -42,11 +47,12 @@ class DnsServer {
   std::uint16_t port() const { return port_; }
   const std::filesystem::path& log_path() const { return log_; }
   DnsReply query(const std::string& name) const;
+  DnsReply query_aaaa(const std::string& name) const;
 
  private:
-  // Waits until a query for `name` gives `present` (an A record) or not; dnsmasq rereads the
-  // hosts directory on inotify events, asynchronously.
-  void await(const std::string& name, bool present);
+  // Waits until a query for `name` gives `present` (an A record, or with `ipv6` an AAAA
+  // record) or not; dnsmasq rereads the hosts directory on inotify events, asynchronously.
+  void await(const std::string& name, bool present, bool ipv6 = false);
 
   std::filesystem::path hosts_dir_;
   std::filesystem::path staging_dir_;

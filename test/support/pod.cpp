@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "agent/dns.hpp"
 #include "test/support/dns_server.hpp"
 #include "test/support/scratch.hpp"
 
@@ -251,7 +252,7 @@ std::string Pod::psql(const std::string& sql) {
 }
 
 std::string Pod::failure_report() const {
-  std::string s = "---- " + name() + " (" + ip_ + ":" + std::to_string(set_.port) + ", PGDATA " +
+  std::string s = "---- " + name() + " (" + agent::host_port(ip_, set_.port) + ", PGDATA " +
                   pgdata_.string() + ")\n";
   if (!init_logs_.empty()) {
     s += "-- last init stderr " + init_logs_.back().string() + ":\n" +

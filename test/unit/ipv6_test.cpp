@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "agent/dns.hpp"
+#include "probes/http_client.hpp"
 #include "probes/http_server.hpp"
 
 namespace replagent {
@@ -84,6 +85,25 @@ TEST(Ipv6Listen, AllInterfacesIsDualStack) {
   EXPECT_EQ(get_status(AF_INET, server.port()), "HTTP/1.1 200 OK");
   server.stop();
   serving.join();
+}
+
+// The probe reaches a sidecar listening on an IPv6 address (sidecar.listen = [::]:9187 in an
+// IPv6-only pod): before, its client took IPv4 only and fell back to checking PostgreSQL
+// directly ("bad sidecar address ::1").
+TEST(Ipv6Listen, TheProbesClientReachesAnIpv6Sidecar) {
+  std::string target;
+  probes::HttpServer server(probes::ListenAddress{"::1", 0}, [&](const probes::Request& r) {
+    target = r.target;
+    return probes::Response{};
+  });
+  std::thread serving([&] { server.run(); });
+  const probes::HttpAnswer answer =
+      probes::http_get("::1", server.port(), "/healthz", std::chrono::seconds(5));
+  server.stop();
+  serving.join();
+  EXPECT_TRUE(answer.ok) << answer.error;
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(target, "/healthz");
 }
 
 }  // namespace

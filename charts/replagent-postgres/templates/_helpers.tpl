@@ -199,3 +199,38 @@ capabilities:
   subPath: replagent.toml
   readOnly: true
 {{- end -}}
+
+{{/* TLS (values.yaml tls): the Secret every database container mounts at tlsDir (tls.crt,
+     tls.key, ca.crt; the chart's own also holds ca.key, which no pod mounts), and the names
+     the set's certificate covers: for every ordinal below maxReplicas the pod name and its
+     headless names, then the headless, -rw and -ro Services, each bare, .<ns>, .<ns>.svc and
+     .<ns>.svc.<clusterDomain>, then localhost. Names, not wildcards: a wildcard covers one
+     label (RFC 6125), so the short forms (todo-db-1, todo-db-1.todo-db) would need names
+     anyway, and every verifier accepts names. A JSON list (include returns text). */}}
+{{- define "replagent.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "replagent.fullname" .)) .Values.tls.existingSecret -}}
+{{- end -}}
+{{- define "replagent.tlsDir" -}}/etc/replagent/tls{{- end -}}
+{{- define "replagent.tlsDnsNames" -}}
+{{- $fullname := include "replagent.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $suffixes := list "" (printf ".%s" $ns) (printf ".%s.svc" $ns) (printf ".%s.svc.%s" $ns .Values.clusterDomain) -}}
+{{- $names := list -}}
+{{- range $i := until (int .Values.maxReplicas) -}}
+{{- $pod := printf "%s-%d" $fullname $i -}}
+{{- $names = append $names $pod -}}
+{{- range $s := $suffixes -}}{{- $names = append $names (printf "%s.%s%s" $pod $fullname $s) -}}{{- end -}}
+{{- end -}}
+{{- range $svc := list $fullname (printf "%s-rw" $fullname) (printf "%s-ro" $fullname) -}}
+{{- range $s := $suffixes -}}{{- $names = append $names (printf "%s%s" $svc $s) -}}{{- end -}}
+{{- end -}}
+{{- append $names "localhost" | toJson -}}
+{{- end -}}
+{{- define "replagent.tlsIPs" -}}["127.0.0.1", "::1"]{{- end -}}
+{{- define "replagent.tlsMount" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: {{ include "replagent.tlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
