@@ -160,7 +160,12 @@ class ConnKeywords {
                        (p.options.empty() ? std::string() : " " + p.options));
     if (p.replication) add("replication", "true");
     if (!p.password.empty()) add("password", p.password.reveal());
-    add("sslmode", "prefer");
+    if (p.sslrootcert.empty()) {
+      add("sslmode", "prefer");
+    } else {
+      add("sslmode", "verify-full");
+      add("sslrootcert", p.sslrootcert);
+    }
     // The static build has no GSSAPI; "disable" is accepted either way and spares a
     // Kerberos round trip in the dynamic one.
     add("gssencmode", "disable");

@@ -32,6 +32,10 @@ struct ConnParams {
   std::chrono::milliseconds io_timeout{0};
   bool replication = false;  // physical replication connection (replication=true)
   std::string options;       // e.g. "-c wal_sender_timeout=0"
+  // The set's CA (postgres.tls_ca_file) for a connection to another pod when TLS is on:
+  // sslmode=verify-full against it, checked against `host` (the pod's DNS name), so the
+  // agent's own logins and slot creation never reach an impostor; empty: sslmode=prefer.
+  std::string sslrootcert;
 
   // "replicator@todo-db-0.todo-db.default.svc.cluster.local:5432" for messages.
   std::string describe() const;

@@ -144,6 +144,16 @@ void check_key_file_mode(const std::string& path, const char* key) {
 
 }  // namespace
 
+bool is_tls_refusal(const std::string& e) {
+  for (const char* text : {"certificate verify failed", "does not match host name",
+                           "server does not support SSL", "certificate is not yet valid",
+                           "certificate has expired", "self-signed certificate",
+                           "unable to get local issuer certificate"}) {
+    if (e.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
 bool san_matches(const std::string& pattern_in, const std::string& name_in) {
   const std::string pattern = lower(pattern_in);
   const std::string name = lower(name_in);

@@ -47,6 +47,12 @@ std::optional<TlsProblem> check_tls_material(const TlsMaterial& m,
 // Whether the SAN pattern `pattern` ("*.todo-db.default.svc.cluster.local") covers `name`.
 bool san_matches(const std::string& pattern, const std::string& name);
 
+// True when libpq's error says the server could not be verified or offers no TLS at all
+// ("certificate verify failed", "server certificate for ... does not match host name",
+// "server does not support SSL, but SSL was required"): not a server still starting, but one
+// this client must not talk to until its certificate or the CA file changes.
+bool is_tls_refusal(const std::string& libpq_error);
+
 // The names the certificate must cover for this pod: its headless-Service name
 // <pod>.<service>.<namespace>.svc.<cluster domain> (the name replicas verify).
 std::vector<std::string> tls_required_names(const Config& config);

@@ -91,7 +91,8 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
   const std::string snapshot = *snap.rows[0][0];
   DumpRequest req{output,          source.host,          source.address,
                   c.postgres.port, c.postgres.backup_user, c.backup.database,
-                  snapshot,        passfile,             c.postgres.bin_dir};
+                  snapshot,        passfile,             c.postgres.bin_dir,
+                  c.postgres.tls_ca_file};
   // One line per attempt: which server, and why this one (`attempt`).
   spdlog::info("pg_dump -Fc of database {} from {} into {} at snapshot {} ({})",
                c.backup.database, source.describe(), output, snapshot, attempt);

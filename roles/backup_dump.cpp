@@ -74,6 +74,7 @@ agent::ProcessSpec build_pg_dump(const DumpRequest& r) {
                                      conninfo_quote(r.host), r.port, conninfo_quote(r.user),
                                      conninfo_quote(r.dbname));
   if (!r.hostaddr.empty()) conninfo += " hostaddr=" + conninfo_quote(r.hostaddr);
+  conninfo += tls_conninfo(r.ssl_root_cert);
   agent::ProcessSpec spec;
   spec.program = "pg_dump";
   spec.search_dir = r.bin_dir;

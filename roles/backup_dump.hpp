@@ -37,6 +37,7 @@ struct DumpRequest {
   std::string snapshot;  // pg_export_snapshot() of our open transaction; empty: pg_dump's own
   std::string passfile;
   std::string bin_dir;
+  std::string ssl_root_cert;  // the set's CA when TLS is on: sslmode=verify-full (tls_conninfo)
 };
 // pg_dump -Fc -f <output> [--snapshot=ID] -d <conninfo>, the password from PGPASSFILE only.
 agent::ProcessSpec build_pg_dump(const DumpRequest& request);

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "agent/fs.hpp"
+#include "agent/tls.hpp"
 #include "roles/clone.hpp"
 #include "roles/data_dir.hpp"
 #include "roles/init_steps.hpp"
@@ -248,6 +249,7 @@ std::optional<InitOutcome> wait_for_primary(const agent::Config& c, InitDeps& de
   spdlog::info("primary {} resolved to {}", t.primary_host, *address);
 
   std::optional<bool> up;
+  std::string tls_refusal;
   auto params = replication_params(c, t.primary_host, *address);
   end = wait_for<bool>(
       deps, c, deadline, fmt::format("primary {}:{}", t.primary_host, c.postgres.port),
@@ -258,9 +260,27 @@ std::optional<InitOutcome> wait_for_primary(const agent::Config& c, InitDeps& de
           throw agent::usage_error(fmt::format("invalid connection parameters for {}", params.describe()));
         *why = s == agent::PingStatus::kRejected ? "server is rejecting connections (starting up?)"
                                                  : "no response";
+        // A TLS verification failure looks like "no response" to PQping. Waiting would not
+        // change the certificate: ask once with a real connection and stop if that is it,
+        // before any login, slot or clone reaches a server the replica cannot verify.
+        if (s == agent::PingStatus::kNoResponse && c.postgres.tls()) {
+          agent::PgError err;
+          if (!deps.pg.identify_system(params, &err) && agent::is_tls_refusal(err.message)) {
+            tls_refusal = err.message;
+            return false;
+          }
+        }
         return std::nullopt;
       },
       &up, &reason);
+  if (!tls_refusal.empty()) {
+    return outcome(ExitCode::kCloneFailed,
+                   fmt::format("primary {}: {} (TLS: the primary's certificate must be issued by "
+                               "the CA in postgres.tls_ca_file {} and its SANs cover {}; a "
+                               "replica never streams from a server it cannot verify)",
+                               params.describe(), tls_refusal, c.postgres.tls_ca_file,
+                               t.primary_host));
+  }
   if (end == WaitEnd::kStopped)
     return outcome(ExitCode::kFailed, "stopped by signal while waiting for the primary");
   if (end == WaitEnd::kTimedOut) {

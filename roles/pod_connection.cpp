@@ -9,6 +9,7 @@ agent::ConnParams pod_connection(const agent::Config& c, const std::string& host
   p.hostaddr = address;
   p.port = c.postgres.port;
   p.connect_timeout = std::chrono::seconds(5);
+  p.sslrootcert = c.postgres.tls_ca_file;  // empty unless TLS is on
   return p;
 }
 

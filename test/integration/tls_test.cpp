@@ -174,6 +174,9 @@ TEST_F(Tls, AReplicaTrustingAnotherCaRefusesThePrimary) {
       << message;
   EXPECT_FALSE(fs::exists(replica.pgdata() / "PG_VERSION")) << "a clone was left in PGDATA";
   EXPECT_FALSE(streaming(primary, replica.name()));
+  // Nothing reached the server before the certificate was checked: the agent's own
+  // connections (the slot's creation) verify it too, not only pg_basebackup's.
+  EXPECT_EQ(primary.psql("SELECT count(*) FROM pg_replication_slots"), "0");
 }
 
 TEST_F(Tls, InitRefusesBadFilesBeforeTouchingTheVolume) {

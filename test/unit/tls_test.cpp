@@ -190,6 +190,21 @@ TEST(TlsCheck, SanMatchingIsRfc6125s) {
     EXPECT_EQ(san_matches(c.pattern, c.name), c.matches) << c.pattern << " vs " << c.name;
 }
 
+// libpq's words for a server the client must not talk to, as opposed to one still starting.
+TEST(TlsCheck, RefusalsAreToldFromServersNotAnswering) {
+  for (const char* refusal :
+       {"SSL error: certificate verify failed",
+        "server certificate for \"db.example\" does not match host name \"todo-db-0.todo-db\"",
+        "server does not support SSL, but SSL was required"}) {
+    EXPECT_TRUE(is_tls_refusal(refusal)) << refusal;
+  }
+  for (const char* other :
+       {"connection to server at \"10.0.0.1\", port 5432 failed: Connection refused",
+        "FATAL:  the database system is starting up", "timeout expired", ""}) {
+    EXPECT_FALSE(is_tls_refusal(other)) << other;
+  }
+}
+
 TEST(TlsCheck, TheRequiredNameIsThePodsHeadlessServiceName) {
   Config c;
   c.pod.name = "todo-db-1";
