@@ -67,6 +67,17 @@ function checkTlsPlumbing(objects, secretName) {
   assert.match(pg, new RegExp(`^tls_cert_file = "${tlsDir}/tls.crt"$`, 'm'));
   assert.match(pg, new RegExp(`^tls_key_file = "${tlsDir}/tls.key"$`, 'm'));
   assert.match(pg, new RegExp(`^tls_ca_file = "${tlsDir}/ca.crt"$`, 'm'));
+  // The backup Jobs read the same config, and pg_dump verifies the server it dumps against the
+  // CA (sslmode=verify-full): they mount ca.crt, and neither the set's key nor its certificate.
+  for (const cj of lib.byKind(objects, 'CronJob')) {
+    const job = cj.spec.jobTemplate.spec.template.spec;
+    for (const c of job.containers) {
+      assert.equal(lib.mountAt(c, tlsDir)?.name, 'tls', `${cj.metadata.name}/${c.name}: ${tlsDir}`);
+    }
+    const jobVol = job.volumes.find((v) => v.name === 'tls');
+    assert.equal(jobVol?.secret?.secretName, secretName, `${cj.metadata.name}: the TLS Secret`);
+    assert.deepEqual(jobVol.secret.items, [{ key: 'ca.crt', path: 'ca.crt' }], `${cj.metadata.name}: ca.crt only`);
+  }
 }
 
 // The TLS volume's defaultMode as helm writes it (the text, see checkTlsPlumbing).

@@ -104,6 +104,7 @@ spec:
               volumeMounts:
                 {{- include "replagent.commonMounts" $ctx | nindent 16 }}
                 {{- include "replagent.secretMounts" (prepend .secretRoles $ctx) | nindent 16 }}
+                {{- include "replagent.tlsMount" $ctx | nindent 16 }}
                 - name: backup
                   mountPath: /backup
                   {{- if .backupReadOnly }}
@@ -120,6 +121,16 @@ spec:
               configMap:
                 name: {{ $fullname }}-config
             {{- include "replagent.secretVolumes" (prepend .secretRoles $ctx) | nindent 12 }}
+            {{- if $v.tls.enabled }}
+            # The set's CA only: pg_dump verifies the server it dumps (sslmode=verify-full).
+            - name: tls
+              secret:
+                secretName: {{ include "replagent.tlsSecretName" $ctx }}
+                defaultMode: 0440
+                items:
+                  - key: ca.crt
+                    path: ca.crt
+            {{- end }}
             - name: backup
               persistentVolumeClaim:
                 claimName: {{ $v.backup.persistence.existingClaim | default (printf "%s-backup" $fullname) }}
