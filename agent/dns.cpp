@@ -262,6 +262,11 @@ class CaresResolver final : public Resolver {
 
 }  // namespace
 
+bool is_ip_literal(const std::string& text) {
+  in_addr a{};
+  return inet_pton(AF_INET, text.c_str(), &a) == 1 || is_ipv6_literal(text);
+}
+
 bool is_ipv6_literal(const std::string& text) {
   in6_addr a{};
   return inet_pton(AF_INET6, text.c_str(), &a) == 1;

@@ -35,6 +35,9 @@ class Resolver {
 
 // True for a numeric IPv6 address without brackets ("::1", "fd00::a").
 bool is_ipv6_literal(const std::string& text);
+// True for a numeric IPv4 address or an IPv6 literal without brackets: a host libpq takes as
+// hostaddr, never a name to resolve.
+bool is_ip_literal(const std::string& text);
 // `host` as the host part of a URL or "host:port": IPv6 literals in brackets ("[::1]"),
 // anything else as is. libpq's host/hostaddr keywords take the bare form instead.
 std::string bracket_ipv6(const std::string& host);

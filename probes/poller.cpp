@@ -17,12 +17,6 @@
 namespace replagent::probes {
 namespace {
 
-bool is_ipv4(const std::string& text) {
-  in_addr addr{};
-  return inet_pton(AF_INET, text.c_str(), &addr) == 1;
-}
-
-bool is_numeric_host(const std::string& text) { return is_ipv4(text) || agent::is_ipv6_literal(text); }
 
 // Each query is cut off server side well inside one poll interval, so a slow catalog read
 // delays one snapshot, not the poller.
@@ -72,7 +66,7 @@ agent::ConnParams local_conn_params(const agent::Config& c,
   if (host == "localhost") {
     l.host = "localhost";
     l.hostaddr = "127.0.0.1";
-  } else if (is_numeric_host(host)) {
+  } else if (agent::is_ip_literal(host)) {
     l.hostaddr = host;  // libpq takes IPv6 literals bare in hostaddr
   } else {
     l.host = host;

@@ -11,12 +11,6 @@
 namespace replagent::roles {
 namespace {
 
-// A numeric host (backup.source) is taken as is: IPv4, or IPv6 in an IPv6-only cluster.
-bool is_numeric_host(const std::string& text) {
-  in_addr a{};
-  return ::inet_pton(AF_INET, text.c_str(), &a) == 1 || agent::is_ipv6_literal(text);
-}
-
 // A replica is worth reading from only while it streams: a disconnected one may be hours
 // behind, and a dump of it would look fine while missing the latest data.
 const char* kRoleQuery =
@@ -50,7 +44,7 @@ std::optional<Observed> observe(agent::PgClient& pg, const agent::ConnParams& pa
 
 std::optional<std::string> resolve_first(agent::Resolver& resolver, const std::string& name,
                                          std::string* why) {
-  if (is_numeric_host(name)) return name;
+  if (agent::is_ip_literal(name)) return name;  // backup.source as an address: taken as is
   const auto answer = resolver.resolve_ipv4(name);
   if (answer.status != agent::DnsStatus::kOk || answer.addresses.empty()) {
     *why = fmt::format("{} does not resolve ({}{})", name, agent::to_string(answer.status),
