@@ -154,6 +154,10 @@ bool is_tls_refusal(const std::string& e) {
   return false;
 }
 
+bool is_tls_unsupported(const std::string& e) {
+  return e.find("server does not support SSL") != std::string::npos;
+}
+
 bool san_matches(const std::string& pattern_in, const std::string& name_in) {
   const std::string pattern = lower(pattern_in);
   const std::string name = lower(name_in);

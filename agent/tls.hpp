@@ -53,6 +53,11 @@ bool san_matches(const std::string& pattern, const std::string& name);
 // this client must not talk to until its certificate or the CA file changes.
 bool is_tls_refusal(const std::string& libpq_error);
 
+// True when libpq's error says the server offers no TLS at all ("server does not support SSL,
+// but SSL was required"): a server not yet configured for it (TLS being turned on for a running
+// set, whose primary restarts last), rather than one that shows a certificate we reject.
+bool is_tls_unsupported(const std::string& libpq_error);
+
 // The names the certificate must cover for this pod: its headless-Service name
 // <pod>.<service>.<namespace>.svc.<cluster domain> (the name replicas verify).
 std::vector<std::string> tls_required_names(const Config& config);

@@ -19,6 +19,7 @@
 #include "roles/data_dir.hpp"
 #include "roles/password_sync.hpp"
 #include "roles/tls_reload.hpp"
+#include "roles/tls_upgrade.hpp"
 
 namespace replagent::probes {
 namespace {
@@ -98,6 +99,10 @@ int sidecar_command(const agent::Config& config) {
   roles::PasswordSync passwords(config, *pg, agent::system_clock());
   // On every pod, rotated TLS files are served after a reload (tls_reload.hpp).
   roles::TlsReload tls(config, *pg, agent::system_clock(), roles::real_tls_effects(config));
+  // On a replica that init left on the interim sslmode=prefer, verify-full once the primary
+  // verifies (tls_upgrade.hpp).
+  roles::TlsUpgrade tls_upgrade(config, *pg, agent::system_clock(),
+                                roles::real_tls_upgrade_effects(config, *resolver, *pg));
   const std::string socket_fallback = config.postgres.host.rfind('/', 0) == 0 ? config.postgres.host : "";
   PollerDeps deps{.pg = *pg,
                   .clock = agent::system_clock(),
@@ -108,6 +113,8 @@ int sidecar_command(const agent::Config& config) {
                         if (config.postgres.tls() && s.role != Role::kUnknown) {
                           std::string socket = roles::server_socket_dir(config.postgres.data_dir);
                           tls.review(socket.empty() ? socket_fallback : socket);
+                          if (s.role == Role::kReplica)
+                            tls_upgrade.review(socket.empty() ? socket_fallback : socket);
                         }
                         // Only a primary syncs: replicas skip reading postmaster.pid each poll.
                         if (s.role != Role::kPrimary) return;

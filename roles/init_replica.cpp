@@ -24,9 +24,50 @@ using agent::ExitCode;
 struct PrimaryFacts {
   std::string address;
   std::uint64_t system_identifier = 0;
+  // Reached with the interim sslmode=prefer: TLS is on, the primary serves none yet and this
+  // replica never verified it (see "Turning TLS on" below).
+  bool tls_pending = false;
 };
 
-PrimaryConnInfo conninfo_for(const agent::Config& c, const Topology& t, const std::string& address) {
+// Turning TLS on for a running set. The StatefulSet's rolling update restarts the replicas
+// first and the primary last, so a replica that comes back with TLS on finds its primary
+// still serving none. verify-full there would stop it streaming, keep it unready, and stall
+// the roll before it reaches the primary: the set would never get TLS. So a replica that keeps
+// its data and has never verified its primary (no kTlsVerifiedFile) streams with the interim
+// sslmode=prefer while the primary serves no TLS (no worse than before: it streamed in clear),
+// marked kTlsPendingFile; its sidecar switches it to verify-full once the primary verifies,
+// without a restart (roles/tls_upgrade.hpp). Never the other way: a replica that has verified
+// its primary once (kTlsVerifiedFile), and every new clone, only ever connects verifying it,
+// and a certificate that fails verification is refused whatever the markers say.
+bool has_marker(const std::string& data_dir, const char* name) {
+  std::error_code ec;
+  return fs::exists(fs::path(data_dir) / name, ec);
+}
+
+// Records in `data_dir` what this init found: TLS off (no markers: turning it on later starts
+// the transition again), the primary verified (kTlsVerifiedFile), or pending.
+void record_tls_state(const agent::Config& c, const std::string& data_dir, bool verified,
+                      bool pending) {
+  const fs::path dir(data_dir);
+  std::error_code ec;
+  if (!c.postgres.tls() || verified) fs::remove(dir / kTlsPendingFile, ec);
+  if (!c.postgres.tls()) {
+    fs::remove(dir / kTlsVerifiedFile, ec);
+  } else if (verified) {
+    agent::write_file_atomic((dir / kTlsVerifiedFile).string(),
+                             "this replica verified its primary over TLS: it never connects to "
+                             "it unverified again\n",
+                             0600);
+  } else if (pending) {
+    agent::write_file_atomic((dir / kTlsPendingFile).string(),
+                             "the primary served no TLS at init: interim sslmode=prefer until "
+                             "the sidecar verifies it\n",
+                             0600);
+  }
+}
+
+PrimaryConnInfo conninfo_for(const agent::Config& c, const Topology& t, const std::string& address,
+                             bool tls_pending = false) {
   PrimaryConnInfo info;
   info.host = t.primary_host;
   info.hostaddr = c.init.pin_primary_address ? address : "";
@@ -35,6 +76,7 @@ PrimaryConnInfo conninfo_for(const agent::Config& c, const Topology& t, const st
   info.passfile = (fs::path(c.postgres.data_dir) / kPassFile).string();
   info.application_name = c.pod.name;
   info.ssl_root_cert = c.postgres.tls_ca_file;
+  info.tls_pending = tls_pending;
   return info;
 }
 
@@ -122,6 +164,23 @@ std::optional<PrimaryFacts> glance_at_primary(const agent::Config& c, InitDeps& 
   auto params = replication_params(c, t.primary_host, answer.addresses.front());
   params.connect_timeout = std::chrono::seconds(2);
   auto info = deps.pg.identify_system(params, &err);
+  if (!info && c.postgres.tls() && agent::is_tls_unsupported(err.message)) {
+    if (has_marker(c.postgres.data_dir, kTlsVerifiedFile)) {
+      *why = fmt::format("{}: {}; this replica verified its primary over TLS before ({}), so it "
+                         "never connects to it unverified: if TLS was turned off on the primary "
+                         "on purpose, turn it off for the whole set",
+                         params.describe(), err.message, kTlsVerifiedFile);
+      return std::nullopt;
+    }
+    // TLS is being turned on (see above): the interim sslmode=prefer.
+    spdlog::warn("the primary {} serves no TLS yet ({}); this replica never verified it, so it "
+                 "streams with sslmode=prefer until the primary verifies, then the sidecar "
+                 "switches it to verify-full (turning TLS on restarts the primary last)",
+                 t.primary_host, err.message);
+    params.sslrootcert.clear();
+    info = deps.pg.identify_system(params, &err);
+    if (info) return PrimaryFacts{answer.addresses.front(), info->system_identifier, true};
+  }
   if (!info) {
     *why = fmt::format("{}: {}", params.describe(), err.message);
     return std::nullopt;
@@ -141,9 +200,10 @@ struct Reclone {
 // primary recycled WAL past max_slot_wal_keep_size would otherwise start, fail to stream
 // ("requested WAL segment has already been removed") and stay behind forever, unnoticed.
 std::optional<Reclone> check_slot(const agent::Config& c, InitDeps& deps, const Topology& t,
-                                  const std::string& address) {
+                                  const PrimaryFacts& primary) {
   agent::PgError err;
-  auto params = replication_params(c, t.primary_host, address);
+  auto params = replication_params(c, t.primary_host, primary.address);
+  if (primary.tls_pending) params.sslrootcert.clear();
   params.connect_timeout = std::chrono::seconds(2);
   const auto slot = deps.pg.read_physical_slot(params, t.slot, &err);
   if (!slot) {
@@ -190,18 +250,24 @@ std::variant<InitOutcome, Reclone> keep_replica(const agent::Config& c, InitDeps
                                primary->system_identifier)};
   }
   if (primary) {
-    if (auto reclone = check_slot(c, deps, t, primary->address)) return *reclone;
+    if (auto reclone = check_slot(c, deps, t, *primary)) return *reclone;
   } else {
     spdlog::warn("could not check the primary ({}); keeping the existing replica data "
                  "(system identifier {}) unverified", why, local.system_identifier);
   }
   const agent::Config files = with_primary_minimums(c, deps, c.postgres.data_dir);
+  // Pending: the primary serves no TLS yet, or could not be reached while still pending.
+  const bool pending = c.postgres.tls() &&
+                       (primary ? primary->tls_pending
+                                : has_marker(c.postgres.data_dir, kTlsPendingFile) &&
+                                      !has_marker(c.postgres.data_dir, kTlsVerifiedFile));
   if (primary || !c.init.pin_primary_address) {
     write_replica_files(c.postgres.data_dir, files,
-                        conninfo_for(c, t, primary ? primary->address : ""), t.slot);
+                        conninfo_for(c, t, primary ? primary->address : "", pending), t.slot);
   } else {
     write_primary_files(c.postgres.data_dir, files);  // keep the old pinned conninfo
   }
+  record_tls_state(c, c.postgres.data_dir, primary && !primary->tls_pending, pending);
   InitOutcome kept = outcome(ExitCode::kOk,
                              fmt::format("valid replica data (system identifier {}{}), no clone; "
                                          "primary_conninfo refreshed",
@@ -396,6 +462,8 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
   }
   write_replica_files(staging, with_primary_minimums(c, deps, staging),
                       conninfo_for(c, t, address), t.slot);
+  // A clone verified its primary (TLS on); markers copied from the primary's data go.
+  record_tls_state(c, staging, c.postgres.tls(), false);
   const auto cloned = inspect_data_dir(staging);
   if (cloned.kind != DataDirKind::kReplica || cloned.system_identifier != info->system_identifier) {
     return outcome(ExitCode::kCloneFailed,

@@ -312,8 +312,17 @@ std::string render_primary_conninfo(const PrimaryConnInfo& p) {
   // The walreceiver must notice a vanished primary (pod deleted, node lost) and reconnect to
   // the new address instead of waiting on a dead TCP connection for the kernel's timeout.
   out += " connect_timeout=5 keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3";
-  out += tls_conninfo(p.ssl_root_cert);
+  out += p.tls_pending && !p.ssl_root_cert.empty() ? kInterimTls : tls_conninfo(p.ssl_root_cert);
   return out;
+}
+
+std::optional<std::string> verified_conninfo(const std::string& conninfo,
+                                             const std::string& ssl_root_cert) {
+  const std::string_view interim = kInterimTls;
+  if (ssl_root_cert.empty() || conninfo.size() < interim.size() ||
+      conninfo.compare(conninfo.size() - interim.size(), interim.size(), interim) != 0)
+    return std::nullopt;
+  return conninfo.substr(0, conninfo.size() - interim.size()) + tls_conninfo(ssl_root_cert);
 }
 
 std::string with_standby_settings(const std::string& auto_conf, const std::string& conninfo,

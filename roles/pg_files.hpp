@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,13 @@ namespace replagent::roles {
 
 constexpr const char* kIncludeFile = "replagent.conf";
 constexpr const char* kPassFile = "replagent.pgpass";
+// TLS being turned on for a running set (tls_transition below): markers in the data directory.
+// kTlsVerifiedFile: this replica's data has streamed from a primary it verified; from then on
+// it never connects to its primary without verifying it. kTlsPendingFile: init found the primary
+// serving no TLS yet and wrote an interim sslmode=prefer conninfo, which the sidecar replaces
+// with the verifying one as soon as the primary verifies (roles/tls_upgrade.hpp).
+constexpr const char* kTlsVerifiedFile = "replagent.tls_verified";
+constexpr const char* kTlsPendingFile = "replagent.tls_pending";
 
 // replagent.conf: listen address, port and the replication settings both roles need (a
 // replica can be cloned from, and promoted, with the same file), then postgres.parameters.
@@ -87,6 +95,9 @@ struct PrimaryConnInfo {
   std::string application_name;
   // The set's CA (postgres.tls_ca_file) when TLS is on, else empty: see tls_conninfo.
   std::string ssl_root_cert;
+  // TLS is on but the primary serves none yet and this replica never verified it: the interim
+  // sslmode=prefer (kInterimTls) instead of verify-full. See kTlsPendingFile.
+  bool tls_pending = false;
 };
 std::string render_primary_conninfo(const PrimaryConnInfo& info);
 
@@ -95,6 +106,15 @@ std::string render_primary_conninfo(const PrimaryConnInfo& info);
 // conninfo's host= (the pod's DNS name), also when hostaddr= pins the address, so a replica
 // never streams from a server that cannot show a certificate of the set's CA for that name.
 std::string tls_conninfo(const std::string& ssl_root_cert);
+
+// The interim TLS part of a pending replica's conninfo (PrimaryConnInfo::tls_pending): TLS when
+// the primary offers it, not verified. It ends the conninfo, so verified_conninfo can replace it.
+constexpr const char* kInterimTls = " sslmode=prefer";
+
+// A pending replica's conninfo with the interim part replaced by tls_conninfo(ssl_root_cert);
+// nullopt when `conninfo` does not end with kInterimTls (not one init wrote as pending).
+std::optional<std::string> verified_conninfo(const std::string& conninfo,
+                                             const std::string& ssl_root_cert);
 
 // postgresql.auto.conf with primary_conninfo and primary_slot_name replaced (pg_basebackup -R
 // writes them there; we rewrite them there so the effective values are ours).

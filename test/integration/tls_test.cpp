@@ -3,7 +3,9 @@
 // (tls.crt, tls.key, ca.crt; here owned by the server's user, the key 0600). Replicas stream
 // over TLS and verify their primary (sslmode=verify-full); a replica that trusts another CA
 // refuses the primary; init refuses an expired, mis-named or mismatched certificate before
-// touching the volume; the sidecar serves rotated files after a reload, not a restart.
+// touching the volume; the sidecar serves rotated files after a reload, not a restart; TLS
+// turned on for a running set (replicas first, the primary last) ends with every replica
+// verifying its primary, and never goes back.
 #include <filesystem>
 #include <fstream>
 
@@ -241,6 +243,78 @@ TEST_F(Tls, RotatedFilesAreServedAfterAReloadNotARestart) {
       << read_file(s.log_path());
   EXPECT_EQ(served_serial(primary), "serial=42");
   EXPECT_EQ(postmaster_pid(primary), pid);
+}
+
+// Turning TLS on for a running set, as the StatefulSet's rolling update does it: the replica
+// restarts first, with TLS on, while its primary serves none yet; the primary restarts last.
+// The replica must stream all along (else it is never ready and the roll stalls), and end up
+// verifying its primary without another restart.
+TEST_F(Tls, TurningTlsOnForARunningSetEndsWithReplicasVerifyingThePrimary) {
+  const auto tls = set_pki();
+  Pod& primary = pod(0);
+  Pod& replica = pod(1);
+  ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
+  ASSERT_NO_FATAL_FAILURE(bring_up_replica(replica, primary));
+  const std::string ssl_of_replica =
+      "SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE "
+      "r.application_name = '" + replica.name() + "'";
+
+  // 1. The replica first: its init keeps the data, and streams with the interim sslmode=prefer.
+  replica.stop_postgres();
+  InitResult r = replica.run_init(tls_env(tls));
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE((r.out + r.err).find("serves no TLS yet"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(replica.pgdata() / "replagent.tls_pending"));
+  EXPECT_FALSE(fs::exists(replica.pgdata() / "replagent.tls_verified"));
+  replica.start_postgres();
+  ASSERT_TRUE(wait_until([&] { return streaming(primary, replica.name()); }, 30s))
+      << "the replica does not stream from its primary without TLS: the roll would stall";
+  EXPECT_NE(replica.psql("SHOW primary_conninfo").find("sslmode=prefer"), std::string::npos);
+  Sidecar& s = start_sidecar(replica, tls_env(tls));
+  EXPECT_TRUE(wait_until(
+      [&] { return read_file(s.log_path()).find("does not verify yet") != std::string::npos; },
+      20s))
+      << read_file(s.log_path());
+  EXPECT_TRUE(fs::exists(replica.pgdata() / "replagent.tls_pending"));
+
+  // 2. The primary last, with TLS: the replica's sidecar switches it to verify-full.
+  const std::string replica_pid = postmaster_pid(replica);
+  primary.stop_postgres();
+  ASSERT_NO_FATAL_FAILURE(bring_up_tls_primary(primary, tls_env(tls)));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return replica.psql("SHOW primary_conninfo").find("sslmode=verify-full") !=
+               std::string::npos;
+      },
+      60s, 500ms))
+      << read_file(s.log_path());
+  EXPECT_NE(replica.psql("SHOW primary_conninfo").find("sslrootcert="), std::string::npos);
+  EXPECT_TRUE(wait_until([&] { return primary.psql(ssl_of_replica) == "t"; }, 30s))
+      << "the replica does not stream over TLS";
+  EXPECT_EQ(postmaster_pid(replica), replica_pid) << "the replica was restarted";
+  EXPECT_TRUE(fs::exists(replica.pgdata() / "replagent.tls_verified"));
+  EXPECT_FALSE(fs::exists(replica.pgdata() / "replagent.tls_pending"));
+  s.stop();
+
+  // 3. Never back: a primary that stops serving TLS (or an impostor in its place) no longer
+  // gets this replica's connection in clear.
+  primary.stop_postgres();
+  ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
+  replica.stop_postgres();
+  r = replica.run_init(tls_env(tls));
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_NE((r.out + r.err).find("verified its primary over TLS before"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(replica.pgdata() / "replagent.tls_pending"));
+  replica.start_postgres();
+  EXPECT_NE(replica.psql("SHOW primary_conninfo").find("sslmode=verify-full"), std::string::npos);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return read_file(replica.postgres_log()).find("server does not support SSL") !=
+               std::string::npos;
+      },
+      30s))
+      << "the replica's walreceiver did not try (and refuse) the primary without TLS";
+  EXPECT_FALSE(streaming(primary, replica.name()));
 }
 
 }  // namespace

@@ -476,6 +476,30 @@ TEST(PrimaryConninfo, ReadsBackExactly) {
   EXPECT_EQ(got["keepalives"], "1");
 }
 
+// Turning TLS on for a running set: the interim conninfo (primary not serving TLS yet) and the
+// verifying one the sidecar replaces it with differ only in their TLS part.
+TEST(PrimaryConninfo, PendingTlsIsInterimPreferThenVerifyFull) {
+  PrimaryConnInfo info = sample_info();
+  info.ssl_root_cert = "/tls/ca's.crt";
+  const std::string verifying = render_primary_conninfo(info);
+  info.tls_pending = true;
+  const std::string interim = render_primary_conninfo(info);
+  EXPECT_EQ(interim.substr(interim.size() - 15), " sslmode=prefer") << interim;
+  EXPECT_EQ(interim.find("sslrootcert"), std::string::npos) << interim;
+  ASSERT_TRUE(verified_conninfo(interim, info.ssl_root_cert));
+  EXPECT_EQ(*verified_conninfo(interim, info.ssl_root_cert), verifying);
+  const auto pairs = grammar::parse_conninfo(*verified_conninfo(interim, info.ssl_root_cert));
+  ASSERT_TRUE(pairs);
+  std::map<std::string, std::string> got(pairs->begin(), pairs->end());
+  EXPECT_EQ(got["sslmode"], "verify-full");
+  EXPECT_EQ(got["sslrootcert"], info.ssl_root_cert);
+  // Only what init wrote as interim is switched; TLS off has no pending state.
+  EXPECT_FALSE(verified_conninfo(verifying, info.ssl_root_cert));
+  EXPECT_FALSE(verified_conninfo("host=x sslmode=prefer user=y", info.ssl_root_cert));
+  EXPECT_FALSE(verified_conninfo(interim, ""));
+  info.ssl_root_cert.clear();
+  EXPECT_EQ(render_primary_conninfo(info).find("sslmode"), std::string::npos);
+}
 
 TEST(IdentBlock, MapsTheServersOsUserToThePodsRoles) {
   agent::Config c = hba_config();
