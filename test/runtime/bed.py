@@ -7,6 +7,7 @@ Environment (set by test/runtime/CMakeLists.txt and scripts/test):
   REPLAGENT_POSTGRES_IMAGE  the OCI archive scripts/image-postgres made (the chart's image)
 """
 
+import copy
 import functools
 import json
 import os
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import time
 import unittest
+
+import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,6 +72,28 @@ def render(release="todo", values=(), namespace="default", seed=True):
     return r.stdout
 
 
+def keep_looked_up(cluster, manifests):
+    """What `helm upgrade` renders for the chart's generated TLS Secret: the template looks the
+    Secret up in the cluster and reuses its CA and certificate (templates/tls-secret.yaml), so
+    an upgrade keeps them; `helm template` has no cluster and makes a new CA on every render,
+    which to the pods is a CA rotation on each apply. The bed plays `lookup` by keeping the
+    Secret the cluster already holds. Only while the names it covers are unchanged: with new
+    names helm would sign a new certificate with the kept CA, which the bed cannot do here."""
+    docs = [d for d in yaml.safe_load_all(manifests) if d]
+    out = []
+    for d in docs:
+        annotations = d.get("metadata", {}).get("annotations") or {}
+        kept = cluster.objects.get(("Secret", d["metadata"]["name"])) if d["kind"] == "Secret" else None
+        if kept is not None and "replagent.io/tls-names" in annotations:
+            was = (kept["metadata"].get("annotations") or {}).get("replagent.io/tls-names")
+            if was != annotations["replagent.io/tls-names"]:
+                raise AssertionError("the TLS names changed: helm would re-sign with the kept CA, "
+                                     "which the bed does not play")
+            d = copy.deepcopy(kept)
+        out.append(d)
+    return yaml.safe_dump_all(out)
+
+
 class RuntimeTest(unittest.TestCase):
     """One cluster per test; on failure the events and every container's log are printed."""
 
@@ -114,6 +139,11 @@ class RuntimeTest(unittest.TestCase):
         ordinal = next((int(v.split("=", 1)[1]) for v in values if v.startswith("primaryOrdinal=")), 0)
         self.cluster.wait_settled("todo-db", timeout)
         self.wait_streaming(f"todo-db-{ordinal}", replicas - 1)
+
+    def upgrade(self, values):
+        """`helm upgrade todo -f examples/todo-db.yaml --set ...` (values as render takes
+        them): the render applied, with what the chart looks up in the cluster kept."""
+        self.cluster.apply(keep_looked_up(self.cluster, render("todo", values)))
 
     def sql(self, pod, query, db="postgres", timeout=30):
         r = local_psql(self.cluster, pod, query, db, timeout)

@@ -120,7 +120,7 @@ class RollingUpdate(RuntimeTest):
         self.install(replicas=3)
         self.sql("todo-db-0", "create table t as select generate_series(1, 10) x")
         before = {p.name: p for p in c.pods()}
-        self.cluster.apply(render("todo", ["replicas=3", "agent.pollInterval=3s"]))
+        self.upgrade(["replicas=3", "agent.pollInterval=3s"])
         c.wait(lambda: all(p.gone.is_set() for p in before.values()), 600, "every old pod replaced")
         c.wait_settled("todo-db", 240)
         self.wait_streaming("todo-db-0", 2)
@@ -230,7 +230,7 @@ class Runbook(RuntimeTest):
         self.assertIn("primaryOrdinal=1", r.stdout)
         self.assertEqual(self.sql("todo-db-1", "select pg_catalog.pg_is_in_recovery()"), "f")
 
-        c.apply(render("todo", ["replicas=3", "primaryOrdinal=1"]))
+        self.upgrade(["replicas=3", "primaryOrdinal=1"])
         c.wait_settled("todo-db", 400)
         self.wait_streaming("todo-db-1", 2, timeout=180)
         self.assertEqual(c.service_endpoints("todo-db-rw"), [c.pod("todo-db-1").ip])
@@ -257,7 +257,7 @@ class Passwords(RuntimeTest):
         before = {p.name: p for p in c.pods()}
         rotated = ["auth.superuserPassword=rotated-superuser", "auth.replicationPassword=rotated-replication",
                    "auth.monitorPassword=rotated-monitor", "auth.backupPassword=rotated-backup"]
-        c.apply(render("todo", ["replicas=3"] + rotated))
+        self.upgrade(["replicas=3"] + rotated)
         c.wait(lambda: all(p.gone.is_set() for p in before.values()), 600, "every old pod replaced")
         c.wait_settled("todo-db", 240)
         self.wait_streaming("todo-db-0", 2)
@@ -278,4 +278,37 @@ class Passwords(RuntimeTest):
         c.wait_settled("todo-db", 300)
         self.wait_streaming("todo-db-0", 3)
         self.assertIn("cloned", c.pod("todo-db-3").container("init").last_exit[1])
+        self.assertEqual(self.sql("todo-db-3", "select count(*) from t"), "10")
+
+
+class TlsTurnedOn(RuntimeTest):
+    def test_turning_tls_on_rolls_the_set_and_every_replica_ends_verifying_its_primary(self):
+        """`helm upgrade --set tls.enabled=true` on a set running without TLS (as chart 0.5.0
+        installed it). The roll restarts todo-db-2, then todo-db-1, with TLS while todo-db-0
+        serves none yet: they stream with the interim sslmode=prefer (verify-full would keep the
+        first one unready and stop the roll there, so the set never got TLS); todo-db-0 restarts
+        last, with TLS; each replica's sidecar then switches to verify-full without a restart,
+        and a new replica clones verifying the primary."""
+        c = self.cluster
+        self.install(["tls.enabled=false"], replicas=3)
+        self.assertEqual(self.sql("todo-db-0", "show ssl"), "off")
+        self.sql("todo-db-0", "create table t as select generate_series(1, 10) x")
+        before = {p.name: p for p in c.pods()}
+        self.upgrade(["replicas=3", "tls.enabled=true"])
+        c.wait(lambda: all(p.gone.is_set() for p in before.values()), 600, "every old pod replaced")
+        c.wait_settled("todo-db", 240)
+        order = re.findall(r"(todo-db-\d): rolling update", c.events(4000))
+        self.assertEqual(order, ["todo-db-2", "todo-db-1", "todo-db-0"])
+        self.assertEqual(self.sql("todo-db-0", "show ssl"), "on")
+        over_tls = ("select count(*) from pg_catalog.pg_stat_replication r join pg_catalog.pg_stat_ssl s "
+                    "using (pid) where r.state = 'streaming' and s.ssl")
+        c.wait(lambda: self.sql("todo-db-0", over_tls) == "2", 180, "both replicas streaming over TLS")
+        for r in ("todo-db-1", "todo-db-2"):
+            c.wait(lambda r=r: "sslmode=verify-full" in self.sql(r, "show primary_conninfo"), 120,
+                   f"{r} verifying its primary")
+            self.assertIn("serves no TLS yet", open(c.pod(r).container("init").log_path, errors="replace").read())
+        c.scale("todo-db", 4)
+        c.wait_settled("todo-db", 300)
+        c.wait(lambda: self.sql("todo-db-0", over_tls) == "3", 120, "three replicas streaming over TLS")
+        self.assertIn("sslmode=verify-full", self.sql("todo-db-3", "show primary_conninfo"))
         self.assertEqual(self.sql("todo-db-3", "select count(*) from t"), "10")
