@@ -17,6 +17,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <utility>
 
 #include "agent/errors.hpp"
 #include "agent/identity.hpp"
@@ -95,17 +96,24 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
-std::string read_whole(const std::string& path, const char* key) {
+// The file's contents; nullopt with errno set when it cannot be opened.
+std::optional<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string read_whole(const std::string& path, const char* key) {
+  auto text = read_file(path);
+  if (!text) {
     throw usage_error(
         fmt::format("{} {}: cannot read it: {} (mount the TLS Secret there or fix "
                     "the path)",
                     key, path, std::strerror(errno)));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return std::move(*text);
 }
 
 // PostgreSQL's own rule for the key file (be-secure-common.c, check_ssl_key_file_permissions):
@@ -250,6 +258,22 @@ std::vector<std::string> tls_required_names(const Config& c) {
   if (!id) return {};
   const std::string service = c.pod.service.empty() ? id->set : c.pod.service;
   return {pod_dns_name(*id, service, c.pod.namespace_, c.pod.cluster_domain)};
+}
+
+std::optional<std::chrono::system_clock::time_point> certificate_not_after(const std::string& pem) {
+  const auto certs = read_certificates(pem);
+  std::tm tm{};
+  if (certs.empty() || ASN1_TIME_to_tm(X509_get0_notAfter(certs.front().get()), &tm) != 1)
+    return std::nullopt;
+  return std::chrono::system_clock::from_time_t(::timegm(&tm));  // notAfter is UTC
+}
+
+TlsExpiry read_tls_expiry(const Config& c) {
+  auto not_after = [](const std::string& path) {
+    const auto pem = path.empty() ? std::nullopt : read_file(path);
+    return pem ? certificate_not_after(*pem) : std::nullopt;
+  };
+  return {not_after(c.postgres.tls_cert_file), not_after(c.postgres.tls_ca_file)};
 }
 
 std::string tls_fingerprint(const TlsMaterial& m) {

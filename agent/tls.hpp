@@ -72,6 +72,18 @@ std::optional<TlsMaterial> read_tls_files(const Config& config);
 // Does nothing when TLS is off.
 void check_tls_files(const Config& config, std::chrono::system_clock::time_point now);
 
+// notAfter of the first certificate in `pem` (tls.crt's server certificate, ca.crt's first
+// CA); nullopt when it holds none that parses.
+std::optional<std::chrono::system_clock::time_point> certificate_not_after(const std::string& pem);
+
+// When the certificate and the CA file the config names expire (certificate_not_after of each
+// file as it is on disk now), for the sidecar's metrics. Never throws: a file that cannot be
+// read (TLS off, mid-rotation) or holds no certificate gives nullopt.
+struct TlsExpiry {
+  std::optional<std::chrono::system_clock::time_point> cert, ca;
+};
+TlsExpiry read_tls_expiry(const Config& config);
+
 // SHA-256 of the three files' contents (hex), to notice a rotation without keeping the key.
 std::string tls_fingerprint(const TlsMaterial& m);
 

@@ -20,7 +20,7 @@ struct GaugeSpec {
   const char* help;
 };
 
-constexpr std::array<GaugeSpec, 17> kGauges{{
+constexpr std::array<GaugeSpec, 18> kGauges{{
     {"replagent_up", "1 when the local PostgreSQL server answered the latest (fresh) poll"},
     {"replagent_role", "1 for the role the server reports (pg_is_in_recovery), 0 for the others"},
     {"replagent_in_recovery",
@@ -50,6 +50,10 @@ constexpr std::array<GaugeSpec, 17> kGauges{{
     {"replagent_filesystem_avail_bytes",
      "Bytes available to PostgreSQL on the filesystem holding the data directory"},
     {"replagent_build_info", "replagent build information (always 1)"},
+    {"replagent_tls_certificate_expiry_timestamp_seconds",
+     "When the TLS files on disk expire (notAfter, Unix time): certificate server is the first "
+     "certificate of postgres.tls_cert_file, ca the first of postgres.tls_ca_file; absent "
+     "without TLS"},
     {"replagent_process_open_fds",
      "Open file descriptors of the sidecar process (entries of /proc/self/fd when scraped)"},
     {"pg_up", "1 when the local PostgreSQL server answered (postgres_exporter compatible)"},
@@ -98,6 +102,11 @@ void Metrics::set_last_init(const std::string& action, const std::string& reason
       .Register(*registry_)
       .Add({})
       .Set(static_cast<double>(unix_seconds));
+}
+
+void Metrics::set_tls_expiry(const agent::TlsExpiry& expiry) {
+  std::lock_guard lock(mutex_);
+  tls_expiry_ = expiry;
 }
 
 void Metrics::Series::set(const Labels& labels, double value) {
@@ -149,6 +158,14 @@ void Metrics::update(const Snapshot* s, bool fresh) {
   const bool up = s != nullptr && fresh && s->server_up;
   m.at("replagent_build_info").set({{"version", version_}}, 1);
   if (const auto fds = open_fds()) m.at("replagent_process_open_fds").set({}, *fds);
+  for (const auto& [certificate, not_after] :
+       {std::pair{"server", tls_expiry_.cert}, std::pair{"ca", tls_expiry_.ca}}) {
+    if (!not_after) continue;
+    const auto unix_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(not_after->time_since_epoch());
+    m.at("replagent_tls_certificate_expiry_timestamp_seconds")
+        .set({{"certificate", certificate}}, static_cast<double>(unix_seconds.count()));
+  }
   m.at("replagent_up").set({}, up ? 1 : 0);
   m.at("pg_up").set({}, up ? 1 : 0);
   const Role role = s != nullptr && s->server_up ? s->role : Role::kUnknown;

@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 
+#include "agent/tls.hpp"
 #include "probes/snapshot.hpp"
 
 namespace prometheus {
@@ -49,6 +50,12 @@ class Metrics {
   void set_last_init(const std::string& action, const std::string& reason,
                      std::int64_t unix_seconds);
 
+  // When the TLS certificate and CA files on disk expire (agent::read_tls_expiry), set after
+  // each poll while TLS is on: replagent_tls_certificate_expiry_timestamp_seconds with
+  // certificate="server" or "ca", notAfter as Unix time. One without a value (TLS off, a file
+  // that holds no certificate) has no series. Thread-safe.
+  void set_tls_expiry(const agent::TlsExpiry& expiry);
+
  private:
   // One gauge family and the label sets set during the current update; the rest are removed
   // when the update ends.
@@ -70,6 +77,7 @@ class Metrics {
   std::chrono::milliseconds poll_interval_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::map<std::string, Series> series_;
+  agent::TlsExpiry tls_expiry_;
   prometheus::Family<prometheus::Counter>* errors_ = nullptr;
   prometheus::Counter* slots_dropped_ = nullptr;
   prometheus::Histogram* poll_duration_ = nullptr;

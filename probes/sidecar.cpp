@@ -110,6 +110,10 @@ int sidecar_command(const agent::Config& config) {
                   .on_poll =
                       [&](const Snapshot& s) {
                         metrics.observe_poll(s);
+                        // When the certificates on disk expire, renewals included (two small
+                        // files a poll), whether or not the server answers.
+                        if (config.postgres.tls())
+                          metrics.set_tls_expiry(agent::read_tls_expiry(config));
                         if (config.postgres.tls() && s.role != Role::kUnknown) {
                           std::string socket = roles::server_socket_dir(config.postgres.data_dir);
                           tls.review(socket.empty() ? socket_fallback : socket);

@@ -11,7 +11,7 @@ import * as lib from './lib.mjs';
 const promtool = process.env.PROMTOOL ?? 'promtool';
 const seedValues = path.join(lib.chartDir, 'examples/todo-db.yaml');
 const ruleSet = ['metrics.prometheusRule.enabled=true', 'backup.restoreCheck.enabled=true', 'replicas=3'];
-const allAlerts = ['ReplagentBackupTooOld', 'ReplagentInactiveSlotRetainingWal', 'ReplagentPostgresDown',
+const allAlerts = ['ReplagentBackupTooOld', 'ReplagentCertificateExpiresSoon', 'ReplagentInactiveSlotRetainingWal', 'ReplagentPostgresDown',
   'ReplagentPrimaryStreamingToFewerReplicas', 'ReplagentReplicaNotStreaming', 'ReplagentReplicaRecloned',
   'ReplagentReplicationLagHigh', 'ReplagentRestoreCheckFailed', 'ReplagentRestoreCheckTooOld',
   'ReplagentScrapeTargetDown', 'ReplagentScrapeTargetsMissing', 'ReplagentVolumeLowOnSpace'];
@@ -70,11 +70,20 @@ test('alert rules follow the values', () => {
 
   const tuned = ruleOf(['metrics.prometheusRule.enabled=true', 'metrics.prometheusRule.scrapeJob=replagent',
     'metrics.prometheusRule.volumeMinFreePercent=25', 'metrics.prometheusRule.inactiveSlotRetainedBytes=5000',
-    'replicas=5']);
+    'metrics.prometheusRule.certificateExpiryDays=10', 'replicas=5']);
   assert.match(exprOf(tuned, 'ReplagentScrapeTargetDown'), /up\{job="replagent", /);
   assert.match(exprOf(tuned, 'ReplagentVolumeLowOnSpace'), /\* 100 < 25\n/);
   assert.match(exprOf(tuned, 'ReplagentInactiveSlotRetainingWal'), /active="false"\}\) > 5000\n/);
   assert.match(exprOf(tuned, 'ReplagentPrimaryStreamingToFewerReplicas'), /\) < 4\n/);
+  assert.match(exprOf(tuned, 'ReplagentCertificateExpiresSoon'), /\) - time\(\) < 864000\n/);
+
+  // The certificate alert only with TLS, its description naming what renews this release's.
+  const renewal = (set) => ruleOf(['metrics.prometheusRule.enabled=true', ...set]).spec.groups
+    .flatMap((g) => g.rules).find((r) => r.alert === 'ReplagentCertificateExpiresSoon')?.annotations.description;
+  assert.equal(renewal(['tls.enabled=false']), undefined);
+  assert.match(renewal(['tls.existingSecret=my-tls']), /into the Secret my-tls you manage/);
+  assert.match(renewal(['tls.certManager.enabled=true', 'tls.certManager.issuerRef.name=set-ca']),
+    /CA of the Issuer set-ca .*renewBefore \(720h\).*describe certificate todo-db /);
 
   // Names derived from the release (no fullnameOverride): the PodMonitor's job follows them.
   const derived = ruleOf(['metrics.prometheusRule.enabled=true'], []);

@@ -6,9 +6,13 @@
 // touching the volume; the sidecar serves rotated files after a reload, not a restart; TLS
 // turned on for a running set (replicas first, the primary last) ends with every replica
 // verifying its primary, and never goes back.
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <sstream>
 
+#include "test/support/prometheus.hpp"
 #include "test/support/sidecar.hpp"
 
 namespace replagent::test {
@@ -315,6 +319,45 @@ TEST_F(Tls, TurningTlsOnForARunningSetEndsWithReplicasVerifyingThePrimary) {
       30s))
       << "the replica's walreceiver did not try (and refuse) the primary without TLS";
   EXPECT_FALSE(streaming(primary, replica.name()));
+}
+
+// The sidecar exports when the files on disk expire, as openssl reads them, and follows a
+// renewal (the chart's ReplagentCertificateExpiresSoon alerts on it); a clean exposition.
+TEST_F(Tls, TheSidecarExportsWhenTheCertificatesOnDiskExpire) {
+  const auto tls = set_pki();
+  Pod& primary = pod(0);
+  ASSERT_NO_FATAL_FAILURE(bring_up_tls_primary(primary, tls_env(tls)));
+  Sidecar& s = start_sidecar(primary, tls_env(tls));
+  // notAfter of pki/<name>.crt as Unix time, from openssl ("notAfter=2036-11-27 05:45:09Z").
+  auto not_after = [&](const std::string& name) -> double {
+    RunResult r = openssl({"x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in",
+                           (pki_ / (name + ".crt")).string()});
+    std::tm tm{};
+    std::istringstream(r.out) >> std::get_time(&tm, "notAfter=%Y-%m-%d %H:%M:%S");
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    return static_cast<double>(::timegm(&tm));
+  };
+  const std::string name = "replagent_tls_certificate_expiry_timestamp_seconds";
+  std::string text;
+  auto exported = [&](const std::string& certificate, double want) {
+    return wait_until(
+        [&] {
+          text = s.metrics();
+          return metric_value(text, name, {{"certificate", certificate}}) == want;
+        },
+        20s, 100ms);
+  };
+  EXPECT_TRUE(exported("server", not_after("server"))) << text;
+  EXPECT_TRUE(exported("ca", not_after("ca"))) << text;
+  RunResult lint = promtool_check_metrics(text, scratch() / "promtool", "tls");
+  EXPECT_EQ(lint.exit_code(), 0) << lint.out << lint.err;
+
+  // A renewal that lives longer, swapped in on disk: the new date, the CA's unchanged.
+  issue("renewed", "server", "ca", std::string("DNS:") + kPodsWildcard, 0x44, 60);
+  ASSERT_GT(not_after("renewed"), not_after("server"));
+  put(tls / "tls.crt", read_file(pki_ / "renewed.crt"));
+  EXPECT_TRUE(exported("server", not_after("renewed"))) << text;
+  EXPECT_EQ(metric_value(text, name, {{"certificate", "ca"}}), not_after("ca")) << text;
 }
 
 }  // namespace

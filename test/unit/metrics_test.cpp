@@ -269,12 +269,39 @@ TEST(Metrics, OpenFdsGaugeFollowsTheProcess) {
   EXPECT_EQ(sample(m.render(nullptr, kNow), "replagent_process_open_fds"), n);
 }
 
+// The TLS files' expiry as the sidecar reads it after each poll: a series per certificate with
+// a value, whether or not the server answers, replaced by a renewal; none without TLS.
+TEST(Metrics, TlsCertificateExpiry) {
+  const std::string name = "replagent_tls_certificate_expiry_timestamp_seconds";
+  Metrics m("1", 2s);
+  const auto s = primary_with({});
+  EXPECT_FALSE(mentions(m.render(&s, kNow), name + "{")) << "TLS off";
+  agent::TlsExpiry e;
+  e.cert = std::chrono::system_clock::from_time_t(2111377510);
+  e.ca = std::chrono::system_clock::from_time_t(2426996709);
+  m.set_tls_expiry(e);
+  std::string text = m.render(&s, kNow);
+  EXPECT_TRUE(mentions(text, "# TYPE " + name + " gauge\n")) << text;
+  EXPECT_TRUE(has_line(text, name + "{certificate=\"server\"} 2111377510")) << text;
+  EXPECT_TRUE(has_line(text, name + "{certificate=\"ca\"} 2426996709")) << text;
+  EXPECT_TRUE(has_line(m.render(nullptr, kNow), name + "{certificate=\"server\"} 2111377510"));
+
+  e.cert = std::chrono::system_clock::from_time_t(2114380800);  // renewed
+  e.ca.reset();                                                 // ca.crt unreadable
+  m.set_tls_expiry(e);
+  text = m.render(&s, kNow);
+  EXPECT_TRUE(has_line(text, name + "{certificate=\"server\"} 2114380800")) << text;
+  EXPECT_FALSE(mentions(text, name + "{certificate=\"ca\"}")) << text;
+}
+
 TEST(Metrics, PromtoolAcceptsTheExposition) {
   const char* promtool = "/usr/bin/promtool";
   if (::access(promtool, X_OK) != 0) GTEST_SKIP() << "promtool not installed";
   Metrics m("0.1.0", 2s);
   auto p = primary_with({"db-1", "db-\"2\""});
   m.observe_poll(p);
+  m.set_tls_expiry({std::chrono::system_clock::from_time_t(2111377510),
+                    std::chrono::system_clock::from_time_t(2426996709)});
   const auto dir =
       std::filesystem::temp_directory_path() / ("replagent-metrics-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

@@ -485,3 +485,44 @@ TEST_F(TlsReloadTest, TlsOffDoesNothing) {
 
 }  // namespace
 }  // namespace replagent::roles
+
+namespace replagent::agent {
+namespace {
+
+// When kCa and kCert end (Nov 27 05:45:09 2036 GMT, `openssl x509 -noout -enddate`); kNarrowCert
+// was signed a second later and ends a second later.
+const auto kCaEnds = std::chrono::system_clock::from_time_t(2111377509);
+const auto kNarrowEnds = kCaEnds + 1s;
+
+// notAfter as the sidecar exports it (replagent_tls_certificate_expiry_timestamp_seconds): of
+// the first certificate, the server's in tls.crt (intermediates follow it), the first CA.
+TEST(TlsExpiry, NotAfterOfTheFirstCertificate) {
+  EXPECT_EQ(certificate_not_after(kCa), kCaEnds);
+  EXPECT_EQ(certificate_not_after(kNarrowCert), kNarrowEnds);
+  EXPECT_EQ(certificate_not_after(std::string(kNarrowCert) + kCa), kNarrowEnds);
+  EXPECT_EQ(certificate_not_after(std::string(kCa) + kNarrowCert), kCaEnds);
+  EXPECT_EQ(certificate_not_after(""), std::nullopt);
+  EXPECT_EQ(certificate_not_after(kLeafKey), std::nullopt);
+}
+
+// The files as they are now, each read again (a renewal shows at once); a missing file or TLS
+// off gives no value and never throws (the sidecar's poller calls it).
+TEST_F(TlsFiles, ExpiryIsThatOfTheFilesOnDiskNow) {
+  auto e = read_tls_expiry(config);
+  EXPECT_EQ(e.cert, kCaEnds);
+  EXPECT_EQ(e.ca, kCaEnds);
+  write("tls.crt", kNarrowCert, 0644);
+  e = read_tls_expiry(config);
+  EXPECT_EQ(e.cert, kNarrowEnds);
+  EXPECT_EQ(e.ca, kCaEnds);
+  std::filesystem::remove(config.postgres.tls_ca_file);
+  e = read_tls_expiry(config);
+  EXPECT_EQ(e.cert, kNarrowEnds);
+  EXPECT_EQ(e.ca, std::nullopt);
+  e = read_tls_expiry(Config{});
+  EXPECT_EQ(e.cert, std::nullopt);
+  EXPECT_EQ(e.ca, std::nullopt);
+}
+
+}  // namespace
+}  // namespace replagent::agent
