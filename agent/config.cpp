@@ -18,6 +18,7 @@
 
 #include "agent/errors.hpp"
 #include "agent/identity.hpp"
+#include "agent/kube_api.hpp"
 #include "agent/units.hpp"
 
 extern char** environ;
@@ -468,6 +469,23 @@ const std::vector<Key>& keys() {
       REPLAGENT_DURATION_KEY("sidecar.slot_drop_after", sidecar.slot_drop_after),
       REPLAGENT_CHECKED_KEY("sidecar.status_token_file", sidecar.status_token_file, safe_path),
       REPLAGENT_SECRET_KEY("sidecar.status_token", sidecar.status_token),
+      Key{"sidecar.role_label",
+          [](Config& c, const std::string& v) {
+            if (!v.empty() && !is_label_key(v))
+              bad("a Kubernetes label key, e.g. replagent.io/role (an optional DNS-subdomain "
+                  "prefix and '/', then at most 63 characters: letters, digits, '-', '_', '.', "
+                  "alphanumeric at both ends), or empty for none");
+            c.sidecar.role_label = v;
+          },
+          [](const Config& c) { return str_node(c.sidecar.role_label); }},
+      REPLAGENT_STR_KEY("sidecar.kubernetes_host", sidecar.kubernetes_host),
+      Key{"sidecar.kubernetes_port",
+          [](Config& c, const std::string& v) {
+            c.sidecar.kubernetes_port = static_cast<std::uint16_t>(to_int(v, 1, 65535));
+          },
+          [](const Config& c) { return Rendered(std::int64_t{c.sidecar.kubernetes_port}); }},
+      REPLAGENT_CHECKED_KEY("sidecar.kubernetes_token_file", sidecar.kubernetes_token_file, safe_path),
+      REPLAGENT_CHECKED_KEY("sidecar.kubernetes_ca_file", sidecar.kubernetes_ca_file, safe_path),
       Key{"backup.dir",
           [](Config& c, const std::string& v) {
             // Empty is a value left blank (a ConfigMap, an env), not a directory to create.
@@ -681,6 +699,17 @@ const std::vector<KeyDoc>& key_docs() {
        "reduced document"},
       {"sidecar.status_token", "secret, environment only",
        "The `/status` token itself (prefer the `_file` key)"},
+      {"sidecar.role_label", "label key, or empty",
+       "The sidecar labels its own pod with this key and its server's role (`primary`, "
+       "`replica`) through the Kubernetes API, for Services that select by role (the chart's "
+       "`-ro`); empty: no label"},
+      {"sidecar.kubernetes_host", "address or name",
+       "The Kubernetes API server for `sidecar.role_label`; empty: `KUBERNETES_SERVICE_HOST`"},
+      {"sidecar.kubernetes_port", "integer 1-65535",
+       "Its port; with `sidecar.kubernetes_host` empty, `KUBERNETES_SERVICE_PORT`"},
+      {"sidecar.kubernetes_token_file", "path",
+       "The service account's token (read at each call: the kubelet rotates it)"},
+      {"sidecar.kubernetes_ca_file", "path", "The CA the API server's certificate is checked against"},
       {"backup.dir", "path", "Where `replagent backup` writes its dumps (the CronJob's volume)"},
       {"backup.keep", "integer 1-100000", "How many backups to keep, the newest"},
       {"backup.source", "`replica`, `primary` or a host",
@@ -1367,6 +1396,28 @@ Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
   }
   if (c.pod.service.empty()) {
     if (auto id = parse_pod_name(c.pod.name)) c.pod.service = id->set;
+  }
+  if (!c.sidecar.role_label.empty()) {
+    // In-cluster configuration as client-go's: the kubelet sets both in every container.
+    auto from_env = [&in](const char* name) -> std::string {
+      const auto it = in.env.find(name);
+      return it == in.env.end() ? "" : it->second;
+    };
+    if (c.sidecar.kubernetes_host.empty()) {
+      c.sidecar.kubernetes_host = from_env("KUBERNETES_SERVICE_HOST");
+      if (const std::string port = from_env("KUBERNETES_SERVICE_PORT"); !port.empty()) {
+        try {
+          c.sidecar.kubernetes_port = static_cast<std::uint16_t>(to_int(port, 1, 65535));
+        } catch (const std::exception&) {
+          throw usage_error(fmt::format("KUBERNETES_SERVICE_PORT '{}' is not a port (1-65535)", port));
+        }
+      }
+    }
+    if (c.sidecar.kubernetes_host.empty())
+      throw usage_error(fmt::format(
+          "sidecar.role_label ({}) needs the Kubernetes API, and KUBERNETES_SERVICE_HOST is not "
+          "set (not in a pod?): set sidecar.kubernetes_host, or sidecar.role_label empty",
+          c.sidecar.role_label));
   }
   if (c.init.backoff_initial.count() <= 0 || c.init.backoff_initial > c.init.backoff_max) {
     throw usage_error(fmt::format("init.backoff_initial ({}) must be above 0 and at most "

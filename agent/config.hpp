@@ -121,6 +121,15 @@ struct Config {
     // the same document with error texts reduced to a category.
     std::string status_token_file;
     Secret status_token;
+    // The label the sidecar sets on its own pod to its server's role, "primary" or "replica"
+    // (roles/role_label.hpp); empty: none. Needs the Kubernetes API below.
+    std::string role_label;
+    // The API server: by default KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT (set by
+    // the kubelet in every container), as client-go's in-cluster configuration.
+    std::string kubernetes_host;
+    std::uint16_t kubernetes_port = 443;
+    std::string kubernetes_token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+    std::string kubernetes_ca_file = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
   } sidecar;
   struct Backup {
     std::string dir = "/backup";

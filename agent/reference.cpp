@@ -237,6 +237,8 @@ void metrics(std::ostringstream& out) {
   for (const auto role : {probes::Role::kPrimary, probes::Role::kReplica}) {
     probes::Metrics m("", 2s);
     m.set_last_init("kept", "", 0);
+    m.set_tls_expiry(
+        {std::chrono::system_clock::time_point(), std::chrono::system_clock::time_point()});
     const auto s = example_snapshot(role, now);
     m.observe_poll(s);
     collect(m.render(&s, now), families);

@@ -18,6 +18,7 @@
 #include "probes/routes.hpp"
 #include "roles/data_dir.hpp"
 #include "roles/password_sync.hpp"
+#include "roles/role_label.hpp"
 #include "roles/tls_reload.hpp"
 #include "roles/tls_upgrade.hpp"
 
@@ -104,12 +105,18 @@ int sidecar_command(const agent::Config& config) {
   roles::TlsUpgrade tls_upgrade(config, *pg, agent::system_clock(),
                                 roles::real_tls_upgrade_effects(config, *resolver, *pg));
   const std::string socket_fallback = config.postgres.host.rfind('/', 0) == 0 ? config.postgres.host : "";
+  // The pod's role label for Services that select by role (role_label.hpp); off when
+  // sidecar.role_label is empty.
+  roles::RoleLabel role_label(config.sidecar.role_label, agent::system_clock(),
+                              roles::real_label_patcher(config));
   PollerDeps deps{.pg = *pg,
                   .clock = agent::system_clock(),
                   .filesystem = statvfs_stats,
                   .on_poll =
                       [&](const Snapshot& s) {
                         metrics.observe_poll(s);
+                        if (s.role != Role::kUnknown)
+                          role_label.review(s.role == Role::kPrimary ? "primary" : "replica");
                         // When the certificates on disk expire, renewals included (two small
                         // files a poll), whether or not the server answers.
                         if (config.postgres.tls())

@@ -77,6 +77,10 @@ const modelPaths = {
   'batch/v1/CronJob': 'kubernetes-models/batch/v1/CronJob.mjs',
   'policy/v1/PodDisruptionBudget': 'kubernetes-models/policy/v1/PodDisruptionBudget.mjs',
   'networking.k8s.io/v1/NetworkPolicy': 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy.mjs',
+  'v1/ServiceAccount': 'kubernetes-models/v1/ServiceAccount.mjs',
+  'rbac.authorization.k8s.io/v1/Role': 'kubernetes-models/rbac.authorization.k8s.io/v1/Role.mjs',
+  'rbac.authorization.k8s.io/v1/RoleBinding':
+    'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding.mjs',
   'monitoring.coreos.com/v1/PodMonitor':
     '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor.mjs',
   'monitoring.coreos.com/v1/PrometheusRule':
@@ -99,7 +103,8 @@ const rootTypes = {
   ConfigMap: 'V1ConfigMap', Secret: 'V1Secret', Service: 'V1Service',
   PersistentVolumeClaim: 'V1PersistentVolumeClaim', StatefulSet: 'V1StatefulSet',
   CronJob: 'V1CronJob', PodDisruptionBudget: 'V1PodDisruptionBudget',
-  NetworkPolicy: 'V1NetworkPolicy',
+  NetworkPolicy: 'V1NetworkPolicy', ServiceAccount: 'V1ServiceAccount', Role: 'V1Role',
+  RoleBinding: 'V1RoleBinding',
 };
 // The CRDs have no client-node models: the fields this chart may use, spelt out.
 const crdFields = {

@@ -69,7 +69,7 @@ test('a 53-character release name: CronJobs within 52 characters, Services withi
   // A name still says what it is and which set it belongs to.
   assert.ok(crons.some((n) => n.endsWith('-backup')) && crons.some((n) => n.endsWith('-restore-check')), crons.join(', '));
   for (const n of crons) assert.ok(n.startsWith('orders-ledger-europe-west'), n);
-  assert.equal(lib.byKind(objects, 'Service').length, 3);
+  assert.equal(lib.byKind(objects, 'Service').length, 4);
 });
 
 test('long fullnameOverrides: CronJob names within 52 characters, distinct per CronJob and per set', () => {

@@ -174,7 +174,7 @@ for (const set of valueSets) {
     const kinds = objects.map((o) => o.kind).sort();
     t.diagnostic(`kinds: ${kinds.join(', ')}`);
     const expectKinds = ['ConfigMap', 'ConfigMap', 'ConfigMap', 'CronJob', ...(e.restoreCheck ? ['CronJob'] : []), 'PodDisruptionBudget', 'Service', 'Service',
-      'Service', 'StatefulSet', ...(e.renderedSecret ? ['Secret'] : []), ...(e.tlsSecret ? ['Secret'] : []),
+      'Service', 'Service', 'StatefulSet', 'ServiceAccount', 'Role', 'RoleBinding', ...(e.renderedSecret ? ['Secret'] : []), ...(e.tlsSecret ? ['Secret'] : []),
       ...(e.renderedClaim ? ['PersistentVolumeClaim'] : []), ...(e.podMonitor ? ['PodMonitor'] : []),
       ...(e.prometheusRule ? ['PrometheusRule'] : []), ...(e.networkPolicy ? ['NetworkPolicy'] : [])].sort();
     assert.deepEqual(kinds, expectKinds);
@@ -277,13 +277,17 @@ for (const set of valueSets) {
     assert.deepEqual(headless.spec.selector, sts.spec.selector.matchLabels);
     const rw = lib.one(objects, 'Service', 'todo-db-rw');
     assert.deepEqual(rw.spec.selector, { ...sts.spec.selector.matchLabels, 'statefulset.kubernetes.io/pod-name': 'todo-db-0' });
+    // -ro: the replicas only, by the role label each sidecar sets on its pod; -r: every ready pod.
     const ro = lib.one(objects, 'Service', 'todo-db-ro');
-    assert.deepEqual(ro.spec.selector, sts.spec.selector.matchLabels);
+    assert.deepEqual(ro.spec.selector, { ...sts.spec.selector.matchLabels, 'replagent.io/role': 'replica' });
     assert.notEqual(ro.spec.publishNotReadyAddresses, true, '-ro only routes to ready pods');
+    const r = lib.one(objects, 'Service', 'todo-db-r');
+    assert.deepEqual(r.spec.selector, sts.spec.selector.matchLabels);
+    assert.notEqual(r.spec.publishNotReadyAddresses, true, '-r only routes to ready pods');
     const ports = new Set(spec.containers.flatMap((c) => c.ports.map((p) => p.name)));
-    for (const svc of [headless, rw, ro]) {
+    for (const svc of [headless, rw, ro, r]) {
       for (const p of svc.spec.ports) assert.ok(ports.has(p.targetPort), `${svc.metadata.name}: targetPort ${p.targetPort}`);
-      const { 'statefulset.kubernetes.io/pod-name': _, ...rest } = svc.spec.selector;
+      const { 'statefulset.kubernetes.io/pod-name': _, 'replagent.io/role': __, ...rest } = svc.spec.selector;
       assert.ok(lib.matches(rest, podLabels), `${svc.metadata.name} selects the database pods`);
     }
     const pdb = lib.one(objects, 'PodDisruptionBudget');
@@ -399,9 +403,16 @@ function checkEveryPod(objects) {
   assert.ok(pods.length >= 2, 'pod templates found');
   for (const { where, spec } of pods) {
     // The kubelet injects <SERVICE>_SERVICE_HOST/_PORT* for every Service of the namespace
-    // unless told not to (look-alike REPLAGENT_* settings); the pods never use the API.
+    // unless told not to (look-alike REPLAGENT_* settings). No container gets the API token
+    // but the database pods' sidecar (the role label, role_label_test.mjs).
     assert.equal(spec.enableServiceLinks, false, `${where}: enableServiceLinks`);
     assert.equal(spec.automountServiceAccountToken, false, `${where}: automountServiceAccountToken`);
+    const tokenVolumes = (spec.volumes ?? []).filter((v) => v.projected?.sources?.some((s) => s.serviceAccountToken))
+      .map((v) => v.name);
+    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+      const mounted = (c.volumeMounts ?? []).filter((m) => tokenVolumes.includes(m.name));
+      if (c.name !== 'replagent' || !where.startsWith('StatefulSet')) assert.deepEqual(mounted, [], `${where}/${c.name}: mounts the API token`);
+    }
   }
   const problems = lib.probePortProblems(objects);
   assert.deepEqual(problems, [], problems.join('\n'));

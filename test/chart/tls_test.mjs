@@ -21,12 +21,12 @@ const ns = lib.namespace;
 const day = 86400 * 1000;
 
 // The names the set's certificate must cover, written out here rather than derived the way the
-// template derives them: every pod's name and headless names, the three Services, localhost.
+// template derives them: every pod's name and headless names, the four Services, localhost.
 function expectedNames(fullname, maxReplicas, domain = 'cluster.local') {
   const forms = (host) => [host, `${host}.${ns}`, `${host}.${ns}.svc`, `${host}.${ns}.svc.${domain}`];
   const names = [];
   for (let n = 0; n < maxReplicas; n++) names.push(`${fullname}-${n}`, ...forms(`${fullname}-${n}.${fullname}`));
-  for (const svc of [fullname, `${fullname}-rw`, `${fullname}-ro`]) names.push(...forms(svc));
+  for (const svc of [fullname, `${fullname}-rw`, `${fullname}-ro`, `${fullname}-r`]) names.push(...forms(svc));
   return [...names, 'localhost'];
 }
 const sans = (cert) => cert.subjectAltName.split(', ');

@@ -9,8 +9,10 @@ Environment (set by test/runtime/CMakeLists.txt and scripts/test):
 
 import copy
 import functools
+import http.client
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -139,6 +141,11 @@ class RuntimeTest(unittest.TestCase):
         ordinal = next((int(v.split("=", 1)[1]) for v in values if v.startswith("primaryOrdinal=")), 0)
         self.cluster.wait_settled("todo-db", timeout)
         self.wait_streaming(f"todo-db-{ordinal}", replicas - 1)
+        if "roleLabel.enabled=false" not in values:
+            # As `kubectl wait --for=jsonpath='{.metadata.labels.replagent\.io/role}'`: the
+            # sidecars label their pods at their first poll.
+            self.cluster.wait(lambda: all("replagent.io/role" in p.labels for p in self.cluster.pods()
+                                          if p.name.startswith("todo-db-")), 60, "every pod labelled with its role")
 
     def upgrade(self, values):
         """`helm upgrade todo -f examples/todo-db.yaml --set ...` (values as render takes
@@ -165,6 +172,25 @@ class RuntimeTest(unittest.TestCase):
 
     def http_get(self, ip, port, path, timeout=5):
         return http_get(self.cluster, ip, port, path, timeout)
+
+    def api_patch(self, token, pod, labels):
+        """(status, body) of a label patch of `pod` sent to the API server with `token`, from
+        the cluster network, verifying the server as a pod does."""
+        api = self.cluster.api
+
+        def patch():
+            ctx = ssl.create_default_context(cadata=api.ca_pem)
+            conn = http.client.HTTPSConnection(api.host, api.port, timeout=10, context=ctx)
+            try:
+                conn.request("PATCH", f"/api/v1/namespaces/default/pods/{pod}",
+                             body=json.dumps({"metadata": {"labels": labels}}),
+                             headers={"Authorization": f"Bearer {token}",
+                                      "Content-Type": "application/merge-patch+json"})
+                resp = conn.getresponse()
+                return resp.status, resp.read().decode(errors="replace")
+            finally:
+                conn.close()
+        return self.cluster.net.call(patch, timeout=20)
 
 
 def local_psql(cluster, pod, query, db="postgres", timeout=30):

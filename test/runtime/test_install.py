@@ -11,14 +11,29 @@ PROMTOOL = os.environ.get("PROMTOOL", "promtool")
 
 class Install(RuntimeTest):
     def test_three_ready_pods_stream_and_serve(self):
-        """From nothing to three Ready pods: replicas stream, -rw is pod 0, -ro every pod,
-        /metrics passes promtool; a read-only root filesystem and fsGroup on a new volume."""
+        """From nothing to three Ready pods: replicas stream, -rw is pod 0, -ro the replicas
+        (labelled by their sidecars through the API server), -r every pod; /metrics passes
+        promtool; a read-only root filesystem and fsGroup on a new volume."""
         c = self.cluster
         self.install(replicas=3)
 
         ips = {n: c.pod(n).ip for n in ("todo-db-0", "todo-db-1", "todo-db-2")}
         self.assertEqual(c.service_endpoints("todo-db-rw"), [ips["todo-db-0"]])
-        self.assertEqual(c.service_endpoints("todo-db-ro"), sorted(ips.values()))
+        self.assertEqual(c.service_endpoints("todo-db-ro"), sorted([ips["todo-db-1"], ips["todo-db-2"]]))
+        self.assertEqual(c.service_endpoints("todo-db-r"), sorted(ips.values()))
+        self.assertEqual(c.pod("todo-db-0").labels.get("replagent.io/role"), "primary")
+        self.assertIn(("PATCH", "/api/v1/namespaces/default/pods/todo-db-1", 200), c.api.requests)
+
+        # The sidecar's token may patch the set's pods and nothing else (the chart's Role).
+        token = open(os.path.join(c.pod("todo-db-1").volumes.paths["kube-api-access"], "token")).read()
+        self.assertEqual(self.api_patch(token, "todo-db-2", {"x": "y"})[0], 200)
+        status, body = self.api_patch(token, "other-db-0", {"x": "y"})
+        self.assertEqual(status, 403, body)
+        self.assertIn('cannot patch resource "pods"', body)
+        self.assertEqual(self.api_patch("not-a-token", "todo-db-1", {"x": "y"})[0], 401)
+        # No other container has it.
+        r = c.exec("todo-db-1", "postgres", ["ls", "/var/run/secrets/kubernetes.io/serviceaccount"])
+        self.assertNotEqual(r.returncode, 0, r.stdout)
 
         # A write on the primary reaches both replicas.
         self.sql("todo-db-0", "create table t(x int); insert into t values (42)")

@@ -173,3 +173,53 @@ class VolumeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ApiServerAuthTest(unittest.TestCase):
+    """The API server's authentication (bound tokens) and RBAC, as documented: a RoleBinding in
+    the namespace naming the service account, a Role rule matching group, resource, verb and
+    (when listed) the object's name."""
+
+    def setUp(self):
+        from kubesim.apiserver import ApiServer
+
+        class Cluster:
+            domain = "cluster.local"
+
+            def __init__(self):
+                self.objects = {}
+                self.live = []
+
+            def pods(self):
+                return self.live
+
+        self.cluster = Cluster()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.api = ApiServer(self.cluster, "10.96.0.1", self.tmp.name)
+        self.cluster.objects[("Role", "r")] = {
+            "metadata": {"name": "r", "namespace": "default"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["patch"], "resourceNames": ["db-0", "db-1"]}]}
+        self.cluster.objects[("RoleBinding", "rb")] = {
+            "metadata": {"name": "rb", "namespace": "default"}, "roleRef": {"kind": "Role", "name": "r"},
+            "subjects": [{"kind": "ServiceAccount", "name": "db", "namespace": "default"}]}
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_rbac_by_binding_rule_and_resource_name(self):
+        self.assertTrue(self.api._allowed("default", "db", "patch", "pods", "db-1"))
+        self.assertFalse(self.api._allowed("default", "db", "patch", "pods", "db-2"), "a name not listed")
+        self.assertFalse(self.api._allowed("default", "db", "delete", "pods", "db-1"), "another verb")
+        self.assertFalse(self.api._allowed("default", "db", "patch", "secrets", "db-1"), "another resource")
+        self.assertFalse(self.api._allowed("default", "other", "patch", "pods", "db-1"), "another account")
+        self.assertFalse(self.api._allowed("prod", "db", "patch", "pods", "db-1"), "another namespace")
+
+    def test_a_bound_token_is_valid_while_its_pod_exists(self):
+        class P:
+            uid = "db-0-1"
+        token = self.api.issue_token("default", "db", "db-0-1")
+        self.assertIsNone(self.api._authenticate(f"Bearer {token}"), "its pod does not exist")
+        self.cluster.live = [P()]
+        self.assertEqual(self.api._authenticate(f"Bearer {token}"), ("default", "db"))
+        self.assertIsNone(self.api._authenticate("Bearer other"))
+        self.assertIsNone(self.api._authenticate(token), "not a bearer header")

@@ -234,6 +234,10 @@ class Runbook(RuntimeTest):
         c.wait_settled("todo-db", 400)
         self.wait_streaming("todo-db-1", 2, timeout=180)
         self.assertEqual(c.service_endpoints("todo-db-rw"), [c.pod("todo-db-1").ip])
+        # The promoted pod left -ro (its sidecar relabelled it), the re-cloned pods joined it.
+        c.wait(lambda: c.service_endpoints("todo-db-ro") == sorted([c.pod("todo-db-0").ip, c.pod("todo-db-2").ip]),
+               60, "-ro: pods 0 and 2")
+        self.assertEqual(c.pod("todo-db-1").labels.get("replagent.io/role"), "primary")
         for p in ("todo-db-0", "todo-db-2"):
             self.assertEqual(self.sql(p, "select pg_catalog.pg_is_in_recovery()"), "t")
             c.wait(lambda p=p: self.sql(p, "select count(*) from t") == "1000", 60, f"rows on {p}")

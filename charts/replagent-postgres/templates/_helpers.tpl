@@ -221,7 +221,7 @@ capabilities:
 {{- $names = append $names $pod -}}
 {{- range $s := $suffixes -}}{{- $names = append $names (printf "%s.%s%s" $pod $fullname $s) -}}{{- end -}}
 {{- end -}}
-{{- range $svc := list $fullname (printf "%s-rw" $fullname) (printf "%s-ro" $fullname) -}}
+{{- range $svc := list $fullname (printf "%s-rw" $fullname) (printf "%s-ro" $fullname) (printf "%s-r" $fullname) -}}
 {{- range $s := $suffixes -}}{{- $names = append $names (printf "%s%s" $svc $s) -}}{{- end -}}
 {{- end -}}
 {{- append $names "localhost" | toJson -}}
@@ -234,3 +234,15 @@ capabilities:
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/* The pods' ServiceAccount (values serviceAccount). */}}
+{{- define "replagent.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "replagent.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The label each sidecar sets on its own pod to its role (values roleLabel). */}}
+{{- define "replagent.roleLabel" -}}replagent.io/role{{- end -}}

@@ -7,7 +7,9 @@ addresses of its ready endpoints (headless: every pod with an address when
 publishNotReadyAddresses is set, plus `<pod>.<service>` records); there is no kube-proxy, so
 clients (the tests) reach a Service by that name or `service_endpoints()` and the target port.
 Kinds the pods do not depend on (PodDisruptionBudget, PodMonitor, PrometheusRule, dashboards'
-ConfigMaps) are accepted and recorded; any other kind raises NotEmulated.
+ConfigMaps) are accepted and recorded; any other kind raises NotEmulated. The pods' calls to the
+API (a sidecar labelling its pod) go to kubesim/apiserver.py, which authorises them with the
+applied ServiceAccounts, Roles and RoleBindings.
 """
 
 import os
@@ -19,9 +21,10 @@ import time
 import yaml
 
 from . import podman as pm
+from .apiserver import ApiServer
 from .errors import NotEmulated
 from .kubelet import Pod
-from .net import Network, sweep_stale
+from .net import BRIDGE_IP, Network, sweep_stale
 from .statefulset import StatefulSet, wait_until
 from .volumes import new_persistent_volume
 
@@ -67,6 +70,14 @@ class Cluster:
         self._last_records = None
         self.net = Network(self.run_id, self.workdir, domain)
         self.net.up()
+        # The API server, for the pods' own calls (kubesim/apiserver.py), at the node's address
+        # as the `kubernetes` Service; its CA in every namespace's kube-root-ca.crt ConfigMap.
+        self.api = ApiServer(self, BRIDGE_IP, self.workdir)
+        self.api.start()
+        self.objects[("ConfigMap", "kube-root-ca.crt")] = {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "kube-root-ca.crt", "namespace": "default"},
+            "data": {"ca.crt": self.api.ca_pem}}
         self._stop = threading.Event()
         # The kubelet's refresh of mounted Secret/ConfigMap files in running pods: on a cluster
         # its sync period plus the cache's TTL, up to about a minute after the change; 0 here
@@ -98,7 +109,8 @@ class Cluster:
                     else:
                         self.sets[name] = StatefulSet(self, d)
                     self.objects[(kind, name)] = d
-                elif kind == "CronJob":
+                elif kind in ("CronJob", "ServiceAccount", "Role", "RoleBinding"):
+                    # Roles and bindings: the API server authorises the pods' calls with them.
                     self.objects[(kind, name)] = d
                 elif kind == "NetworkPolicy":
                     raise NotEmulated("NetworkPolicy (no network plugin enforces it here)")
@@ -319,6 +331,7 @@ class Cluster:
             except TimeoutError:
                 pass
         pm.remove_labelled(self.run_id)
+        self.api.stop()
         for claim in self.claims():
             subprocess.run(["umount", "-l", self.claim_path(claim)], check=False, capture_output=True)
         self.net.down()

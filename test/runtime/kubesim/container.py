@@ -175,6 +175,13 @@ class Container:
     def env(self):
         pod = self.pod
         env = {}
+        # The kubelet always sets the API server's address (the `kubernetes` Service of the
+        # default namespace), with or without enableServiceLinks: client-go's in-cluster config.
+        api = getattr(pod.cluster, "api", None)
+        if api is not None:
+            env.update({"KUBERNETES_SERVICE_HOST": api.host, "KUBERNETES_SERVICE_PORT": str(api.port),
+                        "KUBERNETES_SERVICE_PORT_HTTPS": str(api.port),
+                        "KUBERNETES_PORT": f"tcp://{api.host}:{api.port}"})
         if pod.spec.get("enableServiceLinks", True) is not False:
             env.update(pod.service_links)
         for ef in self.spec.get("envFrom") or []:

@@ -151,7 +151,7 @@ class Pod:
     def _setup(self):
         os.makedirs(self.dir)
         self.volumes = PodVolumes(self.cluster, self.spec, os.path.join(self.dir, "volumes"),
-                                  self.claim_dir, self.cluster.notes)
+                                  self.claim_dir, self.cluster.notes, pod=self)
         self.netns, self.ip = self.cluster.net.add_pod(self.uid)
         self.event(f"scheduled, IP {self.ip}")
         self.cluster.refresh_dns()

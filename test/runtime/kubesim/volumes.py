@@ -6,6 +6,8 @@
   it against the pod's memory; here the tmpfs size is the bound). On disk, `sizeLimit` is
   enforced by the kubelet through eviction, which is not emulated: the runner says so once.
 - configMap / secret: one file per key (or per `items` entry) with `defaultMode`/`mode`;
+- projected: configMap, secret, downwardAPI (fieldRef) and serviceAccountToken sources (a
+  bound token from kubesim/apiserver.py) in one directory;
   a secret's or configMap's files belong to root and, with `fsGroup`, to that group.
 - fsGroup: the kubelet makes every supported volume group-owned by fsGroup, group-writable
   and setgid on directories; with `fsGroupChangePolicy: OnRootMismatch` only when the volume's
@@ -96,8 +98,9 @@ def configmap_data(obj):
 class PodVolumes:
     """Materialises a pod's `volumes` under `root`; `paths[name]` is each host path."""
 
-    def __init__(self, cluster, pod_spec, root, claim_dir, notes):
+    def __init__(self, cluster, pod_spec, root, claim_dir, notes, pod=None):
         self.cluster = cluster
+        self.pod = pod
         self.paths = {}
         self.mounts = []      # tmpfs mount points to unmount
         self.projections = []  # (kind, volume name, source, path) of secret/configMap volumes
@@ -131,9 +134,56 @@ class PodVolumes:
                 os.chmod(path, 0o755)
                 self.projections.append((kind, name, src, path))
                 self._project(kind, name, src, path)
+            elif kind == "projected":
+                # Several sources in one directory: Secrets' and ConfigMaps' keys (refreshed
+                # like theirs), the downward API's fields, and a bound service-account token
+                # from the API server (kubesim/apiserver.py), valid while this pod exists.
+                path = os.path.join(root, kind, name)
+                os.makedirs(path)
+                os.chmod(path, 0o755)
+                mode = src.get("defaultMode", 0o644)
+                for source in src.get("sources") or []:
+                    if "secret" in source or "configMap" in source:
+                        k = "secret" if "secret" in source else "configMap"
+                        sub = dict(source[k], defaultMode=mode)
+                        if k == "secret":
+                            sub["secretName"] = sub.pop("name")
+                        self.projections.append((k, name, sub, path))
+                        self._project(k, name, sub, path)
+                    elif "serviceAccountToken" in source:
+                        if self.pod is None or getattr(cluster, "api", None) is None:
+                            raise NotEmulated("serviceAccountToken without an API server")
+                        t = source["serviceAccountToken"]
+                        if "audience" in t:
+                            raise NotEmulated("serviceAccountToken audience")
+                        token = cluster.api.issue_token(self.pod.namespace,
+                                                        pod_spec.get("serviceAccountName", "default"),
+                                                        self.pod.uid)
+                        self._write(os.path.join(path, t["path"]), token.encode(), mode)
+                    elif "downwardAPI" in source:
+                        for it in source["downwardAPI"]["items"]:
+                            if "fieldRef" not in it:
+                                raise NotEmulated(f"downwardAPI item {sorted(it)}")
+                            value = self.pod.field(it["fieldRef"]["fieldPath"])
+                            self._write(os.path.join(path, it["path"]), value.encode(), it.get("mode", mode))
+                    else:
+                        raise NotEmulated(f"projected source {sorted(source)} (volume {name})")
+                if self.fs_group is not None:
+                    os.chown(path, 0, self.fs_group)
             else:
                 raise NotEmulated(f"volume type {kind} (volume {name})")
             self.paths[name] = path
+
+    def _write(self, f, content, mode):
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        tmp = f + ".kubesim-new"
+        with open(tmp, "wb") as out:
+            out.write(content)
+        if self.fs_group is not None:
+            os.chown(tmp, 0, self.fs_group)
+            mode = mode | ((mode & 0o400) >> 3)
+        os.chmod(tmp, mode)
+        os.replace(tmp, f)
 
     def _project(self, kind, name, src, path):
         obj_name = src["secretName"] if kind == "secret" else src["name"]
