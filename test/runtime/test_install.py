@@ -1,5 +1,6 @@
 """The chart's pods from nothing: `helm install` equivalents on the runtime test bed."""
 
+import json
 import os
 import subprocess
 import threading
@@ -29,7 +30,7 @@ class Install(RuntimeTest):
         self.assertEqual(self.api_patch(token, "todo-db-2", {"x": "y"})[0], 200)
         status, body = self.api_patch(token, "other-db-0", {"x": "y"})
         self.assertEqual(status, 403, body)
-        self.assertIn('cannot patch resource "pods"', body)
+        self.assertIn('cannot patch resource "pods"', json.loads(body)["message"])
         self.assertEqual(self.api_patch("not-a-token", "todo-db-1", {"x": "y"})[0], 401)
         # No other container has it.
         r = c.exec("todo-db-1", "postgres", ["ls", "/var/run/secrets/kubernetes.io/serviceaccount"])
