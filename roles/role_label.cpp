@@ -9,11 +9,6 @@
 
 namespace replagent::roles {
 
-namespace {
-constexpr std::chrono::milliseconds kFirstRetry{2000};
-constexpr std::chrono::milliseconds kMaxRetry{60000};
-}  // namespace
-
 LabelPatcher real_label_patcher(const agent::Config& c) {
   agent::KubeApi api;
   api.host = c.sidecar.kubernetes_host;
@@ -49,8 +44,7 @@ void RoleLabel::review(const std::string& role) {
   if (key_.empty() || role.empty() || role == labelled_ || clock_.now() < retry_at_) return;
   const agent::KubeAnswer a = patch_({{key_, role}});
   if (!a.ok()) {
-    backoff_ = backoff_.count() == 0 ? kFirstRetry : std::min(kMaxRetry, backoff_ * 2);
-    retry_at_ = clock_.now() + backoff_;
+    retry_at_ = clock_.now() + backoff_.next();
     std::string problem = a.describe();
     if (a.status == 401 || a.status == 403)
       problem += " (the pod's service account needs `patch` on its own pod: the chart's Role "
@@ -65,7 +59,7 @@ void RoleLabel::review(const std::string& role) {
   labelled_ = role;
   ++patches_;
   last_problem_.clear();
-  backoff_ = std::chrono::milliseconds(0);
+  backoff_.reset();
 }
 
 }  // namespace replagent::roles

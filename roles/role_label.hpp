@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/backoff.hpp"
 #include "agent/clock.hpp"
 #include "agent/config.hpp"
 #include "agent/kube_api.hpp"
@@ -51,7 +52,7 @@ class RoleLabel {
   std::uint64_t patches_ = 0;
   std::string last_problem_;
   std::chrono::steady_clock::time_point retry_at_{};
-  std::chrono::milliseconds backoff_{0};
+  agent::Backoff backoff_{std::chrono::seconds(2), std::chrono::seconds(60)};
 };
 
 }  // namespace replagent::roles

@@ -14,8 +14,6 @@ namespace replagent::roles {
 
 namespace {
 namespace fs = std::filesystem;
-constexpr std::chrono::milliseconds kFirstRetry{2000};
-constexpr std::chrono::milliseconds kMaxRetry{30000};
 }  // namespace
 
 TlsUpgradeEffects real_tls_upgrade_effects(const agent::Config& config, agent::Resolver& resolver,
@@ -56,8 +54,7 @@ TlsUpgrade::TlsUpgrade(agent::Config config, agent::PgClient& pg, agent::Clock& 
     : config_(std::move(config)), pg_(pg), clock_(clock), effects_(std::move(effects)) {}
 
 void TlsUpgrade::wait(const std::string& why) {
-  backoff_ = backoff_.count() == 0 ? kFirstRetry : std::min(kMaxRetry, backoff_ * 2);
-  retry_at_ = clock_.now() + backoff_;
+  retry_at_ = clock_.now() + backoff_.next();
   if (why != last_reason_)
     spdlog::info("TLS: still streaming with the interim sslmode=prefer: {}; trying again", why);
   last_reason_ = why;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/backoff.hpp"
 #include "agent/clock.hpp"
 #include "agent/config.hpp"
 #include "agent/dns.hpp"
@@ -60,7 +61,7 @@ class TlsUpgrade {
   bool finished_ = false;
   std::string last_reason_;
   std::chrono::steady_clock::time_point retry_at_{};
-  std::chrono::milliseconds backoff_{0};
+  agent::Backoff backoff_{std::chrono::seconds(2), std::chrono::seconds(30)};
 };
 
 }  // namespace replagent::roles

@@ -179,11 +179,12 @@ class PodVolumes:
         tmp = f + ".kubesim-new"
         with open(tmp, "wb") as out:
             out.write(content)
+        # With fsGroup the kubelet gives the files to that group, readable by it.
         if self.fs_group is not None:
             os.chown(tmp, 0, self.fs_group)
             mode = mode | ((mode & 0o400) >> 3)
         os.chmod(tmp, mode)
-        os.replace(tmp, f)
+        os.replace(tmp, f)   # the kubelet swaps a ..data symlink: readers see old or new
 
     def _project(self, kind, name, src, path):
         obj_name = src["secretName"] if kind == "secret" else src["name"]
@@ -193,17 +194,7 @@ class PodVolumes:
                                "(the kubelet keeps such a pod in ContainerCreating)")
         data = secret_data(obj) if kind == "secret" else configmap_data(obj)
         for rel, content, mode in key_files(data, src.get("items"), src.get("defaultMode", 0o644)):
-            f = os.path.join(path, rel)
-            os.makedirs(os.path.dirname(f), exist_ok=True)
-            tmp = f + ".kubesim-new"
-            with open(tmp, "wb") as out:
-                out.write(content)
-            # With fsGroup the kubelet gives the files to that group, readable by it.
-            if self.fs_group is not None:
-                os.chown(tmp, 0, self.fs_group)
-                mode = mode | ((mode & 0o400) >> 3)
-            os.chmod(tmp, mode)
-            os.replace(tmp, f)   # the kubelet swaps a ..data symlink: readers see old or new
+            self._write(os.path.join(path, rel), content, mode)
         if self.fs_group is not None:
             os.chown(path, 0, self.fs_group)
 
