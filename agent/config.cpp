@@ -18,7 +18,6 @@
 
 #include "agent/errors.hpp"
 #include "agent/identity.hpp"
-#include "agent/kube_api.hpp"
 #include "agent/units.hpp"
 
 extern char** environ;

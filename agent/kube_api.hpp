@@ -40,8 +40,4 @@ struct KubeAnswer {
 KubeAnswer patch_pod_labels(const KubeApi& api, const std::string& ns, const std::string& pod,
                             const std::map<std::string, std::string>& labels);
 
-// Whether `key` is a valid Kubernetes label key: an optional DNS-subdomain prefix and "/", then
-// a name of at most 63 characters, alphanumeric at both ends with [-_.] inside.
-bool is_label_key(const std::string& key);
-
 }  // namespace replagent::agent

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/errors.hpp"
+#include "agent/identity.hpp"
 #include "agent/kube_api.hpp"
 #include "test/unit/fakes.hpp"
 
