@@ -919,27 +919,6 @@ void apply_file(Config& c, const std::string& path, const std::string* text = nu
   }
 }
 
-Secret read_secret_file(const std::string& path, const std::string& key) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    // A Secret mounted as a volume is a directory of one file per key.
-    throw usage_error(fmt::format("{} '{}' is a directory, not a file: point {} at the key's "
-                                  "file inside it (a Secret volume holds one file per key), e.g. "
-                                  "{}/password",
-                                  key, path, key, path));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw usage_error(fmt::format("cannot read {} '{}': {} (mount the Secret there or fix the path)",
-                                  key, path, std::strerror(errno)));
-  }
-  std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Secrets created with `echo` end in a newline that is not part of the password.
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
-  if (value.empty()) throw usage_error(fmt::format("{} '{}' is empty", key, path));
-  return Secret(std::move(value));
-}
-
 // Cross-key checks of the names and paths the agent writes into pg_hba, SQL, shell command
 // lines (pg_ctl runs `sh -c`) and postgresql.conf.
 void check_names(const Config& c, const ConfigInputs& in) {
@@ -993,6 +972,27 @@ void check_names(const Config& c, const ConfigInputs& in) {
 
 }  // namespace
 
+Secret read_secret_file(const std::string& path, const std::string& key) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    // A Secret mounted as a volume is a directory of one file per key.
+    throw usage_error(fmt::format("{} '{}' is a directory, not a file: point {} at the key's "
+                                  "file inside it (a Secret volume holds one file per key), e.g. "
+                                  "{}/password",
+                                  key, path, key, path));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw usage_error(fmt::format("cannot read {} '{}': {} (mount the Secret there or fix the path)",
+                                  key, path, std::strerror(errno)));
+  }
+  std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Secrets created with `echo` end in a newline that is not part of the password.
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  if (value.empty()) throw usage_error(fmt::format("{} '{}' is empty", key, path));
+  return Secret(std::move(value));
+}
+
 bool is_valid_role_name(const std::string& name) {
   if (name.empty() || name.size() > 63) return false;
   if (!(std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
@@ -1035,6 +1035,17 @@ bool is_dns1123_subdomain(const std::string& name) {
     if (dot == std::string::npos) return true;
     start = dot + 1;
   }
+}
+
+bool is_label_key(const std::string& key) {
+  const auto slash = key.find('/');
+  const std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
+  if (slash != std::string::npos && !is_dns1123_subdomain(key.substr(0, slash))) return false;
+  if (name.empty() || name.size() > 63) return false;
+  auto alnum = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; };
+  if (!alnum(name.front()) || !alnum(name.back())) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char ch) { return alnum(ch) || ch == '-' || ch == '_' || ch == '.'; });
 }
 
 const std::vector<OwnedParameter>& owned_parameters() {

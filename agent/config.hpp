@@ -214,6 +214,13 @@ std::string unsafe_path_reason(const std::string& path);
 // by dots, at most 253).
 bool is_dns1123_label(const std::string& name);
 bool is_dns1123_subdomain(const std::string& name);
+// A Kubernetes label key (sidecar.role_label): an optional DNS-1123 subdomain and "/", then a
+// name of at most 63 characters, alphanumeric at both ends with [-_.] inside.
+bool is_label_key(const std::string& key);
+
+// A mounted Secret's file, its trailing newlines dropped; AgentError (usage) naming `key` and
+// the path when it is a directory, cannot be read or is empty.
+Secret read_secret_file(const std::string& path, const std::string& key);
 
 // A PostgreSQL parameter replagent writes itself (into replagent.conf, postgresql.auto.conf or
 // its command line), which postgres.parameters may not set; `instead` says what to use.

@@ -50,37 +50,4 @@ std::string pod_dns_name(const PodIdentity& pod, std::string_view service, std::
   return fmt::format("{}-{}.{}", pod.set, pod.ordinal, service_dns_name(service, ns, cluster_domain));
 }
 
-namespace {
-
-bool label_name(const std::string& n) {
-  if (n.empty() || n.size() > 63) return false;
-  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
-  if (!alnum(n.front()) || !alnum(n.back())) return false;
-  for (char c : n)
-    if (!alnum(c) && c != '-' && c != '_' && c != '.') return false;
-  return true;
-}
-
-bool dns_subdomain(const std::string& p) {
-  if (p.empty() || p.size() > 253) return false;
-  std::size_t start = 0;
-  while (true) {
-    const auto dot = p.find('.', start);
-    const std::string label = p.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
-    for (char c : label)
-      if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-'))
-        return false;
-    if (dot == std::string::npos) return true;
-    start = dot + 1;
-  }
-}
-}  // namespace
-
-bool is_label_key(const std::string& key) {
-  const auto slash = key.find('/');
-  if (slash == std::string::npos) return label_name(key);
-  return dns_subdomain(key.substr(0, slash)) && label_name(key.substr(slash + 1));
-}
-
 }  // namespace replagent::agent

@@ -28,9 +28,4 @@ std::string service_dns_name(std::string_view service, std::string_view ns,
 std::string pod_dns_name(const PodIdentity& pod, std::string_view service,
                          std::string_view ns, std::string_view cluster_domain);
 
-// Whether `key` is a valid Kubernetes label key: an optional DNS-subdomain prefix and "/", then
-// a name of at most 63 characters, alphanumeric at both ends with [-_.] inside (the sidecar's
-// role label, agent/kube_api.hpp).
-bool is_label_key(const std::string& key);
-
 }  // namespace replagent::agent

@@ -9,10 +9,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <fstream>
-#include <sstream>
 #include <utility>  // Boost 1.74 asio needs std::exchange under -std=c++20
 
+#include "agent/config.hpp"
 #include "agent/dns.hpp"
 #include "agent/units.hpp"
 
@@ -24,20 +23,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
-
-bool read_whole(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream s;
-  s << in.rdbuf();
-  *out = s.str();
-  return true;
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 }  // namespace
 
@@ -51,13 +36,14 @@ std::string KubeAnswer::describe() const {
 KubeAnswer patch_pod_labels(const KubeApi& api, const std::string& ns, const std::string& pod,
                             const std::map<std::string, std::string>& labels) {
   KubeAnswer out;
-  std::string token;
-  if (!read_whole(api.token_file, &token) || trim(token).empty()) {
-    out.error = fmt::format("cannot read the service account token {} (is it mounted into this "
-                            "container?)", api.token_file);
+  // Read at each call: the kubelet rewrites a projected token before it expires.
+  Secret token;
+  try {
+    token = read_secret_file(api.token_file, "sidecar.kubernetes_token_file");
+  } catch (const std::exception& e) {
+    out.error = e.what();
     return out;
   }
-  token = trim(token);
 
   ssl::context ctx(ssl::context::tls_client);
   ctx.set_verify_mode(ssl::verify_peer);
@@ -91,7 +77,7 @@ KubeAnswer patch_pod_labels(const KubeApi& api, const std::string& ns, const std
       http::verb::patch, fmt::format("/api/v1/namespaces/{}/pods/{}", ns, pod), 11};
   req.set(http::field::host, host_port(api.host, api.port));
   req.set(http::field::user_agent, "replagent-sidecar");
-  req.set(http::field::authorization, "Bearer " + token);
+  req.set(http::field::authorization, "Bearer " + token.reveal());
   req.set(http::field::content_type, "application/merge-patch+json");
   req.set(http::field::accept, "application/json");
   req.keep_alive(false);

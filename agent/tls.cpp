@@ -152,18 +152,18 @@ void check_key_file_mode(const std::string& path, const char* key) {
 
 }  // namespace
 
+bool is_tls_unsupported(const std::string& e) {
+  return e.find("server does not support SSL") != std::string::npos;
+}
+
 bool is_tls_refusal(const std::string& e) {
+  if (is_tls_unsupported(e)) return true;
   for (const char* text : {"certificate verify failed", "does not match host name",
-                           "server does not support SSL", "certificate is not yet valid",
-                           "certificate has expired", "self-signed certificate",
-                           "unable to get local issuer certificate"}) {
+                           "certificate is not yet valid", "certificate has expired",
+                           "self-signed certificate", "unable to get local issuer certificate"}) {
     if (e.find(text) != std::string::npos) return true;
   }
   return false;
-}
-
-bool is_tls_unsupported(const std::string& e) {
-  return e.find("server does not support SSL") != std::string::npos;
 }
 
 bool san_matches(const std::string& pattern_in, const std::string& name_in) {

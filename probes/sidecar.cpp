@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <thread>
 
 #include "agent/clock.hpp"
@@ -108,7 +109,7 @@ int sidecar_command(const agent::Config& config) {
   // The pod's role label for Services that select by role (role_label.hpp); off when
   // sidecar.role_label is empty.
   roles::RoleLabel role_label(config.sidecar.role_label, agent::system_clock(),
-                              roles::real_label_patcher(config));
+                              roles::real_label_patcher(config, *resolver));
   PollerDeps deps{.pg = *pg,
                   .clock = agent::system_clock(),
                   .filesystem = statvfs_stats,
@@ -121,17 +122,22 @@ int sidecar_command(const agent::Config& config) {
                         // files a poll), whether or not the server answers.
                         if (config.postgres.tls())
                           metrics.set_tls_expiry(agent::read_tls_expiry(config));
+                        // The server's socket directory (postmaster.pid), read at most once a
+                        // poll and only when a review needs it: without TLS, replicas never do.
+                        std::optional<std::string> socket;
+                        auto socket_dir = [&]() -> const std::string& {
+                          if (!socket) {
+                            socket = roles::server_socket_dir(config.postgres.data_dir);
+                            if (socket->empty()) socket = socket_fallback;
+                          }
+                          return *socket;
+                        };
                         if (config.postgres.tls() && s.role != Role::kUnknown) {
-                          std::string socket = roles::server_socket_dir(config.postgres.data_dir);
-                          tls.review(socket.empty() ? socket_fallback : socket);
-                          if (s.role == Role::kReplica)
-                            tls_upgrade.review(socket.empty() ? socket_fallback : socket);
+                          tls.review(socket_dir());
+                          if (s.role == Role::kReplica) tls_upgrade.review(socket_dir());
                         }
-                        // Only a primary syncs: replicas skip reading postmaster.pid each poll.
-                        if (s.role != Role::kPrimary) return;
-                        std::string socket = roles::server_socket_dir(config.postgres.data_dir);
-                        if (socket.empty()) socket = socket_fallback;
-                        passwords.review(true, socket);
+                        // Only a primary syncs passwords.
+                        if (s.role == Role::kPrimary) passwords.review(true, socket_dir());
                       },
                   .wall_now = [] { return std::chrono::system_clock::now(); },
                   .janitor = janitor.get()};

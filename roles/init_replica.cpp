@@ -50,14 +50,11 @@ void record_tls_state(const agent::Config& c, const std::string& data_dir, bool 
                       bool pending) {
   const fs::path dir(data_dir);
   std::error_code ec;
-  if (!c.postgres.tls() || verified) fs::remove(dir / kTlsPendingFile, ec);
   if (!c.postgres.tls()) {
+    fs::remove(dir / kTlsPendingFile, ec);
     fs::remove(dir / kTlsVerifiedFile, ec);
   } else if (verified) {
-    agent::write_file_atomic((dir / kTlsVerifiedFile).string(),
-                             "this replica verified its primary over TLS: it never connects to "
-                             "it unverified again\n",
-                             0600);
+    mark_tls_verified(data_dir);
   } else if (pending) {
     agent::write_file_atomic((dir / kTlsPendingFile).string(),
                              "the primary served no TLS at init: interim sslmode=prefer until "

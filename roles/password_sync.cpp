@@ -71,12 +71,9 @@ void PasswordSync::review(bool is_primary, const std::string& socket_dir) {
                    std::chrono::duration_cast<std::chrono::seconds>(kMaxRetry).count());
     last_error_ = why;
   };
-  if (socket_dir.empty()) return fail("the local server's socket directory is unknown (is it running?)");
-  agent::PgError err;
-  auto params = socket_superuser(config_, socket_dir, "replagent-sidecar-passwords");
-  params.io_timeout = std::chrono::seconds(10);
-  auto session = pg_.connect(params, &err);
-  if (!session) return fail(fmt::format("cannot connect to {}: {}", params.describe(), err.message));
+  std::string why;
+  auto session = connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-passwords", &why);
+  if (!session) return fail(why);
   if (auto e = reconcile_roles(*session, *wanted)) return fail(*e);
 
   spdlog::info("password sync: roles {}, {}, {}{} in step with their Secret files{}",

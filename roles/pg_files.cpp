@@ -316,6 +316,17 @@ std::string render_primary_conninfo(const PrimaryConnInfo& p) {
   return out;
 }
 
+void mark_tls_verified(const std::string& data_dir) {
+  namespace fs = std::filesystem;
+  const fs::path dir(data_dir);
+  agent::write_file_atomic((dir / kTlsVerifiedFile).string(),
+                           "this replica verified its primary over TLS: it never connects to it "
+                           "unverified again\n",
+                           0600);
+  std::error_code ec;
+  fs::remove(dir / kTlsPendingFile, ec);
+}
+
 std::optional<std::string> verified_conninfo(const std::string& conninfo,
                                              const std::string& ssl_root_cert) {
   const std::string_view interim = kInterimTls;

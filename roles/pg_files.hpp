@@ -24,6 +24,9 @@ constexpr const char* kPassFile = "replagent.pgpass";
 // with the verifying one as soon as the primary verifies (roles/tls_upgrade.hpp).
 constexpr const char* kTlsVerifiedFile = "replagent.tls_verified";
 constexpr const char* kTlsPendingFile = "replagent.tls_pending";
+// Records that this replica verified its primary: writes kTlsVerifiedFile, removes
+// kTlsPendingFile (init after a verified contact or a clone, the sidecar after its switch).
+void mark_tls_verified(const std::string& data_dir);
 
 // replagent.conf: listen address, port and the replication settings both roles need (a
 // replica can be cloned from, and promoted, with the same file), then postgres.parameters.

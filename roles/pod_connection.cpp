@@ -1,5 +1,7 @@
 #include "roles/pod_connection.hpp"
 
+#include <fmt/format.h>
+
 namespace replagent::roles {
 
 agent::ConnParams pod_connection(const agent::Config& c, const std::string& host,
@@ -21,6 +23,23 @@ agent::ConnParams socket_superuser(const agent::Config& c, const std::string& so
   p.user = c.postgres.superuser;
   p.application_name = application_name;
   return p;
+}
+
+std::unique_ptr<agent::PgSession> connect_local_superuser(agent::PgClient& pg,
+                                                          const agent::Config& c,
+                                                          const std::string& socket_dir,
+                                                          const std::string& application_name,
+                                                          std::string* why) {
+  if (socket_dir.empty()) {
+    *why = "the local server's socket directory is unknown (is it running?)";
+    return nullptr;
+  }
+  agent::PgError err;
+  auto params = socket_superuser(c, socket_dir, application_name);
+  params.io_timeout = std::chrono::seconds(10);
+  auto session = pg.connect(params, &err);
+  if (!session) *why = fmt::format("cannot connect to {}: {}", params.describe(), err.message);
+  return session;
 }
 
 }  // namespace replagent::roles

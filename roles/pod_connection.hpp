@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "agent/config.hpp"
@@ -17,5 +18,15 @@ agent::ConnParams pod_connection(const agent::Config& config, const std::string&
 // OS user postgres; no password): init's temporary server, and `replagent promote`.
 agent::ConnParams socket_superuser(const agent::Config& config, const std::string& socket_dir,
                                    const std::string& application_name);
+
+// A session with the pod's own running server as the superuser (socket_superuser, queries
+// bounded by 10 s), for the sidecar's reviews (password_sync, tls_reload, tls_upgrade);
+// nullptr with *why ("the local server's socket directory is unknown (is it running?)",
+// "cannot connect to ...") when there is none.
+std::unique_ptr<agent::PgSession> connect_local_superuser(agent::PgClient& pg,
+                                                          const agent::Config& config,
+                                                          const std::string& socket_dir,
+                                                          const std::string& application_name,
+                                                          std::string* why);
 
 }  // namespace replagent::roles

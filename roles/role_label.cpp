@@ -3,13 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <memory>
-
-#include "agent/dns.hpp"
-
 namespace replagent::roles {
 
-LabelPatcher real_label_patcher(const agent::Config& c) {
+LabelPatcher real_label_patcher(const agent::Config& c, agent::Resolver& resolver) {
   agent::KubeApi api;
   api.host = c.sidecar.kubernetes_host;
   api.port = c.sidecar.kubernetes_port;
@@ -18,14 +14,12 @@ LabelPatcher real_label_patcher(const agent::Config& c) {
   const std::string ns = c.pod.namespace_;
   const std::string pod = c.pod.name;
   // KUBERNETES_SERVICE_HOST is an address; a name (sidecar.kubernetes_host) is resolved at
-  // each call with the agent's resolver.
-  std::shared_ptr<agent::Resolver> resolver;
-  if (!agent::is_ip_literal(api.host))
-    resolver = agent::make_cares_resolver(c.dns.servers, c.dns.timeout);
-  return [api, ns, pod, resolver](const std::map<std::string, std::string>& labels) mutable {
+  // each call.
+  const bool by_name = !agent::is_ip_literal(api.host);
+  return [api, ns, pod, by_name, &resolver](const std::map<std::string, std::string>& labels) mutable {
     api.address = api.host;
-    if (resolver) {
-      const agent::DnsAnswer a = resolver->resolve_ipv4(api.host);
+    if (by_name) {
+      const agent::DnsAnswer a = resolver.resolve_ipv4(api.host);
       if (a.status != agent::DnsStatus::kOk || a.addresses.empty()) {
         agent::KubeAnswer out;
         out.error = fmt::format("{} does not resolve ({})", api.host, agent::to_string(a.status));

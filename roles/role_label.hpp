@@ -22,6 +22,7 @@
 #include "agent/backoff.hpp"
 #include "agent/clock.hpp"
 #include "agent/config.hpp"
+#include "agent/dns.hpp"
 #include "agent/kube_api.hpp"
 
 namespace replagent::roles {
@@ -29,8 +30,9 @@ namespace replagent::roles {
 // Sets `labels` on this pod; the answer as the API gave it.
 using LabelPatcher = std::function<agent::KubeAnswer(const std::map<std::string, std::string>&)>;
 
-// The real patcher for config's pod, namespace and API (sidecar.kubernetes_*).
-LabelPatcher real_label_patcher(const agent::Config& config);
+// The real patcher for config's pod, namespace and API (sidecar.kubernetes_*); a host name
+// (not KUBERNETES_SERVICE_HOST's address) is resolved with `resolver` at each call.
+LabelPatcher real_label_patcher(const agent::Config& config, agent::Resolver& resolver);
 
 class RoleLabel {
  public:

@@ -56,16 +56,11 @@ void TlsReload::review(const std::string& socket_dir) {
   if (auto problem = effects_.check(files)) return note(*problem, false);
 
   // 3. Reload over the local socket as the superuser (peer authentication, no password).
-  if (socket_dir.empty())
-    return note("the local server's socket directory is unknown (is it running?)", true);
-  agent::PgError err;
-  auto params = socket_superuser(config_, socket_dir, "replagent-sidecar-tls");
-  params.io_timeout = std::chrono::seconds(10);
-  auto session = pg_.connect(params, &err);
-  if (!session)
-    return note(fmt::format("cannot connect to {}: {}", params.describe(), err.message), true);
+  std::string why;
+  auto session = connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-tls", &why);
+  if (!session) return note(why, true);
   if (auto e = session->exec("SELECT pg_catalog.pg_reload_conf()"))
-    return note(fmt::format("pg_reload_conf() on {}: {}", params.describe(), e->message), true);
+    return note(fmt::format("pg_reload_conf() on the server at {}: {}", socket_dir, e->message), true);
 
   spdlog::info("TLS reload: the server reloaded {} ({}){}", config_.postgres.tls_cert_file,
                applied_fingerprint_ ? "rotated files checked" : "at sidecar start",

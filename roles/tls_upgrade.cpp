@@ -5,7 +5,6 @@
 
 #include <filesystem>
 
-#include "agent/fs.hpp"
 #include "roles/init_steps.hpp"
 #include "roles/pg_files.hpp"
 #include "roles/pod_connection.hpp"
@@ -38,14 +37,7 @@ TlsUpgradeEffects real_tls_upgrade_effects(const agent::Config& config, agent::R
     if (pg.identify_system(p, &err)) return std::nullopt;
     return fmt::format("{}: {}", p.describe(), err.message);
   };
-  e.record_verified = [dir] {
-    agent::write_file_atomic((dir / kTlsVerifiedFile).string(),
-                             "this replica verified its primary over TLS: it never connects to "
-                             "it unverified again\n",
-                             0600);
-    std::error_code ec;
-    fs::remove(dir / kTlsPendingFile, ec);
-  };
+  e.record_verified = [data_dir = config.postgres.data_dir] { mark_tls_verified(data_dir); };
   return e;
 }
 
@@ -71,12 +63,9 @@ void TlsUpgrade::review(const std::string& socket_dir) {
   if (auto why = effects_.verify_primary()) return wait("the primary does not verify yet: " + *why);
 
   // 3. The verifying conninfo, set by the server itself, then a reload.
-  if (socket_dir.empty()) return wait("the local server's socket directory is unknown");
-  agent::PgError err;
-  auto params = socket_superuser(config_, socket_dir, "replagent-sidecar-tls");
-  params.io_timeout = std::chrono::seconds(10);
-  auto session = pg_.connect(params, &err);
-  if (!session) return wait(fmt::format("cannot connect to {}: {}", params.describe(), err.message));
+  std::string why;
+  auto session = connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-tls", &why);
+  if (!session) return wait(why);
   agent::QueryResult current;
   if (auto e = session->exec("SHOW primary_conninfo", &current))
     return wait(fmt::format("SHOW primary_conninfo: {}", e->message));

@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/config.hpp"
 #include "agent/errors.hpp"
-#include "agent/identity.hpp"
 #include "agent/kube_api.hpp"
 #include "test/unit/fakes.hpp"
 
