@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <future>
-#include <iostream>
 #include <thread>
 
 #include "agent/errors.hpp"
@@ -200,9 +199,7 @@ DirectObservation check_directly_within(const agent::Config& config, const Probe
 
 }  // namespace
 
-int probe_command(const agent::Config& config, const std::string& kind,
-                  const std::map<std::string, std::string>& options) {
-  const ProbeOptions o = parse_probe_options(kind, options, config);
+ProbeResult run_probe(const agent::Config& config, const ProbeOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const auto listen = parse_listen(config.sidecar.listen);
   if (!listen) {
@@ -232,9 +229,7 @@ int probe_command(const agent::Config& config, const std::string& kind,
     const auto left = std::max(std::chrono::milliseconds(100), o.timeout - spent);
     direct = check_directly_within(config, o, left);
   }
-  const ProbeResult r = decide_probe(o, s, direct);
-  std::cout << probe_line(o, r) << std::endl;
-  return r.ok ? 0 : 1;
+  return decide_probe(o, s, direct);
 }
 
 }  // namespace replagent::probes

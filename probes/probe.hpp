@@ -70,7 +70,8 @@ ProbeResult decide_probe(const ProbeOptions& options, const SidecarAnswer& sidec
 // The one line printed: "ready ok: primary accepts connections (sidecar)".
 std::string probe_line(const ProbeOptions& options, const ProbeResult& result);
 
-int probe_command(const agent::Config& config, const std::string& kind,
-                  const std::map<std::string, std::string>& options);
+// Asks the sidecar, then the server directly when the sidecar's answer does not settle it,
+// within options.timeout.
+ProbeResult run_probe(const agent::Config& config, const ProbeOptions& options);
 
 }  // namespace replagent::probes

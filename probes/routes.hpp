@@ -39,7 +39,6 @@
 
 #include "agent/secret.hpp"
 #include "probes/snapshot.hpp"
-#include "roles/init_record.hpp"
 
 namespace replagent::probes {
 
@@ -47,6 +46,15 @@ struct Decision {
   int status = 503;    // 200, 503, or 400 for a bad request
   std::string reason;  // one line, the response body; the probe command prints it
   bool ok() const { return status == 200; }
+};
+
+// What the last `replagent init` did with the volume (PGDATA/replagent.last-init; the file is
+// roles/init_record.hpp's, read once at start by the composition root).
+struct LastInit {
+  std::string action;     // initdb, clone, reclone, kept, refreshed
+  std::string reason;     // e.g. slot_wal_removed; may be empty
+  std::int64_t time = 0;  // Unix seconds
+  std::string message;    // one line
 };
 
 struct RouteParams {
@@ -60,7 +68,7 @@ struct RouteParams {
   std::string pod_name;
   std::optional<int> ordinal;
   // What the last init did with the volume (PGDATA/replagent.last-init), read at start.
-  std::optional<roles::InitRecord> last_init;
+  std::optional<LastInit> last_init;
   // sidecar.status_token; empty: /status is always the reduced document.
   agent::Secret status_token;
 };

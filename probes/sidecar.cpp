@@ -7,21 +7,16 @@
 #include <thread>
 
 #include "agent/clock.hpp"
-#include "agent/dns.hpp"
 #include "agent/errors.hpp"
 #include "agent/identity.hpp"
 #include "agent/pg.hpp"
 #include "agent/tls.hpp"
 #include "agent/units.hpp"
+#include "agent/version.hpp"
 #include "probes/http_server.hpp"
 #include "probes/metrics.hpp"
 #include "probes/poller.hpp"
 #include "probes/routes.hpp"
-#include "roles/data_dir.hpp"
-#include "roles/password_sync.hpp"
-#include "roles/role_label.hpp"
-#include "roles/tls_reload.hpp"
-#include "roles/tls_upgrade.hpp"
 
 namespace replagent::probes {
 namespace {
@@ -35,15 +30,14 @@ ListenAddress listen_address(const agent::Config& config) {
   return *listen;
 }
 
-RouteParams route_params(const agent::Config& config) {
+RouteParams route_params(const agent::Config& config, std::optional<LastInit> last_init) {
   RouteParams p;
   p.poll_interval = config.sidecar.poll_interval;
   p.max_lag = config.sidecar.max_lag;
   p.disconnected_grace = config.sidecar.disconnected_grace;
   p.pod_name = config.pod.name;
   if (auto id = agent::parse_pod_name(config.pod.name)) p.ordinal = id->ordinal;
-  // Init ran before this container started (an init container), so once is enough.
-  if (!config.postgres.data_dir.empty()) p.last_init = roles::load_init_record(config.postgres.data_dir);
+  p.last_init = std::move(last_init);
   p.status_token = config.sidecar.status_token;
   return p;
 }
@@ -51,8 +45,8 @@ RouteParams route_params(const agent::Config& config) {
 // The slot janitor of a pod of a set (nullptr for a name without an ordinal): it only acts
 // while this pod's server is a primary.
 std::unique_ptr<SlotJanitor> slot_janitor(const agent::Config& config,
-                                          const agent::ConnParams& local,
-                                          agent::Resolver& resolver, agent::PgClient& pg) {
+                                          const agent::ConnParams& local, agent::Resolver& resolver,
+                                          agent::PgClient& pg) {
   const auto id = agent::parse_pod_name(config.pod.name);
   if (!id) return nullptr;
   SlotJanitorSettings s;
@@ -74,7 +68,7 @@ std::unique_ptr<SlotJanitor> slot_janitor(const agent::Config& config,
 
 }  // namespace
 
-int sidecar_command(const agent::Config& config) {
+int run_sidecar(const agent::Config& config, SidecarDeps deps) {
   // 1. Settings and effects.
   const ListenAddress listen = listen_address(config);
   if (config.sidecar.poll_interval.count() <= 0) {
@@ -82,11 +76,9 @@ int sidecar_command(const agent::Config& config) {
   }
   // The TLS files as init checks them: a sidecar that would reload a broken set stops here.
   agent::check_tls_files(config, std::chrono::system_clock::now());
-  const RouteParams params = route_params(config);
-  auto pg = agent::make_libpq_client();
-  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
+  const RouteParams params = route_params(config, std::move(deps.last_init));
   SnapshotStore store;
-  Metrics metrics(REPLAGENT_VERSION, config.sidecar.poll_interval);
+  Metrics metrics(agent::kVersion, config.sidecar.poll_interval);
   if (params.last_init) {
     metrics.set_last_init(params.last_init->action, params.last_init->reason,
                           params.last_init->time);
@@ -96,52 +88,23 @@ int sidecar_command(const agent::Config& config) {
     }
   }
   PollerTargets targets = poller_targets(config);
-  std::unique_ptr<SlotJanitor> janitor = slot_janitor(config, targets.local, *resolver, *pg);
-  // On the primary, rotated passwords take effect while the set runs (password_sync.hpp).
-  roles::PasswordSync passwords(config, *pg, agent::system_clock());
-  // On every pod, rotated TLS files are served after a reload (tls_reload.hpp).
-  roles::TlsReload tls(config, *pg, agent::system_clock(), roles::real_tls_effects(config));
-  // On a replica that init left on the interim sslmode=prefer, verify-full once the primary
-  // verifies (tls_upgrade.hpp).
-  roles::TlsUpgrade tls_upgrade(config, *pg, agent::system_clock(),
-                                roles::real_tls_upgrade_effects(config, *resolver, *pg));
-  const std::string socket_fallback = config.postgres.host.rfind('/', 0) == 0 ? config.postgres.host : "";
-  // The pod's role label for Services that select by role (role_label.hpp); off when
-  // sidecar.role_label is empty.
-  roles::RoleLabel role_label(config.sidecar.role_label, agent::system_clock(),
-                              roles::real_label_patcher(config, *resolver));
-  PollerDeps deps{.pg = *pg,
-                  .clock = agent::system_clock(),
-                  .filesystem = statvfs_stats,
-                  .on_poll =
-                      [&](const Snapshot& s) {
-                        metrics.observe_poll(s);
-                        if (s.role != Role::kUnknown)
-                          role_label.review(s.role == Role::kPrimary ? "primary" : "replica");
-                        // When the certificates on disk expire, renewals included (two small
-                        // files a poll), whether or not the server answers.
-                        if (config.postgres.tls())
-                          metrics.set_tls_expiry(agent::read_tls_expiry(config));
-                        // The server's socket directory (postmaster.pid), read at most once a
-                        // poll and only when a review needs it: without TLS, replicas never do.
-                        std::optional<std::string> socket;
-                        auto socket_dir = [&]() -> const std::string& {
-                          if (!socket) {
-                            socket = roles::server_socket_dir(config.postgres.data_dir);
-                            if (socket->empty()) socket = socket_fallback;
-                          }
-                          return *socket;
-                        };
-                        if (config.postgres.tls() && s.role != Role::kUnknown) {
-                          tls.review(socket_dir());
-                          if (s.role == Role::kReplica) tls_upgrade.review(socket_dir());
-                        }
-                        // Only a primary syncs passwords.
-                        if (s.role == Role::kPrimary) passwords.review(true, socket_dir());
-                      },
-                  .wall_now = [] { return std::chrono::system_clock::now(); },
-                  .janitor = janitor.get()};
-  Poller poller(config, targets, std::move(deps), store);
+  std::unique_ptr<SlotJanitor> janitor =
+      slot_janitor(config, targets.local, deps.resolver, deps.pg);
+  PollerDeps poller_deps{.pg = deps.pg,
+                         .clock = agent::system_clock(),
+                         .filesystem = statvfs_stats,
+                         .on_poll =
+                             [&](const Snapshot& s) {
+                               metrics.observe_poll(s);
+                               // When the certificates on disk expire, renewals included (two
+                               // small files a poll), whether or not the server answers.
+                               if (config.postgres.tls())
+                                 metrics.set_tls_expiry(agent::read_tls_expiry(config));
+                               if (deps.after_poll) deps.after_poll(s);
+                             },
+                         .wall_now = [] { return std::chrono::system_clock::now(); },
+                         .janitor = janitor.get()};
+  Poller poller(config, targets, std::move(poller_deps), store);
 
   // 2. Bind first: a taken port is a start-up error, before any thread exists.
   HttpServer server(listen, [&](const Request& request) {

@@ -361,35 +361,4 @@ BackupOutcome run_backup(const agent::Config& c, BackupDeps deps) {
   return backup_locked(c, deps, target, *choice.source, chosen_because, started);
 }
 
-int backup_command(const agent::Config& config, const std::map<std::string, std::string>& options) {
-  if (options.count("list") && options.count("verify-restore"))
-    throw agent::usage_error("--list and --verify-restore are separate runs: pick one");
-  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
-  auto pg = agent::make_libpq_client();
-  auto runner = agent::make_boost_process_runner();
-  BackupDeps deps{*resolver, *pg, *runner, agent::system_clock(),
-                  [] { return std::chrono::system_clock::now(); }};
-  BackupOutcome out;
-  const char* what = "backup";
-  try {
-    if (options.count("list")) {
-      what = "backup --list";
-      out = run_backup_list(config, deps, std::cout);
-    } else if (options.count("verify-restore")) {
-      what = "restore check";
-      out = run_restore_check(config, deps);
-    } else {
-      out = run_backup(config, deps);
-    }
-  } catch (const agent::AgentError& e) {
-    if (e.code() == ExitCode::kUsage) throw;
-    out = failed(e.what());
-  }
-  if (out.code == ExitCode::kOk)
-    spdlog::info("{}", out.message);
-  else
-    spdlog::error("{} failed (exit {}): {}", what, static_cast<int>(out.code), out.message);
-  return static_cast<int>(out.code);
-}
-
 }  // namespace replagent::roles

@@ -47,7 +47,5 @@ BackupOutcome run_backup_list(const agent::Config& config, BackupDeps deps, std:
 // counts differ from those recorded at the dump's snapshot.
 BackupOutcome run_restore_check(const agent::Config& config, BackupDeps deps);
 
-// Entry point used by main: options "list" / "verify-restore" select the mode.
-int backup_command(const agent::Config& config, const std::map<std::string, std::string>& options);
 
 }  // namespace replagent::roles

@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <iostream>
-
 #include "agent/errors.hpp"
 #include "roles/init_steps.hpp"
 #include "roles/pod_connection.hpp"
@@ -13,7 +11,8 @@ namespace replagent::roles {
 
 PromoteDecision decide_promote(const PromoteObservation& o) {
   using A = PromoteDecision::Action;
-  if (!o.in_recovery) return {A::kAlreadyPrimary, "this server is not in recovery: it already is a primary"};
+  if (!o.in_recovery)
+    return {A::kAlreadyPrimary, "this server is not in recovery: it already is a primary"};
   if (o.primary_dns == agent::DnsStatus::kNotFound)
     return {A::kPromote, fmt::format("{} is gone from DNS (NXDOMAIN)", o.primary_host)};
   if (o.primary_dns != agent::DnsStatus::kOk)
@@ -29,8 +28,9 @@ PromoteDecision decide_promote(const PromoteObservation& o) {
                           "primary's volume\")",
                           o.primary_host, address, agent::to_string(ping))};
   }
-  return {A::kPromote, fmt::format("no server answers at {} ({})", o.primary_host,
-                                   o.primary_pings.empty() ? "no address" : "connection refused or timed out")};
+  return {A::kPromote,
+          fmt::format("no server answers at {} ({})", o.primary_host,
+                      o.primary_pings.empty() ? "no address" : "connection refused or timed out")};
 }
 
 namespace {
@@ -51,10 +51,12 @@ std::string cell(const agent::QueryResult& r, std::size_t col) {
 // 1. The local server: in recovery, and how much WAL it received and replayed.
 void observe_local(agent::PgSession& s, PromoteObservation& o) {
   agent::QueryResult r;
-  if (auto err = s.exec("SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_last_wal_receive_lsn(), "
-                        "pg_catalog.pg_last_wal_replay_lsn()",
-                        &r))
-    throw agent::AgentError(agent::ExitCode::kFailed, "cannot read the local server's state: " + err->message);
+  if (auto err =
+          s.exec("SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_last_wal_receive_lsn(), "
+                 "pg_catalog.pg_last_wal_replay_lsn()",
+                 &r))
+    throw agent::AgentError(agent::ExitCode::kFailed,
+                            "cannot read the local server's state: " + err->message);
   o.in_recovery = cell(r, 0) == "t";
   o.receive_lsn = cell(r, 1);
   o.replay_lsn = cell(r, 2);
@@ -62,10 +64,9 @@ void observe_local(agent::PgSession& s, PromoteObservation& o) {
 
 // 2. The configured primary: its DNS name, and whether a server answers at each address.
 void observe_primary(const agent::Config& c, const detail::Topology& t, agent::PgClient& pg,
-                     PromoteObservation& o) {
+                     agent::Resolver& resolver, PromoteObservation& o) {
   o.primary_host = t.primary_host;
-  auto resolver = agent::make_cares_resolver(c.dns.servers, c.dns.timeout);
-  const agent::DnsAnswer a = resolver->resolve_ipv4(t.primary_host);
+  const agent::DnsAnswer a = resolver.resolve_ipv4(t.primary_host);
   o.primary_dns = a.status;
   o.primary_dns_detail = a.detail;
   for (const auto& address : a.addresses) {
@@ -77,30 +78,28 @@ void observe_primary(const agent::Config& c, const detail::Topology& t, agent::P
 
 }  // namespace
 
-int promote_command(const agent::Config& config, const std::map<std::string, std::string>& options) {
-  const auto it = options.find("socket-dir");
-  const std::string socket_dir = it == options.end() ? "/var/run/postgresql" : it->second;
+std::string run_promote(const agent::Config& config, const std::string& socket_dir,
+                        agent::PgClient& pg, agent::Resolver& resolver) {
   const detail::Topology t = detail::topology_of(config);
-  auto pg = agent::make_libpq_client();
   agent::PgError err;
-  auto local = pg->connect(local_superuser(config, socket_dir), &err);
+  auto local = pg.connect(local_superuser(config, socket_dir), &err);
   if (!local)
-    throw agent::AgentError(agent::ExitCode::kFailed,
-                            fmt::format("cannot reach the local server on {} as {}: {} (run this in the "
-                                        "replica's postgres container)",
-                                        socket_dir, config.postgres.superuser, err.message));
+    throw agent::AgentError(
+        agent::ExitCode::kFailed,
+        fmt::format("cannot reach the local server on {} as {}: {} (run this in the "
+                    "replica's postgres container)",
+                    socket_dir, config.postgres.superuser, err.message));
   PromoteObservation o;
   observe_local(*local, o);
-  observe_primary(config, t, *pg, o);
+  observe_primary(config, t, pg, resolver, o);
   const PromoteDecision d = decide_promote(o);
   spdlog::info("promote {}: received WAL up to {}, replayed up to {}; {}", config.pod.name,
-               o.receive_lsn.empty() ? "-" : o.receive_lsn, o.replay_lsn.empty() ? "-" : o.replay_lsn,
-               d.reason);
+               o.receive_lsn.empty() ? "-" : o.receive_lsn,
+               o.replay_lsn.empty() ? "-" : o.replay_lsn, d.reason);
   using A = PromoteDecision::Action;
   switch (d.action) {
     case A::kAlreadyPrimary:
-      std::cout << config.pod.name << " already is a primary\n";
-      return 0;
+      return config.pod.name + " already is a primary\n";
     case A::kRefuse:
       throw agent::AgentError(agent::ExitCode::kUnsafeData, "refusing to promote: " + d.reason);
     case A::kCannotTell:
@@ -114,14 +113,13 @@ int promote_command(const agent::Config& config, const std::map<std::string, std
     throw agent::AgentError(agent::ExitCode::kFailed, "pg_promote failed: " + e->message);
   if (cell(r, 0) != "t")
     throw agent::AgentError(agent::ExitCode::kFailed, "pg_promote did not finish within 60 s");
-  std::cout << fmt::format(
+  spdlog::info("promoted {} to primary", config.pod.name);
+  return fmt::format(
       "{} is the primary now (it had received WAL up to {}).\n"
       "Next: make it the set's primary, so the -rw Service and every pod follow it:\n"
       "  helm upgrade <release> <chart> --reuse-values --set primaryOrdinal={}\n"
       "The other pods restart with it as their primary and re-clone from it.\n",
       config.pod.name, o.receive_lsn.empty() ? "-" : o.receive_lsn, t.self.ordinal);
-  spdlog::info("promoted {} to primary", config.pod.name);
-  return 0;
 }
 
 }  // namespace replagent::roles

@@ -35,9 +35,12 @@ struct PromoteDecision {
 // gone from DNS, or no server at any of its addresses). A DNS failure is not an answer.
 PromoteDecision decide_promote(const PromoteObservation& o);
 
-// Observes, decides, promotes (pg_promote, waiting up to 60 s). Exit codes: 0 promoted or
-// already a primary, 3 the primary's state could not be told (DNS failed), 5 refused (the
-// primary answers), 1 the local server could not be reached or did not promote.
-int promote_command(const agent::Config& config, const std::map<std::string, std::string>& options);
+// Observes, decides, promotes (pg_promote, waiting up to 60 s) the server whose unix socket is
+// in socket_dir, and returns what to tell the operator (promoted and the next step, or
+// already a primary). Throws AgentError: kTimedOut (3) when the primary's state cannot be told
+// (DNS failed), kUnsafeData (5) refused (the primary answers), kFailed (1) the local server
+// could not be reached or did not promote.
+std::string run_promote(const agent::Config& config, const std::string& socket_dir,
+                        agent::PgClient& pg, agent::Resolver& resolver);
 
 }  // namespace replagent::roles

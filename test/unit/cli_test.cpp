@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/cmd/commands.hpp"
 #include "agent/config.hpp"
 #include "agent/errors.hpp"
 #include "agent/logging.hpp"
@@ -14,6 +15,14 @@ namespace replagent::agent {
 namespace {
 
 using Args = std::vector<std::string>;
+
+// The parser and help with the binary's own command table (agent/cmd/commands.cpp).
+CommandLine parse_command_line(const Args& args) {
+  return agent::parse_command_line(args, cmd::commands());
+}
+std::string help_text(const std::string& command) {
+  return agent::help_text(command, cmd::commands());
+}
 
 // The message of the usage error parse_command_line throws; fails the test if it does not.
 std::string usage_error_of(const Args& args) {

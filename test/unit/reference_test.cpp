@@ -2,7 +2,7 @@
 // every key with its environment name, every exit code, every endpoint the sidecar routes and
 // every metric it renders. The committed copy is compared with the binary's output by the
 // ctest reference_doc (scripts/gen-reference --check).
-#include "agent/reference.hpp"
+#include "agent/cmd/reference.hpp"
 
 #include <gtest/gtest.h>
 
@@ -36,7 +36,7 @@ std::string section(const std::string& doc, const std::string& title) {
 }
 
 TEST(Reference, DescribesEveryKeyWithItsEnvironmentNameDefaultAndMeaning) {
-  const std::string doc = reference_markdown();
+  const std::string doc = cmd::reference_markdown();
   const auto keys = config_keys();
   const auto refs = key_reference();
   ASSERT_EQ(refs.size(), keys.size());
@@ -77,7 +77,7 @@ TEST(Reference, DefaultsAreWhatConfigPrints) {
 }
 
 TEST(Reference, ListsEveryExitCode) {
-  const std::string exits = section(reference_markdown(), "Exit codes");
+  const std::string exits = section(cmd::reference_markdown(), "Exit codes");
   for (int code = 0; code <= 5; ++code) {
     EXPECT_TRUE(has(exits, "| `" + std::to_string(code) + "` | ")) << code;
   }
@@ -89,7 +89,7 @@ TEST(Reference, ListsEveryExitCode) {
 // Every path in the endpoint table (aliases included) is routed, and every path the router
 // names in its 404 answer is in the table.
 TEST(Reference, ListsEveryEndpointTheSidecarRoutes) {
-  const std::string endpoints = section(reference_markdown(), "Sidecar endpoints");
+  const std::string endpoints = section(cmd::reference_markdown(), "Sidecar endpoints");
   probes::RouteContext ctx;
   std::set<std::string> documented;
   std::istringstream lines(endpoints);
@@ -118,7 +118,7 @@ TEST(Reference, ListsEveryEndpointTheSidecarRoutes) {
 
 // Every metric family the sidecar renders, in either role, is in the metrics table.
 TEST(Reference, ListsEveryMetricTheSidecarRenders) {
-  const std::string metrics = section(reference_markdown(), "Metrics");
+  const std::string metrics = section(cmd::reference_markdown(), "Metrics");
   const auto now = std::chrono::steady_clock::time_point() + 1000s;
   probes::Snapshot primary;
   primary.sequence = 1;

@@ -478,7 +478,7 @@ TEST(Routes, StatusWithoutTokenHidesPrimaryErrorsAndPaths) {
   RouteContext ctx;
   ctx.snapshot = std::make_shared<const Snapshot>(s);
   ctx.now = kNow;
-  ctx.params.last_init = roles::InitRecord{
+  ctx.params.last_init = LastInit{
       "initdb", "", 1700000000, "initialised a new primary in /var/lib/postgresql/data/pgdata"};
   std::string body = respond(Request{"GET", "/status"}, ctx).body;
   EXPECT_NE(body.find("\"primary_error\":\"primary silent\""), std::string::npos) << body;
@@ -514,7 +514,7 @@ TEST(Routes, StatusInFullOnlyWithTheBearerToken) {
   RouteContext ctx;
   ctx.snapshot = std::make_shared<const Snapshot>(s);
   ctx.now = kNow;
-  ctx.params.last_init = roles::InitRecord{"initdb", "", 1700000000, "initialised in /data/pg"};
+  ctx.params.last_init = LastInit{"initdb", "", 1700000000, "initialised in /data/pg"};
   const std::string full_error = "\"server_error\":\"cannot connect to replagent_monitor@10.1.2.3";
   const std::string reduced_error = "\"server_error\":\"connection refused\"";
   const auto status = [&](const std::string& authorization) {

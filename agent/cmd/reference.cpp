@@ -1,4 +1,4 @@
-#include "agent/reference.hpp"
+#include "agent/cmd/reference.hpp"
 
 #include <fmt/format.h>
 
@@ -16,7 +16,7 @@
 #include "probes/metrics.hpp"
 #include "probes/routes.hpp"
 
-namespace replagent::agent {
+namespace replagent::cmd {
 namespace {
 
 using namespace std::chrono_literals;
@@ -62,7 +62,7 @@ In rising precedence: built-in defaults, a TOML file (`--config FILE`, default
 void settings(std::ostringstream& out) {
   out << "\n## Settings\n";
   std::string section;
-  for (const auto& k : key_reference()) {
+  for (const auto& k : agent::key_reference()) {
     const std::string s = k.key.substr(0, k.key.find('.'));
     if (s != section) {
       section = s;
@@ -80,7 +80,7 @@ void environment(std::ostringstream& out) {
       << "Read as Kubernetes and the official PostgreSQL image name them; a `REPLAGENT_*` "
          "variable or a flag for the same key wins.\n\n"
       << "| variable | sets |\n|---|---|\n";
-  for (const auto& [name, what] : convention_variables())
+  for (const auto& [name, what] : agent::convention_variables())
     out << "| `" << name << "` | " << cell(what) << " |\n";
 }
 
@@ -89,7 +89,7 @@ void exit_codes(std::ostringstream& out) {
       << "Every command exits with one of these; `init` also writes its one-line outcome to "
          "`init.termination_log`.\n\n"
       << "| code | meaning |\n|---|---|\n";
-  for (const auto& e : kExitCodes)
+  for (const auto& e : agent::kExitCodes)
     out << "| `" << static_cast<int>(e.code) << "` | " << cell(e.meaning) << " |\n";
 }
 
@@ -136,7 +136,7 @@ std::vector<std::string> routed_paths() {
   if (r.status != 404 || begin == std::string::npos || end == std::string::npos)
     throw std::logic_error(
         "the sidecar's 404 answer no longer lists its endpoints "
-        "(probes/routes.cpp); agent/reference.cpp reads them from it: " +
+        "(probes/routes.cpp); agent/cmd/reference.cpp reads them from it: " +
         r.body);
   std::vector<std::string> out;
   std::istringstream words(r.body.substr(begin + marker.size(), end - begin - marker.size()));
@@ -270,4 +270,4 @@ std::string reference_markdown() {
   return out.str();
 }
 
-}  // namespace replagent::agent
+}  // namespace replagent::cmd
