@@ -14,7 +14,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -31,6 +30,7 @@
 
 #include "test/support/prometheus.hpp"
 #include "test/support/sidecar.hpp"
+#include "test/support/soak_checks.hpp"
 
 namespace replagent::test {
 namespace {
@@ -54,190 +54,8 @@ constexpr auto kWarmUp = 2s;
 // noise is a few hundred KiB.
 constexpr long kMaxRssGrowthKiB = 2048;
 
-// --- checks on one response body ---
-
-bool is_metric_name_char(char c, bool first) {
-  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':' ||
-         (!first && std::isdigit(static_cast<unsigned char>(c)));
-}
-
-// Every sample line is `name{labels} value [timestamp]`; comments are # HELP / # TYPE.
-// Returns an empty string when the exposition is well-formed, else what is wrong.
-std::string check_exposition(const std::string& text) {
-  if (text.empty() || text.back() != '\n') return "exposition does not end in a newline";
-  std::istringstream in(text);
-  int samples = 0;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    if (line[0] == '#') {
-      if (line.rfind("# HELP ", 0) != 0 && line.rfind("# TYPE ", 0) != 0) {
-        return "unexpected comment: " + line;
-      }
-      continue;
-    }
-    std::size_t i = 0;
-    while (i < line.size() && is_metric_name_char(line[i], i == 0)) ++i;
-    if (i == 0) return "no metric name: " + line;
-    if (i < line.size() && line[i] == '{') {
-      ++i;
-      while (i < line.size() && line[i] != '}') {
-        const std::size_t name_start = i;
-        while (i < line.size() && is_metric_name_char(line[i], i == name_start)) ++i;
-        if (i == name_start || i + 1 >= line.size() || line[i] != '=' || line[i + 1] != '"') {
-          return "bad label: " + line;
-        }
-        i += 2;
-        while (i < line.size() && line[i] != '"') i += line[i] == '\\' ? 2 : 1;
-        if (i >= line.size()) return "unterminated label value: " + line;
-        ++i;
-        if (i < line.size() && line[i] == ',') ++i;
-      }
-      if (i >= line.size()) return "unterminated labels: " + line;
-      ++i;
-    }
-    if (i >= line.size() || line[i] != ' ') return "no value: " + line;
-    std::string value = line.substr(i + 1);
-    if (const auto sp = value.find(' '); sp != std::string::npos) value = value.substr(0, sp);
-    if (value != "+Inf" && value != "-Inf" && value != "NaN") {
-      char* end = nullptr;
-      std::strtod(value.c_str(), &end);
-      if (value.empty() || end != value.c_str() + value.size()) return "bad value: " + line;
-    }
-    ++samples;
-  }
-  return samples > 0 ? "" : "no samples";
-}
-
-// A strict JSON recogniser (RFC 8259 grammar; no semantic checks): enough to say the /status
-// body is one JSON value and nothing else.
-class JsonCheck {
- public:
-  explicit JsonCheck(const std::string& s) : s_(s) {}
-  bool valid() {
-    ws();
-    if (!value()) return false;
-    ws();
-    return i_ == s_.size();
-  }
-
- private:
-  void ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t'))
-      ++i_;
-  }
-  bool lit(const char* word) {
-    const std::string w(word);
-    if (s_.compare(i_, w.size(), w) != 0) return false;
-    i_ += w.size();
-    return true;
-  }
-  bool value() {
-    if (++depth_ > 64 || i_ >= s_.size()) return false;
-    bool ok = false;
-    switch (s_[i_]) {
-      case '{':
-        ok = object();
-        break;
-      case '[':
-        ok = array();
-        break;
-      case '"':
-        ok = string();
-        break;
-      case 't':
-        ok = lit("true");
-        break;
-      case 'f':
-        ok = lit("false");
-        break;
-      case 'n':
-        ok = lit("null");
-        break;
-      default:
-        ok = number();
-    }
-    --depth_;
-    return ok;
-  }
-  bool object() {
-    ++i_;
-    ws();
-    if (i_ < s_.size() && s_[i_] == '}') return ++i_, true;
-    for (;;) {
-      ws();
-      if (i_ >= s_.size() || s_[i_] != '"' || !string()) return false;
-      ws();
-      if (i_ >= s_.size() || s_[i_++] != ':') return false;
-      ws();
-      if (!value()) return false;
-      ws();
-      if (i_ >= s_.size()) return false;
-      if (s_[i_] == '}') return ++i_, true;
-      if (s_[i_++] != ',') return false;
-    }
-  }
-  bool array() {
-    ++i_;
-    ws();
-    if (i_ < s_.size() && s_[i_] == ']') return ++i_, true;
-    for (;;) {
-      ws();
-      if (!value()) return false;
-      ws();
-      if (i_ >= s_.size()) return false;
-      if (s_[i_] == ']') return ++i_, true;
-      if (s_[i_++] != ',') return false;
-    }
-  }
-  bool string() {
-    ++i_;
-    while (i_ < s_.size()) {
-      const unsigned char c = static_cast<unsigned char>(s_[i_++]);
-      if (c == '"') return true;
-      if (c < 0x20) return false;
-      if (c != '\\') continue;
-      if (i_ >= s_.size()) return false;
-      const char e = s_[i_++];
-      if (e == 'u') {
-        for (int k = 0; k < 4; ++k, ++i_) {
-          if (i_ >= s_.size() || !std::isxdigit(static_cast<unsigned char>(s_[i_]))) return false;
-        }
-      } else if (std::string_view("\"\\/bfnrt").find(e) == std::string_view::npos) {
-        return false;
-      }
-    }
-    return false;
-  }
-  bool number() {
-    const std::size_t start = i_;
-    if (i_ < s_.size() && s_[i_] == '-') ++i_;
-    auto digits = [&] {
-      const std::size_t from = i_;
-      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-      return i_ > from;
-    };
-    if (i_ < s_.size() && s_[i_] == '0') {
-      ++i_;
-    } else if (!digits()) {
-      return false;
-    }
-    if (i_ < s_.size() && s_[i_] == '.') {
-      ++i_;
-      if (!digits()) return false;
-    }
-    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
-      ++i_;
-      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
-      if (!digits()) return false;
-    }
-    return i_ > start;
-  }
-
-  const std::string& s_;
-  std::size_t i_ = 0;
-  int depth_ = 0;
-};
-
+// The checks themselves (an exposition, a JSON body, RSS, open descriptors) are in
+// test/support/soak_checks.hpp; here, that they tell good from bad.
 TEST(SidecarSoakChecks, RecognisersAcceptGoodAndRejectBad) {
   EXPECT_EQ(check_exposition("# HELP a x\n# TYPE a gauge\na 1\nb{x=\"y\",z=\"\\\"\"} 2.5e3\n"
                              "c_bucket{le=\"+Inf\"} 3\nd NaN\n"),
@@ -247,12 +65,12 @@ TEST(SidecarSoakChecks, RecognisersAcceptGoodAndRejectBad) {
   EXPECT_NE(check_exposition("a{x=y} 1\n"), "");
   EXPECT_NE(check_exposition("a 1x\n"), "");
   EXPECT_NE(check_exposition("9a 1\n"), "");
-  EXPECT_TRUE(JsonCheck(R"({"a":[1,-2.5e3,true,null,"x\"y\u00e9"],"b":{}})").valid());
-  EXPECT_FALSE(JsonCheck(R"({"a":1,})").valid());
-  EXPECT_FALSE(JsonCheck(R"({"a":01})").valid());
-  EXPECT_FALSE(JsonCheck(R"({"a":1}x)").valid());
-  EXPECT_FALSE(JsonCheck(R"({"a":"x)").valid());
-  EXPECT_FALSE(JsonCheck("").valid());
+  EXPECT_TRUE(is_json(R"({"a":[1,-2.5e3,true,null,"x\"y\u00e9"],"b":{}})"));
+  EXPECT_FALSE(is_json(R"({"a":1,})"));
+  EXPECT_FALSE(is_json(R"({"a":01})"));
+  EXPECT_FALSE(is_json(R"({"a":1}x)"));
+  EXPECT_FALSE(is_json(R"({"a":"x)"));
+  EXPECT_FALSE(is_json(""));
 }
 
 // --- the load ---
@@ -389,7 +207,7 @@ class Client : public std::enable_shared_from_this<Client> {
     } else if (ep.target == "/metrics") {
       problem = check_exposition(res.body());
     } else if (ep.target == "/status") {
-      if (!JsonCheck(res.body()).valid()) {
+      if (!is_json(res.body())) {
         problem = "not JSON: " + res.body().substr(0, 300);
       } else if (res.body().find("\"stale\":false") == std::string::npos) {
         problem = "stale: " + res.body().substr(0, 300);
@@ -433,28 +251,6 @@ class Client : public std::enable_shared_from_this<Client> {
   std::optional<http::response_parser<http::string_body>> parser_;
   int requests_on_connection_ = 0;
 };
-
-// VmRSS of `pid` in KiB; -1 when it cannot be read.
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return -1;
-}
-
-// The sidecar's open descriptors as its own /metrics reports them (replagent_process_open_fds,
-// counted at scrape time, the scrape's own connection included): the agent makes itself not
-// dumpable (PR_SET_DUMPABLE 0), so /proc/<pid>/fd belongs to root and this test cannot list it.
-// -1 when the scrape fails or lacks the gauge.
-long open_fds(const Sidecar& s) {
-  try {
-    const auto n = s.metric("replagent_process_open_fds");
-    return n ? std::lround(*n) : -1;
-  } catch (const std::exception&) {
-    return -1;
-  }
-}
 
 std::string join(const std::vector<long>& v) {
   std::string s;
