@@ -14,6 +14,39 @@
 #include "roles/pod_connection.hpp"
 
 namespace replagent::roles {
+
+const char* to_string(InitAction action) {
+  switch (action) {
+    case InitAction::kNone:
+      return "";
+    case InitAction::kInitdb:
+      return "initdb";
+    case InitAction::kClone:
+      return "clone";
+    case InitAction::kReclone:
+      return "reclone";
+    case InitAction::kKept:
+      return "kept";
+    case InitAction::kRefreshed:
+      return "refreshed";
+  }
+  return "";
+}
+
+const char* to_string(InitReason reason) {
+  switch (reason) {
+    case InitReason::kNone:
+      return "";
+    case InitReason::kSlotMissing:
+      return "slot_missing";
+    case InitReason::kSlotWalRemoved:
+      return "slot_wal_removed";
+    case InitReason::kForeignData:
+      return "foreign_data";
+  }
+  return "";
+}
+
 namespace detail {
 
 Topology topology_of(const agent::Config& c) {
@@ -127,8 +160,9 @@ int init_command(const agent::Config& config) {
     out = InitOutcome{e.code(), e.what(), {}, {}};
   }
   if (out.code == agent::ExitCode::kOk) {
-    if (out.action == "reclone") {
-      spdlog::warn("init done, replica data re-cloned ({}): {}", out.reason, out.message);
+    if (out.action == InitAction::kReclone) {
+      spdlog::warn("init done, replica data re-cloned ({}): {}", to_string(out.reason),
+                   out.message);
     } else {
       spdlog::info("init done: {}", out.message);
     }

@@ -21,15 +21,34 @@ struct InitDeps {
   agent::Clock& clock;
 };
 
+// What a successful init did with the volume, recorded for the sidecar (InitRecord).
+enum class InitAction {
+  kNone,       // nothing recorded (a failure)
+  kInitdb,     // a new primary
+  kClone,      // an empty replica volume cloned
+  kReclone,    // a replica's data replaced by a new clone (see InitReason)
+  kKept,       // valid replica data, no clone
+  kRefreshed,  // an existing primary's files and roles brought in step
+};
+// The label written to the record, the logs and the sidecar's metrics: "" for kNone, else
+// "initdb", "clone", "reclone", "kept", "refreshed".
+const char* to_string(InitAction action);
+
+// Why a re-clone replaced a replica's data.
+enum class InitReason {
+  kNone,
+  kSlotMissing,     // the primary has no slot for this replica
+  kSlotWalRemoved,  // its slot was invalidated: the WAL this replica needs is gone
+  kForeignData,     // another cluster's data, a primary's, or no data directory at all
+};
+// "" for kNone, else "slot_missing", "slot_wal_removed", "foreign_data".
+const char* to_string(InitReason reason);
+
 struct InitOutcome {
   agent::ExitCode code = agent::ExitCode::kOk;
   std::string message;  // one line: what happened, or why not and what to do
-  // What a successful init did with the volume, recorded for the sidecar (InitRecord):
-  // "initdb", "clone", "reclone", "kept" (valid data, no clone), "refreshed" (a primary's).
-  std::string action;
-  // Why a re-clone replaced a replica's data: "slot_missing", "slot_wal_removed",
-  // "foreign_data"; empty otherwise.
-  std::string reason;
+  InitAction action = InitAction::kNone;
+  InitReason reason = InitReason::kNone;
 };
 
 // `replagent init`: works out the role from the pod's ordinal and prepares the data directory.

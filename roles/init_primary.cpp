@@ -1,12 +1,7 @@
 // init for the primary: initdb an empty volume (in staging, renamed into place when complete),
 // or refresh the files we own in an existing data directory. Never overwrites data.
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <sstream>
 
 #include "agent/dns.hpp"
@@ -14,8 +9,7 @@
 #include "roles/data_dir.hpp"
 #include "roles/init_steps.hpp"
 #include "roles/pg_files.hpp"
-#include "roles/pg_roles.hpp"
-#include "roles/pod_connection.hpp"
+#include "roles/temporary_server.hpp"
 
 namespace replagent::roles::detail {
 namespace {
@@ -86,139 +80,6 @@ std::optional<InitOutcome> refuse_if_peers_hold_data(const agent::Config& c, Ini
   return std::nullopt;
 }
 
-
-agent::ProcessResult run_logged(InitDeps& deps, agent::ProcessSpec spec) {
-  const std::string name = spec.program;
-  return deps.runner.run(spec, [&](std::string_view line) { spdlog::debug("{}: {}", name, line); });
-}
-
-agent::ProcessSpec pg_ctl(const agent::Config& c, const std::vector<std::string>& args) {
-  agent::ProcessSpec spec;
-  spec.program = "pg_ctl";
-  spec.search_dir = c.postgres.bin_dir;
-  spec.args = args;
-  spec.timeout = std::chrono::minutes(5);
-  return spec;
-}
-
-// The temporary server through which init creates and alters roles: it listens on a unix
-// socket in init's private 0700 run directory only, so nothing else can connect, and reads its
-// own pg_hba there (trust on that socket), so the data directory's pg_hba can use peer for
-// local connections without knowing which OS user runs init.
-class TemporaryServer {
- public:
-  TemporaryServer(const agent::Config& c, InitDeps& deps, std::string data_dir, std::string run)
-      : c_(c), deps_(deps), data_dir_(std::move(data_dir)), run_(std::move(run)) {}
-  TemporaryServer(const TemporaryServer&) = delete;
-  TemporaryServer& operator=(const TemporaryServer&) = delete;
-  ~TemporaryServer() { stop(); }
-
-  // Empty on success, else why not.
-  std::string start() {
-    const std::string hba = (fs::path(run_) / "temporary_hba.conf").string();
-    agent::write_file_atomic(hba, "local all all trust\n", 0600);
-    const std::string log = (fs::path(run_) / "temporary-server.log").string();
-    // A server left running by an init that was killed (its socket is in our run directory)
-    // would hold the data directory: stop it first.
-    stop_leftover();
-    const std::string opts =
-        fmt::format("-c listen_addresses='' -c unix_socket_directories='{}' -p {} "
-                    "-c hba_file='{}'",
-                    run_, c_.postgres.port, hba);
-    // Crash recovery of a primary that was killed runs here, before the real start: give it
-    // as long as it takes rather than pg_ctl's default minute.
-    auto spec = pg_ctl(c_, {"-D", data_dir_, "-w", "-t", "86400", "-l", log, "-o", opts, "start"});
-    spec.timeout.reset();
-    started_ = true;  // even when pg_ctl fails, the server may be starting: stop() finds out
-    if (auto r = run_logged(deps_, spec); !r.ok())
-      return fmt::format("pg_ctl {}: {}", r.describe(), failure_line(r));
-    return "";
-  }
-
-  std::unique_ptr<agent::PgSession> connect(agent::PgError* err) {
-    return deps_.pg.connect(socket_superuser(c_, run_, "replagent-init"), err);
-  }
-
-  // Empty on success (or when never started), else why not.
-  std::string stop() {
-    if (!started_) return "";
-    started_ = false;
-    if (auto r = run_logged(deps_, stop_spec()); !r.ok() && pid_file_names_run_dir())
-      return fmt::format("pg_ctl {}: {}", r.describe(), failure_line(r));
-    return "";
-  }
-
- private:
-  // A clean-up step: it runs even after SIGTERM, or the server would stay on the data directory.
-  agent::ProcessSpec stop_spec() const {
-    auto spec = pg_ctl(c_, {"-D", data_dir_, "-m", "fast", "-w", "-t", "120", "stop"});
-    spec.runs_while_stopping = true;
-    return spec;
-  }
-
-  bool pid_file_names_run_dir() const { return server_socket_dir(data_dir_) == run_; }
-
-  void stop_leftover() {
-    if (!pid_file_names_run_dir()) return;
-    spdlog::warn("a temporary server of an earlier, interrupted init still runs on {}: "
-                 "stopping it", data_dir_);
-    run_logged(deps_, stop_spec());
-  }
-
-  const agent::Config& c_;
-  InitDeps& deps_;
-  std::string data_dir_;
-  std::string run_;
-  bool started_ = false;
-};
-
-// The private run directory, removed again when init is done with it.
-struct RunDir {
-  explicit RunDir(std::string p) : path(std::move(p)) {
-    fs::create_directories(path);
-    if (::chmod(path.c_str(), 0700) != 0) {
-      throw agent::AgentError(ExitCode::kFailed, fmt::format("cannot make {} private: {}", path,
-                                                             std::strerror(errno)));
-    }
-  }
-  ~RunDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string path;
-};
-
-// What runs on the temporary server once the roles and the database are in step (the init
-// scripts of a new primary); returns a failure, or nullopt.
-using OnTemporaryServer = std::function<std::optional<InitOutcome>()>;
-
-// Starts a temporary server on `data_dir`, brings the roles in step (pg_roles.hpp) and the
-// application database into being, runs `then` if given, stops the server.
-std::optional<InitOutcome> reconcile_roles_on(const agent::Config& c, InitDeps& deps,
-                                              const std::string& data_dir,
-                                              const std::string& run,
-                                              const OnTemporaryServer& then = nullptr) {
-  TemporaryServer server(c, deps, data_dir, run);
-  if (auto why = server.start(); !why.empty())
-    return outcome(ExitCode::kFailed, "temporary server did not start: " + why);
-  std::optional<InitOutcome> failed;
-  {
-    agent::PgError err;
-    auto session = server.connect(&err);
-    if (!session) {
-      failed = outcome(ExitCode::kFailed, "cannot connect to the temporary server: " + err.message);
-    } else if (auto e = reconcile_roles(*session, c)) {
-      failed = outcome(ExitCode::kFailed, *e);
-    } else if (auto e2 = ensure_app_database(*session, c)) {
-      failed = outcome(ExitCode::kFailed, *e2);
-    }
-  }
-  if (!failed && then) failed = then();
-  if (auto why = server.stop(); !why.empty() && !failed)
-    failed = outcome(ExitCode::kFailed, "temporary server did not stop: " + why);
-  return failed;
-}
-
 // The *.sql files of init.scripts_dir, in name order (what a ConfigMap's keys sort to). A
 // ConfigMap volume's own entries (..data and its timestamped directory) are skipped silently,
 // anything else with one warning. Throws a usage error when the directory cannot be read:
@@ -287,59 +148,93 @@ std::optional<InitOutcome> run_init_scripts(const agent::Config& c, InitDeps& de
   return std::nullopt;
 }
 
-InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
+// Refused before anything is written: replicas authenticate with it.
+void require_replication_password(const agent::Config& c) {
   if (c.postgres.replication_password.empty()) {
     throw agent::usage_error(
         "no replication password: set postgres.replication_password_file (a mounted Secret) or "
         "REPLAGENT_POSTGRES_REPLICATION_PASSWORD; replicas authenticate with it");
   }
-  const std::vector<fs::path> scripts = init_scripts(c);
-  const std::string pgdata = c.postgres.data_dir;
-  const std::string staging = staging_dir_for(pgdata);
-  struct Cleanup {
-    std::string staging;
-    bool keep_staging = false;
-    ~Cleanup() {
-      std::error_code ec;
-      if (!keep_staging) fs::remove_all(staging, ec);
-    }
-  } cleanup{staging};
-  RunDir run(run_dir_for(pgdata));
+}
 
+// Removes the staging directory unless the new primary was renamed into place.
+struct StagingCleanup {
+  std::string staging;
+  bool keep_staging = false;
+  ~StagingCleanup() {
+    std::error_code ec;
+    if (!keep_staging) fs::remove_all(staging, ec);
+  }
+};
+
+// initdb into `staging`, with the superuser's password (if any) from a 0600 file in `run`.
+std::optional<InitOutcome> run_initdb(const agent::Config& c, InitDeps& deps,
+                                      const std::string& staging, const std::string& run) {
   agent::ProcessSpec initdb;
   initdb.program = "initdb";
   initdb.search_dir = c.postgres.bin_dir;
   // Local connections authenticate by the OS user (peer); replagent's own pg_hba block, which
   // init writes first in the file, says the same and more (pg_files.hpp).
-  initdb.args = {"-D", staging, "--data-checksums", "-U", c.postgres.superuser, "-E", "UTF8",
-                 "--auth-local=peer", "--auth-host=scram-sha-256"};
+  initdb.args = {"-D",
+                 staging,
+                 "--data-checksums",
+                 "-U",
+                 c.postgres.superuser,
+                 "-E",
+                 "UTF8",
+                 "--auth-local=peer",
+                 "--auth-host=scram-sha-256"};
   if (!c.postgres.superuser_password.empty()) {
-    const std::string pwfile = (fs::path(run.path) / "superuser-password").string();
+    const std::string pwfile = (fs::path(run) / "superuser-password").string();
     agent::write_file_atomic(pwfile, c.postgres.superuser_password.reveal() + "\n", 0600);
     initdb.args.push_back("--pwfile=" + pwfile);
   } else {
-    spdlog::warn("no superuser password (POSTGRES_PASSWORD or postgres.superuser_password_file): "
-                 "{} can log in only over the local socket", c.postgres.superuser);
+    spdlog::warn(
+        "no superuser password (POSTGRES_PASSWORD or postgres.superuser_password_file): "
+        "{} can log in only over the local socket",
+        c.postgres.superuser);
   }
   spdlog::info("initdb into {} (data checksums on)", staging);
   if (auto r = run_logged(deps, initdb); !r.ok())
     return outcome(ExitCode::kFailed, fmt::format("initdb {}: {}", r.describe(), failure_line(r)));
-  write_primary_files(staging, c);
-  // The scripts run in staging: a failing one leaves nothing behind (Cleanup), and the next
-  // start runs initdb and every script again, so none runs twice on the same data.
-  if (auto failed = reconcile_roles_on(c, deps, staging, run.path, [&] {
+  return std::nullopt;
+}
+
+InitOutcome initialised(const std::string& pgdata) {
+  const auto st = inspect_data_dir(pgdata);
+  InitOutcome done =
+      outcome(ExitCode::kOk, fmt::format("initialised a new primary in {} (system identifier {})",
+                                         pgdata, st.system_identifier));
+  done.action = InitAction::kInitdb;
+  return done;
+}
+
+InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
+  // 1. What must be right before anything is written: the password, the scripts directory.
+  require_replication_password(c);
+  const std::vector<fs::path> scripts = init_scripts(c);
+
+  // 2. initdb into staging, our files in it; a failure from here leaves nothing behind.
+  const std::string pgdata = c.postgres.data_dir;
+  StagingCleanup cleanup{staging_dir_for(pgdata)};
+  RunDir run(run_dir_for(pgdata));
+  if (auto failed = run_initdb(c, deps, cleanup.staging, run.path)) return *failed;
+  write_primary_files(cleanup.staging, c);
+
+  // 3. Roles, database and init scripts on a temporary server. The scripts run in staging: a
+  // failing one leaves nothing behind, and the next start runs initdb and every script again,
+  // so none runs twice on the same data.
+  if (auto failed = reconcile_roles_on(c, deps, cleanup.staging, run.path, [&] {
         return run_init_scripts(c, deps, run.path, scripts);
       }))
     return *failed;
-  if (agent::stop_requested()) return outcome(ExitCode::kFailed, "stopped by signal before the swap");
+
+  // 4. The swap: staging becomes PGDATA.
+  if (agent::stop_requested())
+    return outcome(ExitCode::kFailed, "stopped by signal before the swap");
   promote_staging(pgdata);
   cleanup.keep_staging = true;
-  const auto st = inspect_data_dir(pgdata);
-  InitOutcome done = outcome(ExitCode::kOk,
-                             fmt::format("initialised a new primary in {} (system identifier {})",
-                                         pgdata, st.system_identifier));
-  done.action = "initdb";
-  return done;
+  return initialised(pgdata);
 }
 
 // An existing primary: our files rewritten, then the roles brought in step with the mounted
@@ -353,7 +248,7 @@ InitOutcome refresh(const agent::Config& c, InitDeps& deps, const DataDirState& 
                                          "refreshed {} and pg_hba.conf, roles in step, data "
                                          "untouched",
                                          local.system_identifier, kIncludeFile));
-  kept.action = "refreshed";
+  kept.action = InitAction::kRefreshed;
   return kept;
 }
 

@@ -54,11 +54,13 @@ std::optional<InitRecord> parse_init_record(const std::string& text) {
 }
 
 void save_init_record(const std::string& pgdata, const InitOutcome& outcome, std::int64_t now) {
-  if (outcome.action.empty()) return;
+  if (outcome.action == InitAction::kNone) return;
   const auto path = (std::filesystem::path(pgdata) / kInitRecordFile).string();
   try {
     agent::write_file_atomic(
-        path, render_init_record(InitRecord{outcome.action, outcome.reason, now, outcome.message}),
+        path,
+        render_init_record(
+            InitRecord{to_string(outcome.action), to_string(outcome.reason), now, outcome.message}),
         0600);
   } catch (const std::exception& e) {
     spdlog::warn("cannot record the init outcome in {}: {}", path, e.what());

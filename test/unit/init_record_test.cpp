@@ -5,6 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "test/unit/fakes.hpp"
 
@@ -38,11 +41,11 @@ TEST(InitRecord, SavedOnlyForAnOutcomeWithAnActionAndPrivate) {
   fakes::TempDir tmp;
   const std::string pgdata = tmp / "pgdata";
   std::filesystem::create_directories(pgdata);
-  InitOutcome failed{agent::ExitCode::kCloneFailed, "failed", "", ""};
+  InitOutcome failed{agent::ExitCode::kCloneFailed, "failed", InitAction::kNone, InitReason::kNone};
   save_init_record(pgdata, failed, 1);
   EXPECT_FALSE(load_init_record(pgdata));
 
-  InitOutcome cloned{agent::ExitCode::kOk, "cloned x", "clone", ""};
+  InitOutcome cloned{agent::ExitCode::kOk, "cloned x", InitAction::kClone, InitReason::kNone};
   save_init_record(pgdata, cloned, 42);
   const auto r = load_init_record(pgdata);
   ASSERT_TRUE(r);
@@ -52,6 +55,35 @@ TEST(InitRecord, SavedOnlyForAnOutcomeWithAnActionAndPrivate) {
       std::filesystem::status(std::filesystem::path(pgdata) / kInitRecordFile).permissions();
   EXPECT_EQ(perms & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+// The labels are an on-disk format and the sidecar's metric label values: they never change.
+TEST(InitRecord, ActionsAndReasonsAreWrittenAsTheirLabels) {
+  const std::vector<std::pair<InitAction, std::string>> actions = {
+      {InitAction::kNone, ""},       {InitAction::kInitdb, "initdb"},
+      {InitAction::kClone, "clone"}, {InitAction::kReclone, "reclone"},
+      {InitAction::kKept, "kept"},   {InitAction::kRefreshed, "refreshed"},
+  };
+  for (const auto& [action, label] : actions) EXPECT_EQ(to_string(action), label);
+  const std::vector<std::pair<InitReason, std::string>> reasons = {
+      {InitReason::kNone, ""},
+      {InitReason::kSlotMissing, "slot_missing"},
+      {InitReason::kSlotWalRemoved, "slot_wal_removed"},
+      {InitReason::kForeignData, "foreign_data"},
+  };
+  for (const auto& [reason, label] : reasons) EXPECT_EQ(to_string(reason), label);
+
+  fakes::TempDir tmp;
+  const std::string pgdata = tmp / "pgdata";
+  std::filesystem::create_directories(pgdata);
+  save_init_record(pgdata,
+                   InitOutcome{agent::ExitCode::kOk, "re-cloned", InitAction::kReclone,
+                               InitReason::kSlotWalRemoved},
+                   7);
+  const auto r = load_init_record(pgdata);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->action, "reclone");
+  EXPECT_EQ(r->reason, "slot_wal_removed");
 }
 
 TEST(InitRecord, MissingDirectoryIsNoRecord) {
