@@ -149,16 +149,7 @@ void write_termination_log(const agent::Config& config, const InitOutcome& out) 
 
 }  // namespace
 
-int init_command(const agent::Config& config) {
-  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
-  auto pg = agent::make_libpq_client();
-  auto runner = agent::make_boost_process_runner();
-  InitOutcome out;
-  try {
-    out = run_init(config, InitDeps{*resolver, *pg, *runner, agent::system_clock()});
-  } catch (const agent::AgentError& e) {
-    out = InitOutcome{e.code(), e.what(), {}, {}};
-  }
+void report_init_outcome(const agent::Config& config, const InitOutcome& out) {
   if (out.code == agent::ExitCode::kOk) {
     if (out.action == InitAction::kReclone) {
       spdlog::warn("init done, replica data re-cloned ({}): {}", to_string(out.reason),
@@ -174,7 +165,6 @@ int init_command(const agent::Config& config) {
     spdlog::error("init failed (exit {}): {}", static_cast<int>(out.code), out.message);
   }
   write_termination_log(config, out);
-  return static_cast<int>(out.code);
 }
 
 }  // namespace replagent::roles

@@ -56,7 +56,8 @@ struct InitOutcome {
 // for configuration errors.
 InitOutcome run_init(const agent::Config& config, InitDeps deps);
 
-// Entry point used by main: real effects, termination-log line, exit code.
-int init_command(const agent::Config& config);
+// Tells what init did: the log line, PGDATA/replagent.last-init for the sidecar (on success)
+// and the container's termination message (init.termination_log).
+void report_init_outcome(const agent::Config& config, const InitOutcome& outcome);
 
 }  // namespace replagent::roles

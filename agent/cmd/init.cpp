@@ -36,7 +36,17 @@ Example (a replica, pod 1 of todo-db):
 
 int run(const agent::CommandLine& cl) {
   const agent::Config config = load_settings(cl);
-  return roles::init_command(config);
+  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
+  auto pg = agent::make_libpq_client();
+  auto runner = agent::make_boost_process_runner();
+  roles::InitOutcome out;
+  try {
+    out = roles::run_init(config, {*resolver, *pg, *runner, agent::system_clock()});
+  } catch (const agent::AgentError& e) {
+    out = roles::InitOutcome{e.code(), e.what(), {}, {}};
+  }
+  roles::report_init_outcome(config, out);
+  return static_cast<int>(out.code);
 }
 
 }  // namespace
