@@ -37,8 +37,8 @@ agent::Config load(const agent::CommandLine& cl) {
   in.file = cl.config_file;
   in.env = agent::current_environment();
   in.flags = cl.sets;
-  if (cl.log_format) in.flags.emplace_back("log.format", *cl.log_format);
-  if (cl.log_level) in.flags.emplace_back("log.level", *cl.log_level);
+  if (cl.log_format) in.flags.emplace_back("log.format", agent::to_string(*cl.log_format));
+  if (cl.log_level) in.flags.emplace_back("log.level", agent::to_string(*cl.log_level));
   in.hostname = hostname();
   std::vector<std::string> warnings;
   agent::Config config = agent::load_config(in, &warnings);
@@ -96,11 +96,12 @@ void forbid_core_dumps() {
 int main(int argc, char** argv) {
   forbid_core_dumps();
   // Until the config says otherwise, log text at info level so early errors are readable.
-  agent::setup_logging("text", "info");
+  agent::setup_logging(agent::LogFormat::kText, agent::LogLevel::kInfo);
   try {
     const agent::CommandLine cl =
         agent::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
-    if (cl.log_format) agent::setup_logging(*cl.log_format, cl.log_level.value_or("info"));
+    if (cl.log_format)
+      agent::setup_logging(*cl.log_format, cl.log_level.value_or(agent::LogLevel::kInfo));
     return run(cl);
   } catch (const agent::AgentError& e) {
     const std::string what = e.what();

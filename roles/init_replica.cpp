@@ -233,7 +233,7 @@ std::variant<InitOutcome, Reclone> keep_replica(const agent::Config& c, InitDeps
   std::string why;
   const auto primary = glance_at_primary(c, deps, t, &why);
   if (primary && primary->system_identifier != local.system_identifier) {
-    if (c.init.on_foreign_data != "reclone") {
+    if (c.init.on_foreign_data != agent::OnForeignData::kReclone) {
       return outcome(ExitCode::kUnsafeData,
                      fmt::format("{} holds a replica of another cluster (system identifier {}, "
                                  "the primary's is {}); nothing was changed; {}",
@@ -506,7 +506,7 @@ InitOutcome run_replica(const agent::Config& c, InitDeps& deps, const Topology& 
       return clone(c, deps, t, local, &std::get<Reclone>(decision));
     }
     case DataDirKind::kPrimary:
-      if (c.init.on_foreign_data == "reclone") {
+      if (c.init.on_foreign_data == agent::OnForeignData::kReclone) {
         const Reclone former{"foreign_data", "a primary's data (no standby.signal) with "
                                              "init.on_foreign_data=reclone"};
         return clone(c, deps, t, local, &former);
@@ -517,7 +517,7 @@ InitOutcome run_replica(const agent::Config& c, InitDeps& deps, const Topology& 
                                  "diverge; nothing was changed; {}",
                                  c.postgres.data_dir, local.system_identifier, reclone_hint()));
     case DataDirKind::kUnknownContents:
-      if (c.init.on_foreign_data == "reclone") {
+      if (c.init.on_foreign_data == agent::OnForeignData::kReclone) {
         const Reclone unknown{"foreign_data", "not a PostgreSQL data directory (" + local.detail +
                                                   ") with init.on_foreign_data=reclone"};
         return clone(c, deps, t, local, &unknown);
