@@ -94,15 +94,16 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
     } else if (arg == "--config") {
       cl.config_file = value("a TOML file path");
     } else if (arg == "--log-format") {
-      cl.log_format = value("text or json");
-      if (*cl.log_format != "text" && *cl.log_format != "json")
-        throw usage_error(fmt::format("--log-format {}: expected text or json", *cl.log_format));
+      const std::string format = value("text or json");
+      cl.log_format = parse_log_format(format);
+      if (!cl.log_format)
+        throw usage_error(fmt::format("--log-format {}: expected text or json", format));
     } else if (arg == "--log-level") {
-      cl.log_level = value("trace, debug, info, warn or error");
-      static const std::array<const char*, 5> kLevels{"trace", "debug", "info", "warn", "error"};
-      if (std::find(kLevels.begin(), kLevels.end(), *cl.log_level) == kLevels.end())
+      const std::string level = value("trace, debug, info, warn or error");
+      cl.log_level = parse_log_level(level);
+      if (!cl.log_level)
         throw usage_error(fmt::format("--log-level {}: expected trace, debug, info, warn or error",
-                                      *cl.log_level));
+                                      level));
     } else if (arg == "--set") {
       const std::string kv = value("KEY=VALUE, e.g. init.wait_timeout=5m");
       const auto eq = kv.find('=');

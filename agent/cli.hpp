@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "agent/logging.hpp"
+
 namespace replagent::agent {
 
 // What the user asked for on the command line. Global flags may stand before or after the
@@ -15,8 +17,8 @@ struct CommandLine {
   std::string command;                  // "init", "sidecar", ... ; empty: none given
   std::vector<std::string> positional;  // e.g. the probe kind, the install directory
   std::optional<std::string> config_file;
-  std::optional<std::string> log_format;
-  std::optional<std::string> log_level;
+  std::optional<LogFormat> log_format;
+  std::optional<LogLevel> log_level;
   std::vector<std::pair<std::string, std::string>> sets;  // --set key=value
   std::map<std::string, std::string> options;             // subcommand flags: "max-lag" -> "1MB"
   bool help = false;

@@ -8,9 +8,23 @@
 #include <utility>
 #include <vector>
 
+#include "agent/logging.hpp"
 #include "agent/secret.hpp"
 
 namespace replagent::agent {
+
+// init.on_foreign_data: what a replica's init does with a volume holding data of another
+// cluster or of a former primary: refuse (exit 5, nothing changed) or re-clone.
+enum class OnForeignData { kRefuse, kReclone };
+// The setting's value: "refuse", "reclone".
+const char* to_string(OnForeignData value);
+
+// backup.source: where a backup reads from.
+enum class BackupSourceKind {
+  kReplica,  // "replica": a streaming replica of the headless Service, else the primary
+  kPrimary,  // "primary": the primary, by its pod name
+  kHost,     // any other value: that host (Config::Backup::source_host), and no other
+};
 
 // The effective settings (docs/configuration.md, generated from key_reference()). Built by
 // load_config from, in rising precedence: defaults, the TOML file, the environment, flags.
@@ -96,7 +110,7 @@ struct Config {
     std::chrono::milliseconds backoff_max{5000};
     std::optional<std::uint64_t> max_rate;  // bytes/s for pg_basebackup --max-rate
     bool verify = true;
-    std::string on_foreign_data = "refuse";  // or "reclone"
+    OnForeignData on_foreign_data = OnForeignData::kRefuse;
     bool allow_empty_primary = false;
     std::string termination_log = "/dev/termination-log";
     // Write the primary's resolved address (hostaddr) into primary_conninfo as well as its
@@ -134,14 +148,15 @@ struct Config {
   struct Backup {
     std::string dir = "/backup";
     int keep = 7;
-    std::string source = "replica";  // "replica", "primary" or a host
+    BackupSourceKind source = BackupSourceKind::kReplica;
+    std::string source_host;  // kHost: the name or address backup.source gives
     std::string database = "postgres";  // the database pg_dump dumps
     // Backups older than this are removed too (never the one just made); unset: count only.
     std::optional<std::chrono::milliseconds> max_age;
   } backup;
   struct Log {
-    std::string format = "text";  // or "json"
-    std::string level = "info";
+    LogFormat format = LogFormat::kText;
+    LogLevel level = LogLevel::kInfo;
   } log;
 };
 
@@ -160,7 +175,8 @@ struct ConfigInputs {
 };
 
 // Throws AgentError(kUsage) naming the file, variable or flag and the key for any unknown key,
-// bad value or unreadable password file. An unknown REPLAGENT_<SECTION>_* environment
+// bad value or unreadable password file (an enum setting's: "... invalid value 'xml' for
+// log.format: expected one of text, json"). An unknown REPLAGENT_<SECTION>_* environment
 // variable is not an error (a Service's link variables can look like one): it adds a line to
 // `warnings`, when given, naming it and the closest key.
 Config load_config(const ConfigInputs& inputs, std::vector<std::string>* warnings = nullptr);

@@ -6,8 +6,6 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "agent/errors.hpp"
-
 namespace replagent::agent {
 namespace {
 
@@ -28,6 +26,22 @@ class JsonFormatter final : public spdlog::formatter {
     return std::make_unique<JsonFormatter>();
   }
 };
+
+spdlog::level::level_enum spdlog_level(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace:
+      return spdlog::level::trace;
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarn:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
 
 }  // namespace
 
@@ -51,20 +65,54 @@ std::string json_escape(const std::string& text) {
   return out;
 }
 
-void setup_logging(const std::string& format, const std::string& level) {
-  auto lvl = spdlog::level::from_str(level);
-  if (lvl == spdlog::level::off && level != "off")
-    throw usage_error(fmt::format("--log-level {}: expected trace, debug, info, warn or error", level));
+const char* to_string(LogFormat format) {
+  switch (format) {
+    case LogFormat::kText:
+      return "text";
+    case LogFormat::kJson:
+      return "json";
+  }
+  return "text";
+}
+
+const char* to_string(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace:
+      return "trace";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+std::optional<LogFormat> parse_log_format(std::string_view name) {
+  for (const auto f : {LogFormat::kText, LogFormat::kJson})
+    if (name == to_string(f)) return f;
+  return std::nullopt;
+}
+
+std::optional<LogLevel> parse_log_level(std::string_view name) {
+  for (const auto l : {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
+                       LogLevel::kError})
+    if (name == to_string(l)) return l;
+  return std::nullopt;
+}
+
+void setup_logging(LogFormat format, LogLevel level) {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("replagent", sink);
-  if (format == "json") {
+  if (format == LogFormat::kJson) {
     logger->set_formatter(std::make_unique<JsonFormatter>());
-  } else if (format == "text") {
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %-5l %v", spdlog::pattern_time_type::utc);
   } else {
-    throw usage_error(fmt::format("--log-format {}: expected text or json", format));
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %-5l %v", spdlog::pattern_time_type::utc);
   }
-  logger->set_level(lvl);
+  logger->set_level(spdlog_level(level));
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
 }

@@ -1,4 +1,6 @@
-// The one owner of libpq: everything that includes <libpq-fe.h> is in this file.
+// The one owner of libpq: everything that includes <libpq-fe.h> is in this file. The parts
+// that need no libpq are beside it: the keyword arrays (agent/pg_keywords.cpp), the
+// replication-protocol commands on a session (agent/pg_replication.cpp), LSNs (agent/lsn.cpp).
 #include "agent/pg.hpp"
 
 #include <fmt/format.h>
@@ -9,19 +11,21 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <climits>
 #include <cstring>
 #include <string_view>
 #include <system_error>
 #include <thread>
 
-#include "agent/dns.hpp"
 #include "agent/errors.hpp"
+#include "agent/pg_keywords.hpp"
+#include "agent/pg_replication.hpp"
 #include "agent/units.hpp"
 
 namespace replagent::agent {
 namespace {
+
+using pg_detail::ConnKeywords;
 
 struct ConnDeleter {
   void operator()(PGconn* c) const { PQfinish(c); }
@@ -132,63 +136,6 @@ std::string no_answer(std::chrono::milliseconds timeout, const char* doing) {
   return fmt::format("no answer within {} {} (server stopped or overloaded?)",
                      format_duration(timeout), doing);
 }
-
-// Keyword/value arrays for PQconnectdbParams: every value reaches libpq as-is, so a password
-// with quotes or spaces needs no escaping and is never part of a string we build.
-class ConnKeywords {
- public:
-  explicit ConnKeywords(const ConnParams& p) {
-    // libpq falls back to the OS user name (getpwuid) when `user` is unset; a static binary
-    // in a scratch image has no /etc/passwd and fails with "could not look up local user ID".
-    if (p.user.empty()) {
-      throw usage_error("cannot connect to " + p.describe() + ": no user name set");
-    }
-    add("user", p.user);
-    if (!p.host.empty()) add("host", p.host);
-    if (!p.hostaddr.empty()) add("hostaddr", p.hostaddr);
-    add("port", std::to_string(p.port));
-    add("dbname", p.dbname);
-    add("application_name", p.application_name);
-    add("connect_timeout", std::to_string(p.connect_timeout.count()));
-    // Every session the agent opens resolves names in pg_catalog only (then pg_temp, last, so
-    // a temporary object cannot shadow either), as pg_dump does: in PostgreSQL 15 a database
-    // owner owns `public`, and a `public.format(text, name, name)` or operator there would
-    // outrank pg_catalog's for an unqualified call and run with the agent's privileges
-    // (CVE-2018-1058). As a startup option it applies before the first statement and wins
-    // over ALTER ROLE/DATABASE ... SET search_path. The agent's SQL is schema-qualified too.
-    add("options", "-c search_path=pg_catalog,pg_temp" +
-                       (p.options.empty() ? std::string() : " " + p.options));
-    if (p.replication) add("replication", "true");
-    if (!p.password.empty()) add("password", p.password.reveal());
-    if (p.sslrootcert.empty()) {
-      add("sslmode", "prefer");
-    } else {
-      add("sslmode", "verify-full");
-      add("sslrootcert", p.sslrootcert);
-    }
-    // The static build has no GSSAPI; "disable" is accepted either way and spares a
-    // Kerberos round trip in the dynamic one.
-    add("gssencmode", "disable");
-    for (std::size_t i = 0; i < keys_.size(); ++i) {
-      key_ptrs_.push_back(keys_[i].c_str());
-      value_ptrs_.push_back(values_[i].c_str());
-    }
-    key_ptrs_.push_back(nullptr);
-    value_ptrs_.push_back(nullptr);
-  }
-  const char* const* keys() const { return key_ptrs_.data(); }
-  const char* const* values() const { return value_ptrs_.data(); }
-
- private:
-  void add(const char* key, std::string value) {
-    keys_.emplace_back(key);
-    values_.push_back(std::move(value));
-  }
-  std::vector<std::string> keys_;
-  std::vector<std::string> values_;
-  std::vector<const char*> key_ptrs_;
-  std::vector<const char*> value_ptrs_;
-};
 
 PgError result_error(PGconn* conn, const PGresult* res) {
   PgError e;
@@ -392,23 +339,6 @@ ConnPtr open_connection(const ConnParams& params, PgError* error) {
   return nullptr;
 }
 
-template <typename Int>
-bool parse_int(const std::string& text, Int* out) {
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, *out);
-  return ec == std::errc() && ptr == end && !text.empty();
-}
-
-// A slot name as a quoted identifier. Names come from slot_name_for ([a-z0-9_]), so quoting
-// only fails on a broken connection; that error is then reported by the command itself.
-std::string quoted_identifier(PGconn* conn, const std::string& name) {
-  char* quoted = PQescapeIdentifier(conn, name.c_str(), name.size());
-  if (quoted == nullptr) return "\"" + name + "\"";
-  std::string out(quoted);
-  PQfreemem(quoted);
-  return out;
-}
-
 class LibpqClient final : public PgClient {
  public:
   PingStatus ping(const ConnParams& params) override {
@@ -432,110 +362,28 @@ class LibpqClient final : public PgClient {
     return std::make_unique<LibpqSession>(std::move(conn), params);
   }
 
+  // The replication-protocol commands (agent/pg_replication.cpp), on connect()'s sessions.
   std::optional<SystemInfo> identify_system(const ConnParams& params, PgError* error) override {
-    ConnParams repl = params;
-    repl.replication = true;
-    auto session = connect(repl, error);
-    if (!session) return std::nullopt;
-    QueryResult r;
-    if (auto e = session->exec("IDENTIFY_SYSTEM", &r)) {
-      if (error != nullptr) *error = std::move(*e);
-      return std::nullopt;
-    }
-    // Columns: systemid (uint64 as text), timeline, xlogpos ("X/Y"), dbname.
-    SystemInfo info;
-    std::optional<std::uint64_t> lsn;
-    const bool ok = r.rows.size() == 1 && r.rows[0].size() >= 3 && r.rows[0][0] &&
-                    r.rows[0][1] && r.rows[0][2] &&
-                    parse_int(*r.rows[0][0], &info.system_identifier) &&
-                    parse_int(*r.rows[0][1], &info.timeline) &&
-                    (lsn = parse_lsn(*r.rows[0][2]));
-    if (!ok) {
-      if (error != nullptr) {
-        *error = PgError{"", "unexpected IDENTIFY_SYSTEM reply from " + params.describe()};
-      }
-      return std::nullopt;
-    }
-    info.wal_position = *lsn;
-    // Which pod this is (replagent writes cluster_name = the pod name); optional, so an error
-    // (an older server configuration) leaves it empty.
-    QueryResult name;
-    if (!session->exec("SHOW cluster_name", &name) && name.rows.size() == 1 &&
-        !name.rows[0].empty() && name.rows[0][0]) {
-      info.cluster_name = *name.rows[0][0];
-    }
-    return info;
+    return pg_detail::identify_system(*this, params, error);
   }
 
   std::optional<PgError> ensure_physical_slot(const ConnParams& params, const std::string& slot,
                                               bool* created) override {
-    if (created != nullptr) *created = false;
-    ConnParams repl = params;
-    repl.replication = true;
-    PgError error;
-    ConnPtr conn = open_connection(repl, &error);
-    if (!conn) return error;
-    // RESERVE_WAL: the slot holds WAL from now on, so nothing the clone needs is recycled
-    // between creating the slot and pg_basebackup starting to stream.
-    const std::string sql = "CREATE_REPLICATION_SLOT " + quoted_identifier(conn.get(), slot) +
-                            " PHYSICAL RESERVE_WAL";
-    LibpqSession session(std::move(conn), repl);
-    auto e = session.exec(sql, nullptr);
-    if (!e) {
-      if (created != nullptr) *created = true;
-      return std::nullopt;
-    }
-    if (e->sqlstate == "42710") return std::nullopt;  // duplicate_object: the slot exists
-    return e;
+    return pg_detail::ensure_physical_slot(*this, params, slot, created);
   }
 
   std::optional<SlotState> read_physical_slot(const ConnParams& params, const std::string& slot,
                                               PgError* error) override {
-    ConnParams repl = params;
-    repl.replication = true;
-    PgError e;
-    ConnPtr conn = open_connection(repl, &e);
-    if (!conn) {
-      if (error != nullptr) *error = std::move(e);
-      return std::nullopt;
-    }
-    const std::string sql = "READ_REPLICATION_SLOT " + quoted_identifier(conn.get(), slot);
-    LibpqSession session(std::move(conn), repl);
-    QueryResult r;
-    if (auto failed = session.exec(sql, &r)) {
-      if (error != nullptr) *error = std::move(*failed);
-      return std::nullopt;
-    }
-    // Columns: slot_type, restart_lsn, restart_tli; all NULL when there is no such slot.
-    SlotState state;
-    if (r.rows.size() == 1 && !r.rows[0].empty() && r.rows[0][0]) {
-      state.exists = true;
-      if (r.rows[0].size() >= 2 && r.rows[0][1]) state.restart_lsn = parse_lsn(*r.rows[0][1]);
-    }
-    return state;
+    return pg_detail::read_physical_slot(*this, params, slot, error);
   }
 
   std::optional<PgError> drop_physical_slot(const ConnParams& params,
                                             const std::string& slot) override {
-    ConnParams repl = params;
-    repl.replication = true;
-    PgError e;
-    ConnPtr conn = open_connection(repl, &e);
-    if (!conn) return e;
-    const std::string sql = "DROP_REPLICATION_SLOT " + quoted_identifier(conn.get(), slot);
-    LibpqSession session(std::move(conn), repl);
-    auto failed = session.exec(sql, nullptr);
-    if (failed && failed->sqlstate == "42704") return std::nullopt;  // undefined_object
-    return failed;
+    return pg_detail::drop_physical_slot(*this, params, slot);
   }
 };
 
 }  // namespace
-
-std::string ConnParams::describe() const {
-  const std::string& where = !host.empty() ? host : !hostaddr.empty() ? hostaddr : "local socket";
-  return user + "@" + host_port(where, port);
-}
 
 const char* to_string(PingStatus s) {
   switch (s) {
@@ -554,28 +402,5 @@ const char* to_string(PingStatus s) {
 bool PgError::auth_failed() const { return sqlstate == "28P01" || sqlstate == "28000"; }
 
 std::unique_ptr<PgClient> make_libpq_client() { return std::make_unique<LibpqClient>(); }
-
-std::optional<std::uint64_t> parse_lsn(const std::string& text) {
-  // PostgreSQL prints an LSN as two 32-bit halves in hex, "%X/%X": 1 to 8 digits each.
-  const auto slash = text.find('/');
-  if (slash == std::string::npos) return std::nullopt;
-  auto half = [](std::string_view s) -> std::optional<std::uint32_t> {
-    if (s.empty() || s.size() > 8) return std::nullopt;
-    std::uint32_t v = 0;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
-    if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
-    return v;
-  };
-  const std::string_view all(text);
-  const auto hi = half(all.substr(0, slash));
-  const auto lo = half(all.substr(slash + 1));
-  if (!hi || !lo) return std::nullopt;
-  return (static_cast<std::uint64_t>(*hi) << 32) | *lo;
-}
-
-std::string format_lsn(std::uint64_t lsn) {
-  return fmt::format("{:X}/{:X}", static_cast<std::uint32_t>(lsn >> 32),
-                     static_cast<std::uint32_t>(lsn));
-}
 
 }  // namespace replagent::agent

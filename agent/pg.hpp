@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/lsn.hpp"  // parse_lsn, format_lsn: callers of this header use them
 #include "agent/secret.hpp"
 
 namespace replagent::agent {
@@ -114,9 +115,5 @@ class PgClient {
 };
 
 std::unique_ptr<PgClient> make_libpq_client();
-
-// "16/B374D848" -> byte position; nullopt when malformed.
-std::optional<std::uint64_t> parse_lsn(const std::string& text);
-std::string format_lsn(std::uint64_t lsn);
 
 }  // namespace replagent::agent

@@ -176,8 +176,9 @@ DumpAttempts dump_with_retries(const agent::Config& c, BackupDeps& deps, const B
     if (out.dumped.error.empty()) return out;
     std::error_code ec;
     fs::remove(partial, ec);
+    const bool any_replica = c.backup.source == agent::BackupSourceKind::kReplica;
     const AfterDumpFailure next = decide_after_dump_failure(
-        out.dumped.recovery_conflict, source.role, on_this_server, c.backup.source == "replica");
+        out.dumped.recovery_conflict, source.role, on_this_server, any_replica);
     if (next == AfterDumpFailure::kGiveUp) {
       if (out.dumped.recovery_conflict) {
         out.dumped.error += fmt::format(
@@ -185,8 +186,8 @@ DumpAttempts dump_with_retries(const agent::Config& c, BackupDeps& deps, const B
             "max_standby_streaming_delay, or set backup.source to replica, which falls back to "
             "the primary)",
             on_this_server,
-            c.backup.source == "replica" ? "no other server was left to try"
-                                         : "backup.source names it, so no other server was tried");
+            any_replica ? "no other server was left to try"
+                        : "backup.source names it, so no other server was tried");
       }
       return out;
     }

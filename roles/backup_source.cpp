@@ -115,9 +115,10 @@ BackupTarget backup_target_of(const agent::Config& c) {
 
 SourceChoice choose_backup_source(const agent::Config& c, const BackupTarget& t,
                                   agent::Resolver& resolver, agent::PgClient& pg) {
-  const std::string& wanted = c.backup.source;
-  if (wanted == "primary") return primary_source(c, t, resolver, pg);
-  if (wanted != "replica") return named_source(c, resolver, pg, "host", wanted, "");
+  if (c.backup.source == agent::BackupSourceKind::kPrimary)
+    return primary_source(c, t, resolver, pg);
+  if (c.backup.source == agent::BackupSourceKind::kHost)
+    return named_source(c, resolver, pg, "host", c.backup.source_host, "");
 
   std::vector<std::string> skipped;
   const auto answer = resolver.resolve_ipv4(t.service_host);

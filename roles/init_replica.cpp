@@ -77,7 +77,7 @@ ReplicaFacts observe(const agent::Config& c, InitDeps& deps, const Topology& t,
   f.local_system_identifier = local.system_identifier;
   f.local_detail = local.detail;
   f.data_dir = c.postgres.data_dir;
-  f.reclone_foreign_data = c.init.on_foreign_data == "reclone";
+  f.reclone_foreign_data = c.init.on_foreign_data == agent::OnForeignData::kReclone;
   f.tls = c.postgres.tls();
   f.pin_primary_address = c.init.pin_primary_address;
   f.primary_host = t.primary_host;

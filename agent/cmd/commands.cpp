@@ -32,8 +32,8 @@ agent::Config load_settings(const agent::CommandLine& cl) {
   in.file = cl.config_file;
   in.env = agent::current_environment();
   in.flags = cl.sets;
-  if (cl.log_format) in.flags.emplace_back("log.format", *cl.log_format);
-  if (cl.log_level) in.flags.emplace_back("log.level", *cl.log_level);
+  if (cl.log_format) in.flags.emplace_back("log.format", agent::to_string(*cl.log_format));
+  if (cl.log_level) in.flags.emplace_back("log.level", agent::to_string(*cl.log_level));
   in.hostname = hostname();
   std::vector<std::string> warnings;
   agent::Config config = agent::load_config(in, &warnings);

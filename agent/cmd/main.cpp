@@ -39,11 +39,12 @@ void forbid_core_dumps() {
 int main(int argc, char** argv) {
   forbid_core_dumps();
   // Until the config says otherwise, log text at info level so early errors are readable.
-  agent::setup_logging("text", "info");
+  agent::setup_logging(agent::LogFormat::kText, agent::LogLevel::kInfo);
   try {
     const agent::CommandLine cl =
         agent::parse_command_line(std::vector<std::string>(argv + 1, argv + argc), cmd::commands());
-    if (cl.log_format) agent::setup_logging(*cl.log_format, cl.log_level.value_or("info"));
+    if (cl.log_format)
+      agent::setup_logging(*cl.log_format, cl.log_level.value_or(agent::LogLevel::kInfo));
     return run(cl);
   } catch (const agent::AgentError& e) {
     const std::string what = e.what();

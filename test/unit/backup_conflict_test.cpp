@@ -108,7 +108,8 @@ TEST_F(BackupFlow, ReplicaThatKeepsConflictingFallsBackToThePrimary) {
 }
 
 TEST_F(BackupFlow, NamedStandbyThatKeepsConflictingFailsAndKeepsNothing) {
-  config.backup.source = "10.0.0.12";
+  config.backup.source = agent::BackupSourceKind::kHost;
+  config.backup.source_host = "10.0.0.12";
   FakeProcessRunner r;
   r.script("pg_dump", cancelled_dump());
   const auto out = run_backup(config, BackupDeps{resolver, pg, r, clock, [this] { return now; }});

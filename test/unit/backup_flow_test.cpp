@@ -49,16 +49,19 @@ TEST_F(BackupFlow, FallsBackToThePrimaryAndSaysWhy) {
 }
 
 TEST_F(BackupFlow, SourceSettingPrimaryOrHost) {
-  config.backup.source = "primary";
+  config.backup.source = agent::BackupSourceKind::kPrimary;
   auto choice = choose_backup_source(config, backup_target_of(config), resolver, pg);
   ASSERT_TRUE(choice.source);
   EXPECT_EQ(choice.source->address, "10.0.0.10");
-  config.backup.source = "10.0.0.11";  // a numeric host is not looked up
+  // A numeric host is not looked up.
+  config.backup.source = agent::BackupSourceKind::kHost;
+  config.backup.source_host = "10.0.0.11";
   choice = choose_backup_source(config, backup_target_of(config), resolver, pg);
   ASSERT_TRUE(choice.source);
   EXPECT_EQ(choice.source->role, "host");
   EXPECT_EQ(choice.source->address, "10.0.0.11");
-  config.backup.source = "db.example";
+  config.backup.source = agent::BackupSourceKind::kHost;
+  config.backup.source_host = "db.example";
   choice = choose_backup_source(config, backup_target_of(config), resolver, pg);
   EXPECT_FALSE(choice.source);
   EXPECT_NE(choice.reason.find("db.example does not resolve"), std::string::npos) << choice.reason;

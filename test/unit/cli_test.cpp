@@ -52,8 +52,8 @@ TEST(ParseCommandLine, GlobalFlagsBeforeTheCommand) {
       {"--config", "/etc/r.toml", "--log-format", "json", "--log-level", "debug", "init"});
   EXPECT_EQ(cl.command, "init");
   EXPECT_EQ(cl.config_file, "/etc/r.toml");
-  EXPECT_EQ(cl.log_format, "json");
-  EXPECT_EQ(cl.log_level, "debug");
+  EXPECT_EQ(cl.log_format, LogFormat::kJson);
+  EXPECT_EQ(cl.log_level, LogLevel::kDebug);
 }
 
 TEST(ParseCommandLine, GlobalFlagsAfterTheCommand) {
@@ -61,8 +61,8 @@ TEST(ParseCommandLine, GlobalFlagsAfterTheCommand) {
       {"init", "--config", "/etc/r.toml", "--log-format", "text", "--log-level", "warn"});
   EXPECT_EQ(cl.command, "init");
   EXPECT_EQ(cl.config_file, "/etc/r.toml");
-  EXPECT_EQ(cl.log_format, "text");
-  EXPECT_EQ(cl.log_level, "warn");
+  EXPECT_EQ(cl.log_format, LogFormat::kText);
+  EXPECT_EQ(cl.log_level, LogLevel::kWarn);
 }
 
 TEST(ParseCommandLine, EqualsForm) {
@@ -70,7 +70,7 @@ TEST(ParseCommandLine, EqualsForm) {
                                       "--config=/a=b.toml", "--set=init.verify=false"});
   EXPECT_EQ(cl.command, "probe");
   EXPECT_EQ(cl.positional, Args{"ready"});
-  EXPECT_EQ(cl.log_format, "json");
+  EXPECT_EQ(cl.log_format, LogFormat::kJson);
   EXPECT_EQ(cl.options.at("max-lag"), "16MB");
   EXPECT_EQ(cl.config_file, "/a=b.toml") << "split at the first '=' only";
   ASSERT_EQ(cl.sets.size(), 1u);

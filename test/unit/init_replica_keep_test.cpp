@@ -248,7 +248,7 @@ TEST_F(InitFlow, ReplicaOfAnotherClusterIsRefused) {
 }
 
 TEST_F(InitFlow, ReplicaOfAnotherClusterIsReclonedWhenAllowed) {
-  config_.init.on_foreign_data = "reclone";
+  config_.init.on_foreign_data = agent::OnForeignData::kReclone;
   fakes::make_fake_data_dir(pgdata_, kOtherSysid, /*standby=*/true);
   std::ofstream(fs::path(pgdata_) / "old-marker") << "old";
   primary_is_up();
@@ -293,7 +293,7 @@ TEST_F(InitFlow, UnknownContentsAreRefused) {
 }
 
 TEST_F(InitFlow, FormerPrimaryIsReclonedWhenAllowed) {
-  config_.init.on_foreign_data = "reclone";
+  config_.init.on_foreign_data = agent::OnForeignData::kReclone;
   fakes::make_fake_data_dir(pgdata_, kOtherSysid, /*standby=*/false);
   primary_is_up();
   const InitOutcome out = run();
