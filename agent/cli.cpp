@@ -102,8 +102,8 @@ CommandLine parse_command_line(const std::vector<std::string>& args,
       const std::string level = value("trace, debug, info, warn or error");
       cl.log_level = parse_log_level(level);
       if (!cl.log_level)
-        throw usage_error(fmt::format("--log-level {}: expected trace, debug, info, warn or error",
-                                      level));
+        throw usage_error(
+            fmt::format("--log-level {}: expected trace, debug, info, warn or error", level));
     } else if (arg == "--set") {
       const std::string kv = value("KEY=VALUE, e.g. init.wait_timeout=5m");
       const auto eq = kv.find('=');

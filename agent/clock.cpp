@@ -23,8 +23,7 @@ class SystemClock final : public Clock {
     const auto deadline = now() + d;
     const int fd = stop_fd();
     while (!stop_requested()) {
-      const auto left =
-          std::chrono::ceil<std::chrono::milliseconds>(deadline - now()).count();
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now()).count();
       if (left <= 0) return true;
       pollfd pfd{fd, POLLIN, 0};
       // poll's timeout is an int; longer sleeps simply loop.

@@ -30,9 +30,9 @@ enum class BackupSourceKind {
 // load_config from, in rising precedence: defaults, the TOML file, the environment, flags.
 struct Config {
   struct Pod {
-    std::string name;       // <set>-<ordinal>
+    std::string name;  // <set>-<ordinal>
     std::string namespace_ = "default";
-    std::string service;    // default: the set's name
+    std::string service;  // default: the set's name
     std::string cluster_domain = "cluster.local";
     int primary_ordinal = 0;
   } pod;
@@ -149,7 +149,7 @@ struct Config {
     std::string dir = "/backup";
     int keep = 7;
     BackupSourceKind source = BackupSourceKind::kReplica;
-    std::string source_host;  // kHost: the name or address backup.source gives
+    std::string source_host;            // kHost: the name or address backup.source gives
     std::string database = "postgres";  // the database pg_dump dumps
     // Backups older than this are removed too (never the one just made); unset: count only.
     std::optional<std::chrono::milliseconds> max_age;
@@ -251,8 +251,8 @@ const std::vector<OwnedParameter>& owned_parameters();
 // "because of insufficient parameter settings"), with the label pg_controldata prints for
 // each. postgres.parameters must give them as integers.
 struct StandbyMinimum {
-  const char* name;                // "max_connections"
-  const char* controldata_label;   // "max_connections setting:"
+  const char* name;               // "max_connections"
+  const char* controldata_label;  // "max_connections setting:"
 };
 const std::vector<StandbyMinimum>& standby_minimum_parameters();
 // A parameter name as postgresql.conf reads it (guc-file.l: ID or ID.ID, ASCII here), lower-case.

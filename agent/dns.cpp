@@ -3,6 +3,7 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -13,8 +14,6 @@
 #include <string>
 #include <type_traits>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "agent/errors.hpp"
 #include "agent/signals.hpp"
@@ -117,8 +116,8 @@ std::string failure_detail(int status, const Query& q) {
     case ARES_EREFUSED:
       return "REFUSED by " + servers;
     case ARES_ETIMEOUT:
-      return "no answer from " + servers + " within dns.timeout (" +
-             format_duration(q.timeout) + ")";
+      return "no answer from " + servers + " within dns.timeout (" + format_duration(q.timeout) +
+             ")";
     case ARES_ENOTFOUND:
       return "NXDOMAIN from " + servers + ": no such name";
     default:
@@ -176,8 +175,8 @@ void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int
   if (parsed != ARES_SUCCESS) {
     // ENODATA here: the name exists but has no record of this type (a CNAME to nothing).
     q->status = parsed;
-    q->answer.status = map_status(parsed) == DnsStatus::kNotFound ? DnsStatus::kNotFound
-                                                                   : DnsStatus::kError;
+    q->answer.status =
+        map_status(parsed) == DnsStatus::kNotFound ? DnsStatus::kNotFound : DnsStatus::kError;
     q->answer.detail = ares_strerror(parsed);
     return;
   }
@@ -191,7 +190,9 @@ void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int
 class CaresResolver final : public Resolver {
  public:
   CaresResolver(ChannelPtr channel, std::chrono::milliseconds timeout)
-      : channel_(std::move(channel)), servers_(describe_servers(channel_.get())), timeout_(timeout) {}
+      : channel_(std::move(channel)),
+        servers_(describe_servers(channel_.get())),
+        timeout_(timeout) {}
 
   DnsAnswer resolve_ipv4(const std::string& name) override {
     Query a = query(name, kTypeA);

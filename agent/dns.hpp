@@ -17,7 +17,7 @@ struct DnsAnswer {
   // Numeric addresses as the server returned them: dotted IPv4, or IPv6 in RFC 5952 text
   // ("fd00::a", no brackets: what libpq's hostaddr takes). All of one family.
   std::vector<std::string> addresses;
-  std::string detail;                  // c-ares' message, for logs
+  std::string detail;  // c-ares' message, for logs
 };
 
 class Resolver {

@@ -37,13 +37,16 @@ struct ExitCodeInfo {
 inline constexpr ExitCodeInfo kExitCodes[] = {
     {ExitCode::kOk, "done"},
     {ExitCode::kFailed, "failed (generic); for `probe`: the check did not pass"},
-    {ExitCode::kUsage, "usage or config error: a bad flag, an unknown key, a bad value, an "
-                       "unreadable password file"},
-    {ExitCode::kTimedOut, "timed out waiting for DNS or the primary (`init.wait_timeout`); "
-                          "`promote`: DNS could not tell whether the primary is gone"},
+    {ExitCode::kUsage,
+     "usage or config error: a bad flag, an unknown key, a bad value, an "
+     "unreadable password file"},
+    {ExitCode::kTimedOut,
+     "timed out waiting for DNS or the primary (`init.wait_timeout`); "
+     "`promote`: DNS could not tell whether the primary is gone"},
     {ExitCode::kCloneFailed, "clone, backup or restore check failed"},
-    {ExitCode::kUnsafeData, "refused to touch a data directory (foreign data, an empty primary "
-                            "while a peer holds data, promote while the primary answers)"},
+    {ExitCode::kUnsafeData,
+     "refused to touch a data directory (foreign data, an empty primary "
+     "while a peer holds data, promote while the primary answers)"},
 };
 
 inline AgentError usage_error(const std::string& message) {

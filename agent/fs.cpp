@@ -121,7 +121,8 @@ void fsync_dir(const std::string& dir) { fsync_path(dir.empty() ? "." : dir, tru
 void fsync_tree(const std::string& root) {
   namespace fs = std::filesystem;
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
-    if (entry.is_symlink()) continue;  // pg_wal/tablespaces may be links; their targets are synced by their owners
+    if (entry.is_symlink())
+      continue;  // pg_wal/tablespaces may be links; their targets are synced by their owners
     if (entry.is_directory())
       fsync_path(entry.path().string(), true);
     else if (entry.is_regular_file())

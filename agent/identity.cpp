@@ -47,7 +47,8 @@ std::string service_dns_name(std::string_view service, std::string_view ns,
 
 std::string pod_dns_name(const PodIdentity& pod, std::string_view service, std::string_view ns,
                          std::string_view cluster_domain) {
-  return fmt::format("{}-{}.{}", pod.set, pod.ordinal, service_dns_name(service, ns, cluster_domain));
+  return fmt::format("{}-{}.{}", pod.set, pod.ordinal,
+                     service_dns_name(service, ns, cluster_domain));
 }
 
 }  // namespace replagent::agent

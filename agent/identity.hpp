@@ -25,7 +25,7 @@ std::string service_dns_name(std::string_view service, std::string_view ns,
                              std::string_view cluster_domain);
 
 // <set>-<ordinal>.<service>.<namespace>.svc.<domain>
-std::string pod_dns_name(const PodIdentity& pod, std::string_view service,
-                         std::string_view ns, std::string_view cluster_domain);
+std::string pod_dns_name(const PodIdentity& pod, std::string_view service, std::string_view ns,
+                         std::string_view cluster_domain);
 
 }  // namespace replagent::agent

@@ -24,7 +24,8 @@ std::string install_file(const std::string& source, const std::string& dir) {
   if (!fs::is_directory(dir, ec)) {
     throw AgentError(ExitCode::kFailed,
                      fmt::format("install: {} is not a directory (mount the shared emptyDir "
-                                 "volume there)", dir));
+                                 "volume there)",
+                                 dir));
   }
   const std::string target = (fs::path(dir) / "replagent").string();
   const std::string tmp = (fs::path(dir) / ".replagent.tmp").string();
@@ -34,7 +35,8 @@ std::string install_file(const std::string& source, const std::string& dir) {
   if (!out) {
     throw AgentError(ExitCode::kFailed,
                      fmt::format("install: cannot write to {}: {} (is the volume writable by "
-                                 "this user?)", dir, std::strerror(errno)));
+                                 "this user?)",
+                                 dir, std::strerror(errno)));
   }
   write_all(out.get(), bytes.data(), bytes.size(), tmp);
   if (::fchmod(out.get(), 0755) != 0 || ::fsync(out.get()) != 0) {
@@ -46,8 +48,8 @@ std::string install_file(const std::string& source, const std::string& dir) {
   if (::rename(tmp.c_str(), target.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw AgentError(ExitCode::kFailed,
-                     fmt::format("install: cannot rename {} to {}: {}", tmp, target, std::strerror(err)));
+    throw AgentError(ExitCode::kFailed, fmt::format("install: cannot rename {} to {}: {}", tmp,
+                                                    target, std::strerror(err)));
   }
   fsync_dir(dir);
   spdlog::info("installed {} ({} bytes)", target, bytes.size());

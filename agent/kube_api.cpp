@@ -73,8 +73,8 @@ KubeAnswer patch_pod_labels(const KubeApi& api, const std::string& ns, const std
     first = false;
   }
   body += "}}}";
-  http::request<http::string_body> req{
-      http::verb::patch, fmt::format("/api/v1/namespaces/{}/pods/{}", ns, pod), 11};
+  http::request<http::string_body> req{http::verb::patch,
+                                       fmt::format("/api/v1/namespaces/{}/pods/{}", ns, pod), 11};
   req.set(http::field::host, host_port(api.host, api.port));
   req.set(http::field::user_agent, "replagent-sidecar");
   req.set(http::field::authorization, "Bearer " + token.reveal());

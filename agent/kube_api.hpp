@@ -26,9 +26,9 @@ struct KubeApi {
 };
 
 struct KubeAnswer {
-  int status = 0;      // the HTTP status; 0: no complete response (error says why)
-  std::string body;    // the server's answer (a Status object on failure)
-  std::string error;   // why there is no response: "connection refused", "certificate verify failed"
+  int status = 0;     // the HTTP status; 0: no complete response (error says why)
+  std::string body;   // the server's answer (a Status object on failure)
+  std::string error;  // why there is no response: "connection refused", "certificate verify failed"
   bool ok() const { return status >= 200 && status < 300; }
   // One line for the logs: "HTTP 403: pods \"x\" is forbidden: ..." or the error.
   std::string describe() const;

@@ -215,13 +215,11 @@ class LibpqSession final : public PgSession {
 
   std::string encrypt_password(const std::string& user, const Secret& password) override {
     if (!conn_) throw AgentError(ExitCode::kFailed, closed().message);
-    char* verifier =
-        PQencryptPasswordConn(conn_.get(), password.reveal().c_str(), user.c_str(),
-                              "scram-sha-256");
+    char* verifier = PQencryptPasswordConn(conn_.get(), password.reveal().c_str(), user.c_str(),
+                                           "scram-sha-256");
     if (verifier == nullptr) {
-      throw AgentError(ExitCode::kFailed, "cannot compute the SCRAM verifier for role \"" +
-                                              user + "\": " +
-                                              first_line(PQerrorMessage(conn_.get())));
+      throw AgentError(ExitCode::kFailed, "cannot compute the SCRAM verifier for role \"" + user +
+                                              "\": " + first_line(PQerrorMessage(conn_.get())));
     }
     std::string result(verifier);
     PQfreemem(verifier);

@@ -18,7 +18,7 @@ struct ConnParams {
   std::string host;      // a name for messages and TLS (may be empty), or a socket directory
   std::string hostaddr;  // numeric IPv4; empty when host is a socket directory
   std::uint16_t port = 5432;
-  std::string user;      // required: ping/connect throw AgentError(kUsage) when empty
+  std::string user;  // required: ping/connect throw AgentError(kUsage) when empty
   Secret password;
   std::string dbname = "postgres";
   std::string application_name = "replagent";
@@ -57,7 +57,7 @@ struct SystemInfo {
   std::uint64_t system_identifier = 0;
   int timeline = 0;
   std::uint64_t wal_position = 0;  // the server's current flush LSN as a byte position
-  std::string cluster_name;        // SHOW cluster_name: the pod name replagent init sets; may be empty
+  std::string cluster_name;  // SHOW cluster_name: the pod name replagent init sets; may be empty
 };
 
 // A physical replication slot as the primary reports it.
@@ -102,13 +102,11 @@ class PgClient {
   // CREATE_REPLICATION_SLOT <name> PHYSICAL RESERVE_WAL; an existing slot of that name is
   // success (*created = false).
   virtual std::optional<PgError> ensure_physical_slot(const ConnParams& params,
-                                                      const std::string& slot,
-                                                      bool* created) = 0;
+                                                      const std::string& slot, bool* created) = 0;
   // READ_REPLICATION_SLOT <name> (PostgreSQL 15+, replication role rights suffice); nullopt
   // with *error when the server could not be asked.
   virtual std::optional<SlotState> read_physical_slot(const ConnParams& params,
-                                                      const std::string& slot,
-                                                      PgError* error) = 0;
+                                                      const std::string& slot, PgError* error) = 0;
   // DROP_REPLICATION_SLOT <name>; a slot that does not exist is success.
   virtual std::optional<PgError> drop_physical_slot(const ConnParams& params,
                                                     const std::string& slot) = 0;

@@ -1,13 +1,11 @@
 // The one owner of Boost.Process: everything that includes it is in this file.
-#include <utility>  // before any Boost header: Boost 1.74's asio needs std::exchange under C++20
-
 #include "agent/process.hpp"
 
-#include "agent/config.hpp"
-
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,10 +21,9 @@
 #include <deque>
 #include <exception>
 #include <map>
+#include <utility>  // before any Boost header: Boost 1.74's asio needs std::exchange under C++20
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
+#include "agent/config.hpp"
 #include "agent/signals.hpp"
 
 namespace replagent::agent {
@@ -91,16 +88,16 @@ class PipeReader {
   bool done() const { return done_; }
 
   void start() {
-    pipe_.async_read_some(asio::buffer(buf_), [this](const boost::system::error_code& ec,
-                                                     std::size_t n) {
-      consume(std::string_view(buf_.data(), n));
-      if (ec) {  // EOF, or the pipe closed by abandon()
-        flush();
-        done_ = true;
-        return;
-      }
-      start();
-    });
+    pipe_.async_read_some(asio::buffer(buf_),
+                          [this](const boost::system::error_code& ec, std::size_t n) {
+                            consume(std::string_view(buf_.data(), n));
+                            if (ec) {  // EOF, or the pipe closed by abandon()
+                              flush();
+                              done_ = true;
+                              return;
+                            }
+                            start();
+                          });
   }
 
   void abandon() {
@@ -199,8 +196,8 @@ class BoostProcessRunner final : public ProcessRunner {
     std::error_code ec;
     const pid_t agent_pid = ::getpid();
     bp::child child(
-        bp::exe = path, bp::args = spec.args, bp::std_in < bp::null,
-        bp::std_out > out.pipe(), bp::std_err > err.pipe(),
+        bp::exe = path, bp::args = spec.args, bp::std_in<bp::null, bp::std_out> out.pipe(),
+        bp::std_err > err.pipe(),
         bp::extend::on_setup = [&env](auto& exec) { exec.env = env.envp(); },
         // Own process group: signals we send reach the child's children, and a Ctrl-C meant
         // for the agent does not hit the child before the agent decides what to do.

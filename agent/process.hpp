@@ -29,11 +29,11 @@ struct ProcessSpec {
 struct ProcessResult {
   enum class End { kExited, kSignaled, kStopped, kTimedOut, kNotStarted };
   End end = End::kNotStarted;
-  int exit_code = -1;        // when kExited
-  int term_signal = 0;       // when kSignaled: the signal that ended the child
-  std::string error;         // kNotStarted: why (program not found, ...); kStopped/kTimedOut:
-                             // how it was ended (e.g. "SIGKILL after the 5s grace period")
-  std::string output_tail;   // the last lines the child printed (stdout+stderr), for messages
+  int exit_code = -1;       // when kExited
+  int term_signal = 0;      // when kSignaled: the signal that ended the child
+  std::string error;        // kNotStarted: why (program not found, ...); kStopped/kTimedOut:
+                            // how it was ended (e.g. "SIGKILL after the 5s grace period")
+  std::string output_tail;  // the last lines the child printed (stdout+stderr), for messages
   bool ok() const { return end == End::kExited && exit_code == 0; }
   std::string describe() const;  // "exited with status 1", "stopped by SIGTERM", ...
 };

@@ -33,8 +33,7 @@ void ensure_pipe() {
   std::call_once(g_pipe_once, [] {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-      throw std::runtime_error(std::string("cannot create the stop pipe: ") +
-                               std::strerror(errno));
+      throw std::runtime_error(std::string("cannot create the stop pipe: ") + std::strerror(errno));
     }
     g_pipe_read.store(fds[0]);
     g_pipe_write.store(fds[1]);
@@ -68,8 +67,8 @@ void install_stop_handlers() {
   sa.sa_flags = SA_RESTART;
   for (int sig : {SIGTERM, SIGINT}) {
     if (::sigaction(sig, &sa, nullptr) != 0) {
-      throw std::runtime_error(std::string("cannot install the handler for ") +
-                               strsignal(sig) + ": " + std::strerror(errno));
+      throw std::runtime_error(std::string("cannot install the handler for ") + strsignal(sig) +
+                               ": " + std::strerror(errno));
     }
   }
 }

@@ -75,8 +75,8 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   if (text == "0") return std::chrono::milliseconds{0};
   if (text.empty()) return std::nullopt;
-  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 4> kUnits{{
-      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}}};
+  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 4> kUnits{
+      {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}}};
   std::uint64_t total = 0;
   while (!text.empty()) {
     auto parts = split_number(text);
@@ -107,19 +107,22 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 }
 
 std::string format_size(std::uint64_t bytes) {
-  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 4> kExact{{
-      {"TB", 1000ULL * 1000 * 1000 * 1000}, {"GB", 1000ULL * 1000 * 1000}, {"MB", 1000ULL * 1000},
-      {"kB", 1000ULL}}};
+  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 4> kExact{
+      {{"TB", 1000ULL * 1000 * 1000 * 1000},
+       {"GB", 1000ULL * 1000 * 1000},
+       {"MB", 1000ULL * 1000},
+       {"kB", 1000ULL}}};
   if (bytes == 0) return "0B";
   for (const auto& [name, factor] : kExact) {
     if (bytes >= factor && bytes % factor == 0) return fmt::format("{}{}", bytes / factor, name);
   }
-  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 4> kBinary{{
-      {"TiB", 1ULL << 40}, {"GiB", 1ULL << 30}, {"MiB", 1ULL << 20}, {"KiB", 1ULL << 10}}};
+  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 4> kBinary{
+      {{"TiB", 1ULL << 40}, {"GiB", 1ULL << 30}, {"MiB", 1ULL << 20}, {"KiB", 1ULL << 10}}};
   for (const auto& [name, factor] : kBinary) {
     if (bytes >= factor) {
       if (bytes % factor == 0) return fmt::format("{}{}", bytes / factor, name);
-      return fmt::format("{:.1f}{}", static_cast<double>(bytes) / static_cast<double>(factor), name);
+      return fmt::format("{:.1f}{}", static_cast<double>(bytes) / static_cast<double>(factor),
+                         name);
     }
   }
   return fmt::format("{}B", bytes);

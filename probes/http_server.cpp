@@ -196,8 +196,9 @@ struct HttpServer::Impl {
     // Prometheus reach the sidecar whether the pod has an IPv4 address, an IPv6 one or both,
     // with no guessing from the interfaces (and whatever net.ipv6.bindv6only says). A kernel
     // without IPv6 (ipv6.disable=1) cannot open it: then 0.0.0.0 as before.
-    if (listen.address == "0.0.0.0" && bind_to(tcp::endpoint(asio::ip::address_v6::any(), listen.port),
-                                               /*dual_stack=*/true, ec)) {
+    if (listen.address == "0.0.0.0" &&
+        bind_to(tcp::endpoint(asio::ip::address_v6::any(), listen.port),
+                /*dual_stack=*/true, ec)) {
       bound = "[::]";
     } else {
       const auto addr = asio::ip::make_address(listen.address, ec);

@@ -91,8 +91,9 @@ void Metrics::set_last_init(const std::string& action, const std::string& reason
   std::lock_guard lock(mutex_);
   prometheus::BuildGauge()
       .Name("replagent_last_init_info")
-      .Help("What the last replagent init did with this pod's volume (always 1): action initdb, "
-            "clone, reclone (a replica's data replaced), kept or refreshed; reason of a reclone")
+      .Help(
+          "What the last replagent init did with this pod's volume (always 1): action initdb, "
+          "clone, reclone (a replica's data replaced), kept or refreshed; reason of a reclone")
       .Register(*registry_)
       .Add({{"action", action}, {"reason", reason}})
       .Set(1);
@@ -132,14 +133,16 @@ Metrics::Metrics(std::string version, std::chrono::milliseconds poll_interval)
   }
   errors_ = &prometheus::BuildCounter()
                  .Name("replagent_poll_errors_total")
-                 .Help("Failed poll steps of the local server by reason (connect, query, "
-                       "timeout, statvfs)")
+                 .Help(
+                     "Failed poll steps of the local server by reason (connect, query, "
+                     "timeout, statvfs)")
                  .Register(*registry_);
   for (const char* reason : kErrorReasons) errors_->Add({{"reason", reason}});
   slots_dropped_ = &prometheus::BuildCounter()
                         .Name("replagent_replication_slots_dropped_total")
-                        .Help("Replication slots of pods gone from the headless Service for "
-                              "sidecar.slot_drop_after, dropped by this (primary's) sidecar")
+                        .Help(
+                            "Replication slots of pods gone from the headless Service for "
+                            "sidecar.slot_drop_after, dropped by this (primary's) sidecar")
                         .Register(*registry_)
                         .Add({});
   auto& durations = prometheus::BuildHistogram()

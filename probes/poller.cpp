@@ -17,7 +17,6 @@
 namespace replagent::probes {
 namespace {
 
-
 // Each query is cut off server side well inside one poll interval, so a slow catalog read
 // delays one snapshot, not the poller.
 std::chrono::milliseconds statement_timeout(std::chrono::milliseconds interval) {

@@ -31,8 +31,8 @@ void SlotJanitor::review(const std::vector<SlotRow>& slots,
     const std::string pod = pod_of(slot.name);
     if (pod.empty()) continue;  // not ours to judge
     const auto id = agent::parse_pod_name(pod);
-    const std::string name = agent::pod_dns_name(*id, settings_.service, settings_.ns,
-                                                 settings_.cluster_domain);
+    const std::string name =
+        agent::pod_dns_name(*id, settings_.service, settings_.ns, settings_.cluster_domain);
     const auto answer = resolver_.resolve_ipv4(name);
     if (answer.status == agent::DnsStatus::kOk) continue;  // the pod exists: its slot stays
     auto since = gone_since_.find(slot.name);
@@ -43,9 +43,10 @@ void SlotJanitor::review(const std::vector<SlotRow>& slots,
     }
     const auto first = since == gone_since_.end() ? now : since->second;
     if (since == gone_since_.end()) {
-      spdlog::info("sidecar: {} is gone from {} (NXDOMAIN) and its slot {} is inactive: "
-                   "dropping the slot after sidecar.slot_drop_after ({}) unless it returns",
-                   pod, name, slot.name, agent::format_duration(settings_.drop_after));
+      spdlog::info(
+          "sidecar: {} is gone from {} (NXDOMAIN) and its slot {} is inactive: "
+          "dropping the slot after sidecar.slot_drop_after ({}) unless it returns",
+          pod, name, slot.name, agent::format_duration(settings_.drop_after));
     }
     if (now - first < settings_.drop_after) {
       still_gone.emplace(slot.name, first);
@@ -53,19 +54,19 @@ void SlotJanitor::review(const std::vector<SlotRow>& slots,
     }
     if (auto e = pg_.drop_physical_slot(settings_.replication, slot.name)) {
       spdlog::warn("sidecar: cannot drop the slot {} of {} (gone for {}): {}", slot.name, pod,
-                   agent::format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
-                       now - first)),
+                   agent::format_duration(
+                       std::chrono::duration_cast<std::chrono::milliseconds>(now - first)),
                    e->message);
       still_gone.emplace(slot.name, first);  // try again next poll
       continue;
     }
     ++dropped_;
-    spdlog::warn("sidecar: dropped the replication slot {} of {}, gone from {} for {} (it held "
-                 "{} of WAL); {} re-clones if it returns",
-                 slot.name, pod, name,
-                 agent::format_duration(
-                     std::chrono::duration_cast<std::chrono::milliseconds>(now - first)),
-                 slot.retained_bytes ? agent::format_size(*slot.retained_bytes) : "no WAL", pod);
+    spdlog::warn(
+        "sidecar: dropped the replication slot {} of {}, gone from {} for {} (it held "
+        "{} of WAL); {} re-clones if it returns",
+        slot.name, pod, name,
+        agent::format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(now - first)),
+        slot.retained_bytes ? agent::format_size(*slot.retained_bytes) : "no WAL", pod);
   }
   gone_since_ = std::move(still_gone);
 }

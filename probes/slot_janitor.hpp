@@ -22,8 +22,8 @@
 namespace replagent::probes {
 
 struct SlotJanitorSettings {
-  std::string set;            // the StatefulSet: its pods' slots are <set with _>_<ordinal>
-  std::string service;        // headless Service
+  std::string set;      // the StatefulSet: its pods' slots are <set with _>_<ordinal>
+  std::string service;  // headless Service
   std::string ns;
   std::string cluster_domain;
   int primary_ordinal = 0;

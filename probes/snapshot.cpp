@@ -40,8 +40,8 @@ PrimaryView primary_view(const std::string& wal_receiver_status,
   }
   if (!latest_end_lsn) {
     // Nothing sent since the receiver started: nothing to send (see the header).
-    const bool settled = silence_seconds && *silence_seconds >= std::chrono::duration<double>(
-                                                                    kNothingToSend).count();
+    const bool settled = silence_seconds &&
+                         *silence_seconds >= std::chrono::duration<double>(kNothingToSend).count();
     if (!settled || !receive_lsn)
       return {std::nullopt, "WAL receiver streaming, no message from the primary yet"};
     latest_end_lsn = receive_lsn;

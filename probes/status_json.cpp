@@ -78,8 +78,7 @@ std::string status_json(const Snapshot* s, SteadyTime now, const RouteParams& p,
   if (p.last_init) {
     out += ",\"last_init\":{\"action\":" + str(p.last_init->action) +
            ",\"reason\":" + (p.last_init->reason.empty() ? "null" : str(p.last_init->reason)) +
-           ",\"time\":" +
-           str(iso_utc(std::chrono::system_clock::from_time_t(p.last_init->time))) +
+           ",\"time\":" + str(iso_utc(std::chrono::system_clock::from_time_t(p.last_init->time))) +
            ",\"message\":" + (full ? str(p.last_init->message) : "null") + "}";
   }
   const auto stale = staleness(s, now, p);

@@ -61,8 +61,8 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
   Dumped out;
   PrivateWorkDir work("replagent-backup");
   const std::string passfile = (fs::path(work.path()) / "pgpass").string();
-  agent::write_file_atomic(
-      passfile, passfile_line(c.postgres.backup_user, c.postgres.backup_password), 0600);
+  agent::write_file_atomic(passfile,
+                           passfile_line(c.postgres.backup_user, c.postgres.backup_password), 0600);
 
   // The snapshot, the row counts and pg_dump all in the database being backed up.
   agent::ConnParams params = backup_params(c, source.host, source.address);
@@ -89,13 +89,19 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
     return out;
   }
   const std::string snapshot = *snap.rows[0][0];
-  DumpRequest req{output,          source.host,          source.address,
-                  c.postgres.port, c.postgres.backup_user, c.backup.database,
-                  snapshot,        passfile,             c.postgres.bin_dir,
+  DumpRequest req{output,
+                  source.host,
+                  source.address,
+                  c.postgres.port,
+                  c.postgres.backup_user,
+                  c.backup.database,
+                  snapshot,
+                  passfile,
+                  c.postgres.bin_dir,
                   c.postgres.tls_ca_file};
   // One line per attempt: which server, and why this one (`attempt`).
-  spdlog::info("pg_dump -Fc of database {} from {} into {} at snapshot {} ({})",
-               c.backup.database, source.describe(), output, snapshot, attempt);
+  spdlog::info("pg_dump -Fc of database {} from {} into {} at snapshot {} ({})", c.backup.database,
+               source.describe(), output, snapshot, attempt);
   // The counts are taken on this session while pg_dump reads on its own connection: both scan
   // every table, and side by side they take about as long as the dump alone. The session is
   // used by the counting thread only until the join.
@@ -171,8 +177,8 @@ DumpAttempts dump_with_retries(const agent::Config& c, BackupDeps& deps, const B
       out.dumped.error = e.what();
       return out;
     }
-    out.dumped = dump_at_snapshot(c, deps, source, partial,
-                                  fmt::format("attempt {}: {}", attempt, why));
+    out.dumped =
+        dump_at_snapshot(c, deps, source, partial, fmt::format("attempt {}: {}", attempt, why));
     if (out.dumped.error.empty()) return out;
     std::error_code ec;
     fs::remove(partial, ec);
@@ -193,9 +199,10 @@ DumpAttempts dump_with_retries(const agent::Config& c, BackupDeps& deps, const B
     }
     if (next == AfterDumpFailure::kRetrySameServer) {
       const auto wait = backoff.next();
-      spdlog::warn("backup attempt {} from {} was cancelled by a recovery conflict ({}); retrying "
-                   "on the same server in {}s",
-                   attempt, source.describe(), out.dumped.error, wait.count() / 1000);
+      spdlog::warn(
+          "backup attempt {} from {} was cancelled by a recovery conflict ({}); retrying "
+          "on the same server in {}s",
+          attempt, source.describe(), out.dumped.error, wait.count() / 1000);
       if (!deps.clock.sleep_for(wait)) {
         out.dumped.error += " (stopped while waiting to retry)";
         return out;
@@ -205,9 +212,10 @@ DumpAttempts dump_with_retries(const agent::Config& c, BackupDeps& deps, const B
       continue;
     }
     // kFallBackToPrimary.
-    spdlog::warn("backup attempt {} from {} was cancelled by a recovery conflict ({}); {} "
-                 "attempts there all conflicted, falling back to the primary",
-                 attempt, source.describe(), out.dumped.error, on_this_server);
+    spdlog::warn(
+        "backup attempt {} from {} was cancelled by a recovery conflict ({}); {} "
+        "attempts there all conflicted, falling back to the primary",
+        attempt, source.describe(), out.dumped.error, on_this_server);
     const std::string history =
         fmt::format("after {} recovery conflicts on {}", on_this_server, source.describe());
     const SourceChoice primary = primary_source(c, target, deps.resolver, deps.pg);
@@ -268,8 +276,7 @@ BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const Back
     return failed(fmt::format("backup from {} failed: {}; {} removed, earlier backups untouched",
                               source.describe(), why, partial));
   };
-  const DumpAttempts attempts =
-      dump_with_retries(c, deps, target, chosen, partial, chosen_because);
+  const DumpAttempts attempts = dump_with_retries(c, deps, target, chosen, partial, chosen_because);
   source = attempts.source;
   const Dumped& dumped = attempts.dumped;
   if (!dumped.error.empty()) return fail_with(dumped.error);
@@ -339,11 +346,10 @@ BackupOutcome run_backup(const agent::Config& c, BackupDeps deps) {
   const SourceChoice choice = choose_backup_source(c, target, deps.resolver, deps.pg);
   if (!choice.source) return failed(fmt::format("no server to back up from: {}", choice.reason));
   if (!choice.reason.empty()) spdlog::warn("backing up the primary: {}", choice.reason);
-  const std::string chosen_because =
-      choice.source->role == "replica" ? "a streaming replica"
-      : choice.source->role == "host"  ? "backup.source names it"
-      : choice.reason.empty()          ? "backup.source is primary"
-                                       : "the primary: " + choice.reason;
+  const std::string chosen_because = choice.source->role == "replica" ? "a streaming replica"
+                                     : choice.source->role == "host"  ? "backup.source names it"
+                                     : choice.reason.empty()          ? "backup.source is primary"
+                                                             : "the primary: " + choice.reason;
 
   // 2. backup.dir and its lock.
   std::optional<BackupLock> lock;

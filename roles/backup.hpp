@@ -47,5 +47,4 @@ BackupOutcome run_backup_list(const agent::Config& config, BackupDeps deps, std:
 // counts differ from those recorded at the dump's snapshot.
 BackupOutcome run_restore_check(const agent::Config& config, BackupDeps deps);
 
-
 }  // namespace replagent::roles

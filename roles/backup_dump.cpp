@@ -69,10 +69,10 @@ PrivateWorkDir::~PrivateWorkDir() {
 }
 
 agent::ProcessSpec build_pg_dump(const DumpRequest& r) {
-  std::string conninfo = fmt::format("host={} port={} user={} dbname={} "
-                                     "application_name='replagent-backup' connect_timeout=10",
-                                     conninfo_quote(r.host), r.port, conninfo_quote(r.user),
-                                     conninfo_quote(r.dbname));
+  std::string conninfo = fmt::format(
+      "host={} port={} user={} dbname={} "
+      "application_name='replagent-backup' connect_timeout=10",
+      conninfo_quote(r.host), r.port, conninfo_quote(r.user), conninfo_quote(r.dbname));
   if (!r.hostaddr.empty()) conninfo += " hostaddr=" + conninfo_quote(r.hostaddr);
   conninfo += tls_conninfo(r.ssl_root_cert);
   agent::ProcessSpec spec;

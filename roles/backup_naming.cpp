@@ -14,8 +14,9 @@ namespace replagent::roles {
 namespace {
 
 bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(),
-                                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
 }
 
 int to_int(std::string_view s) {
@@ -31,8 +32,8 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }  // namespace
 
 std::string format_backup_timestamp(WallTime t) {
-  const std::time_t secs = std::chrono::system_clock::to_time_t(
-      std::chrono::floor<std::chrono::seconds>(t));
+  const std::time_t secs =
+      std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
   std::tm tm{};
   ::gmtime_r(&secs, &tm);
   return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
@@ -131,8 +132,7 @@ std::optional<BackupEntry> newest_backup(const std::vector<BackupEntry>& entries
 
 std::string format_summary(const BackupSummary& s) {
   const double seconds = static_cast<double>(s.elapsed.count()) / 1000.0;
-  const double mb_per_s =
-      seconds > 0 ? static_cast<double>(s.bytes) / 1e6 / seconds : 0.0;
+  const double mb_per_s = seconds > 0 ? static_cast<double>(s.bytes) / 1e6 / seconds : 0.0;
   std::string removed = std::to_string(s.removed.size());
   if (!s.removed.empty()) {
     removed += " (";
@@ -223,11 +223,11 @@ std::vector<std::string> compare_counts(const std::vector<TableCount>& source,
   for (const auto& s : source) {
     const auto it = got.find(s.table);
     if (it == got.end()) {
-      diffs.push_back(fmt::format("{}: missing from the restore ({} rows in the source)", s.table,
-                                  s.rows));
+      diffs.push_back(
+          fmt::format("{}: missing from the restore ({} rows in the source)", s.table, s.rows));
     } else if (it->second != s.rows) {
-      diffs.push_back(fmt::format("{}: {} rows restored, {} in the source", s.table, it->second,
-                                  s.rows));
+      diffs.push_back(
+          fmt::format("{}: {} rows restored, {} in the source", s.table, it->second, s.rows));
     }
   }
   return diffs;

@@ -18,9 +18,12 @@ bool is_recovery_conflict(const agent::PgError& error) {
 
 const char* to_string(AfterDumpFailure a) {
   switch (a) {
-    case AfterDumpFailure::kGiveUp: return "give up";
-    case AfterDumpFailure::kRetrySameServer: return "retry on the same server";
-    case AfterDumpFailure::kFallBackToPrimary: return "fall back to the primary";
+    case AfterDumpFailure::kGiveUp:
+      return "give up";
+    case AfterDumpFailure::kRetrySameServer:
+      return "retry on the same server";
+    case AfterDumpFailure::kFallBackToPrimary:
+      return "fall back to the primary";
   }
   return "?";
 }

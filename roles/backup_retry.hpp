@@ -32,9 +32,9 @@ bool is_recovery_conflict(std::string_view output);
 bool is_recovery_conflict(const agent::PgError& error);
 
 enum class AfterDumpFailure {
-  kGiveUp,              // not a conflict, or nowhere left to try
-  kRetrySameServer,     // after a wait
-  kFallBackToPrimary,   // the replica kept conflicting; backup.source allows the primary
+  kGiveUp,             // not a conflict, or nowhere left to try
+  kRetrySameServer,    // after a wait
+  kFallBackToPrimary,  // the replica kept conflicting; backup.source allows the primary
 };
 const char* to_string(AfterDumpFailure a);
 

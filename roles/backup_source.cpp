@@ -81,7 +81,7 @@ std::string BackupSource::describe() const {
 }
 
 agent::ConnParams backup_params(const agent::Config& c, const std::string& host,
-                                   const std::string& address) {
+                                const std::string& address) {
   agent::ConnParams p = pod_connection(c, host, address);
   p.user = c.postgres.backup_user;
   p.password = c.postgres.backup_password;
@@ -123,8 +123,8 @@ SourceChoice choose_backup_source(const agent::Config& c, const BackupTarget& t,
   std::vector<std::string> skipped;
   const auto answer = resolver.resolve_ipv4(t.service_host);
   if (answer.status != agent::DnsStatus::kOk) {
-    skipped.push_back(fmt::format("{} does not resolve ({})", t.service_host,
-                                  agent::to_string(answer.status)));
+    skipped.push_back(
+        fmt::format("{} does not resolve ({})", t.service_host, agent::to_string(answer.status)));
   }
   for (const auto& address : answer.addresses) {
     std::string why;

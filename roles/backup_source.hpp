@@ -23,9 +23,9 @@ struct BackupTarget {
 BackupTarget backup_target_of(const agent::Config& config);
 
 struct BackupSource {
-  std::string role;     // "replica", "primary" or "host" (backup.source names one)
-  std::string host;     // a name for messages and TLS
-  std::string address;  // numeric, what libpq and pg_dump connect to (hostaddr)
+  std::string role;              // "replica", "primary" or "host" (backup.source names one)
+  std::string host;              // a name for messages and TLS
+  std::string address;           // numeric, what libpq and pg_dump connect to (hostaddr)
   std::string describe() const;  // "replica 127.0.0.11 (todo-db.default.svc.cluster.local)"
 };
 

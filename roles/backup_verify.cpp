@@ -50,23 +50,24 @@ class TemporaryServer {
   TemporaryServer(const agent::Config& c, BackupDeps& deps, const std::string& work)
       : c_(c), deps_(deps), data_((fs::path(work) / "data").string()), socket_dir_(work) {}
   ~TemporaryServer() {
-    if (started_) run_logged(deps_, tool(c_, "pg_ctl", {"-D", data_, "-m", "immediate", "-w",
-                                                        "-t", "60", "stop"}));
+    if (started_)
+      run_logged(deps_,
+                 tool(c_, "pg_ctl", {"-D", data_, "-m", "immediate", "-w", "-t", "60", "stop"}));
   }
 
   // Empty on success, else why not.
   std::string start() {
-    auto r = run_logged(deps_, tool(c_, "initdb", {"-D", data_, "-U", c_.postgres.superuser,
-                                                   "--auth=trust", "-E", "UTF8", "--no-sync",
-                                                   "--no-instructions"}));
+    auto r = run_logged(deps_, tool(c_, "initdb",
+                                    {"-D", data_, "-U", c_.postgres.superuser, "--auth=trust", "-E",
+                                     "UTF8", "--no-sync", "--no-instructions"}));
     if (!r.ok()) return fmt::format("initdb {}: {}", r.describe(), last_line(r));
     const std::string opts = fmt::format(
         "-c listen_addresses='' -c unix_socket_directories='{}' -p {} -c fsync=off "
         "-c full_page_writes=off -c synchronous_commit=off",
         socket_dir_, c_.postgres.port);
     const std::string log = (fs::path(socket_dir_) / "server.log").string();
-    r = run_logged(deps_, tool(c_, "pg_ctl", {"-D", data_, "-w", "-t", "120", "-l", log, "-o",
-                                              opts, "start"}));
+    r = run_logged(deps_, tool(c_, "pg_ctl",
+                               {"-D", data_, "-w", "-t", "120", "-l", log, "-o", opts, "start"}));
     if (!r.ok()) return fmt::format("pg_ctl start {}: {}", r.describe(), last_line(r));
     started_ = true;
     return "";
@@ -175,15 +176,17 @@ BackupOutcome run_restore_check(const agent::Config& c, BackupDeps deps) {
     case ListedBackup::Checksum::kOk:
       break;
     case ListedBackup::Checksum::kMismatch:
-      return fail(fmt::format("{}: checksum mismatch (the file changed after the backup): it "
-                              "cannot be trusted; take a new backup",
-                              path));
+      return fail(
+          fmt::format("{}: checksum mismatch (the file changed after the backup): it "
+                      "cannot be trusted; take a new backup",
+                      path));
     case ListedBackup::Checksum::kMissing:
       return fail(fmt::format("{}: no readable {}.sha256 beside it", path, newest->name));
   }
   const auto counts_text = read_text_file(path + ".counts");
   const auto source_counts = counts_text ? parse_counts(*counts_text) : std::nullopt;
-  if (!source_counts) return fail(fmt::format("{}: no readable {}.counts beside it", path, newest->name));
+  if (!source_counts)
+    return fail(fmt::format("{}: no readable {}.counts beside it", path, newest->name));
 
   // 2. A temporary server, and the restore into it.
   const auto started = deps.clock.now();
@@ -198,11 +201,12 @@ BackupOutcome run_restore_check(const agent::Config& c, BackupDeps deps) {
   // is checked, so ownership and privileges are left out. Objects that only a superuser may
   // create (untrusted extensions, C functions) fail the check: restoring them would run the
   // dump's code with a superuser's rights.
-  const auto r = run_logged(deps, tool(c, "pg_restore", {"--exit-on-error", "--no-owner",
-                                                         "--no-privileges", "-d",
-                                                         server.conninfo(), path}));
-  if (!r.ok()) return fail(fmt::format("{} does not restore: pg_restore {}: {}", path,
-                                       r.describe(), last_line(r)));
+  const auto r = run_logged(deps, tool(c, "pg_restore",
+                                       {"--exit-on-error", "--no-owner", "--no-privileges", "-d",
+                                        server.conninfo(), path}));
+  if (!r.ok())
+    return fail(
+        fmt::format("{} does not restore: pg_restore {}: {}", path, r.describe(), last_line(r)));
 
   // 3. Row counts against the source's at the dump's snapshot.
   agent::PgError err;
@@ -214,8 +218,7 @@ BackupOutcome run_restore_check(const agent::Config& c, BackupDeps deps) {
   const auto diffs = compare_counts(*source_counts, *restored);
   std::uint64_t rows = 0;
   for (const auto& t : *source_counts) rows += t.rows;
-  const double secs =
-      std::chrono::duration<double>(deps.clock.now() - started).count();
+  const double secs = std::chrono::duration<double>(deps.clock.now() - started).count();
   if (!diffs.empty()) {
     std::string list;
     for (std::size_t i = 0; i < diffs.size() && i < 10; ++i) list += (i ? "; " : "") + diffs[i];

@@ -9,9 +9,9 @@
 namespace replagent::roles {
 
 agent::ProcessSpec build_basebackup(const CloneRequest& r) {
-  std::string conninfo = fmt::format("host={} port={} user={} application_name={}",
-                                     conninfo_quote(r.host), r.port, conninfo_quote(r.user),
-                                     conninfo_quote(r.application_name));
+  std::string conninfo =
+      fmt::format("host={} port={} user={} application_name={}", conninfo_quote(r.host), r.port,
+                  conninfo_quote(r.user), conninfo_quote(r.application_name));
   if (!r.hostaddr.empty()) conninfo += " hostaddr=" + conninfo_quote(r.hostaddr);
   conninfo += " connect_timeout=10 options='-c wal_sender_timeout=0'";
   // pg_basebackup -R copies these into primary_conninfo too (init rewrites it anyway).
@@ -19,8 +19,8 @@ agent::ProcessSpec build_basebackup(const CloneRequest& r) {
   agent::ProcessSpec spec;
   spec.program = "pg_basebackup";
   spec.search_dir = r.bin_dir;
-  spec.args = {"-D", r.target_dir, "-X", "stream", "-c", "fast", "-R",
-               "-S", r.slot, "--progress", "--verbose", "-d", conninfo};
+  spec.args = {"-D", r.target_dir, "-X",         "stream",    "-c", "fast",  "-R",
+               "-S", r.slot,       "--progress", "--verbose", "-d", conninfo};
   if (r.max_rate) {
     // pg_basebackup takes kB/s (32..1048576); round down, never below its minimum.
     const std::uint64_t kb = std::max<std::uint64_t>(32, *r.max_rate / 1024);
@@ -84,8 +84,7 @@ std::optional<std::string> ProgressReporter::update(const Progress& p) {
   const double total_mb = static_cast<double>(p.total_kb) / 1024.0;
   const double rate = secs > 0 ? mb / secs : 0;
   std::string eta = "unknown";
-  if (rate > 0 && p.total_kb >= p.done_kb)
-    eta = fmt::format("{:.0f}s", (total_mb - mb) / rate);
+  if (rate > 0 && p.total_kb >= p.done_kb) eta = fmt::format("{:.0f}s", (total_mb - mb) / rate);
   return fmt::format("clone progress {}% ({:.1f}/{:.1f} MB) {:.1f} MB/s eta {}", p.percent, mb,
                      total_mb, rate, eta);
 }

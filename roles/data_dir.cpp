@@ -21,11 +21,16 @@ using agent::ExitCode;
 
 const char* to_string(DataDirKind kind) {
   switch (kind) {
-    case DataDirKind::kMissing: return "missing";
-    case DataDirKind::kEmpty: return "empty";
-    case DataDirKind::kReplica: return "replica";
-    case DataDirKind::kPrimary: return "primary";
-    case DataDirKind::kUnknownContents: return "unknown contents";
+    case DataDirKind::kMissing:
+      return "missing";
+    case DataDirKind::kEmpty:
+      return "empty";
+    case DataDirKind::kReplica:
+      return "replica";
+    case DataDirKind::kPrimary:
+      return "primary";
+    case DataDirKind::kUnknownContents:
+      return "unknown contents";
   }
   return "?";
 }
@@ -73,8 +78,12 @@ std::string sibling(const std::string& pgdata, const char* suffix) {
 }
 }  // namespace
 
-std::string staging_dir_for(const std::string& pgdata) { return sibling(pgdata, "replagent-staging"); }
-std::string retired_dir_for(const std::string& pgdata) { return sibling(pgdata, "replagent-retired"); }
+std::string staging_dir_for(const std::string& pgdata) {
+  return sibling(pgdata, "replagent-staging");
+}
+std::string retired_dir_for(const std::string& pgdata) {
+  return sibling(pgdata, "replagent-retired");
+}
 std::string run_dir_for(const std::string& pgdata) { return sibling(pgdata, "replagent-run"); }
 
 namespace {
@@ -213,8 +222,10 @@ bool remove_leftovers(const std::string& pgdata) {
       }
       agent::fsync_dir(fs::path(pgdata).parent_path().string());
     } else {
-      spdlog::warn("removing {}: an earlier re-clone completed its swap but was interrupted "
-                   "before removing the replaced data", retired);
+      spdlog::warn(
+          "removing {}: an earlier re-clone completed its swap but was interrupted "
+          "before removing the replaced data",
+          retired);
       fs::remove_all(retired, ec);
       if (ec) {
         throw AgentError(ExitCode::kFailed,

@@ -138,8 +138,7 @@ void write_termination_log(const agent::Config& config, const InitOutcome& out) 
     spdlog::warn("cannot write the termination message to {}: {}", path, std::strerror(errno));
     return;
   }
-  const std::string line =
-      fmt::format("{} (exit {})\n", out.message, static_cast<int>(out.code));
+  const std::string line = fmt::format("{} (exit {})\n", out.message, static_cast<int>(out.code));
   try {
     agent::write_all(fd.get(), line.data(), line.size(), path);
   } catch (const std::exception& e) {

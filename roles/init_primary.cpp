@@ -70,8 +70,7 @@ std::optional<InitOutcome> refuse_if_peers_hold_data(const agent::Config& c, Ini
                       "to start empty anyway",
                       info->cluster_name.empty() ? "at " : info->cluster_name + " (",
                       agent::host_port(address, c.postgres.port),
-                      info->cluster_name.empty() ? "" : ")",
-                      info->system_identifier,
+                      info->cluster_name.empty() ? "" : ")", info->system_identifier,
                       agent::format_lsn(info->wal_position)));
     }
     spdlog::info("peer {} holds no reachable data ({})", agent::host_port(address, c.postgres.port),
@@ -90,9 +89,10 @@ std::vector<fs::path> init_scripts(const agent::Config& c) {
   std::error_code ec;
   fs::directory_iterator it(c.init.scripts_dir, ec);
   if (ec) {
-    throw agent::usage_error(fmt::format("init.scripts_dir '{}': cannot list it: {} (mount the "
-                                         "ConfigMap of init scripts there or unset the key)",
-                                         c.init.scripts_dir, ec.message()));
+    throw agent::usage_error(
+        fmt::format("init.scripts_dir '{}': cannot list it: {} (mount the "
+                    "ConfigMap of init scripts there or unset the key)",
+                    c.init.scripts_dir, ec.message()));
   }
   for (const auto& entry : it) {
     const std::string name = entry.path().filename().string();
@@ -134,9 +134,19 @@ std::optional<InitOutcome> run_init_scripts(const agent::Config& c, InitDeps& de
     agent::ProcessSpec psql;
     psql.program = "psql";
     psql.search_dir = c.postgres.bin_dir;
-    psql.args = {"-X", "-v", "ON_ERROR_STOP=1", "-h", run, "-p",
-                 std::to_string(c.postgres.port), "-U", c.postgres.superuser, "-d", database,
-                 "-f", script.string()};
+    psql.args = {"-X",
+                 "-v",
+                 "ON_ERROR_STOP=1",
+                 "-h",
+                 run,
+                 "-p",
+                 std::to_string(c.postgres.port),
+                 "-U",
+                 c.postgres.superuser,
+                 "-d",
+                 database,
+                 "-f",
+                 script.string()};
     if (auto r = run_logged(deps, psql); !r.ok()) {
       return outcome(ExitCode::kFailed,
                      fmt::format("init script {} failed: psql {}: {}; nothing was kept, the next "
@@ -243,8 +253,8 @@ InitOutcome refresh(const agent::Config& c, InitDeps& deps, const DataDirState& 
   write_primary_files(c.postgres.data_dir, c);
   RunDir run(run_dir_for(c.postgres.data_dir));
   if (auto failed = reconcile_roles_on(c, deps, c.postgres.data_dir, run.path)) return *failed;
-  InitOutcome kept = outcome(ExitCode::kOk,
-                             fmt::format("existing primary data (system identifier {}): "
+  InitOutcome kept =
+      outcome(ExitCode::kOk, fmt::format("existing primary data (system identifier {}): "
                                          "refreshed {} and pg_hba.conf, roles in step, data "
                                          "untouched",
                                          local.system_identifier, kIncludeFile));

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-
 #include "roles/pg_roles.hpp"
 #include "roles/pod_connection.hpp"
 
@@ -22,8 +21,8 @@ std::string PasswordSync::fingerprint(const agent::Config& c) {
   const auto& p = c.postgres;
   // Lengths first: no concatenation of two different tuples is the same string.
   std::string out;
-  for (const auto* s : {&p.replication_password, &p.monitor_password, &p.backup_password,
-                        &p.app_password})
+  for (const auto* s :
+       {&p.replication_password, &p.monitor_password, &p.backup_password, &p.app_password})
     out += std::to_string(s->reveal().size()) + ":" + s->reveal();
   return out;
 }
@@ -48,7 +47,8 @@ std::optional<agent::Config> PasswordSync::read_files() {
     try {
       f.into = read_(f.path, f.key);
     } catch (const std::exception& e) {
-      if (last_error_ != e.what()) spdlog::warn("password sync: {}; roles left as they are", e.what());
+      if (last_error_ != e.what())
+        spdlog::warn("password sync: {}; roles left as they are", e.what());
       last_error_ = e.what();
       return std::nullopt;
     }
@@ -72,7 +72,8 @@ void PasswordSync::review(bool is_primary, const std::string& socket_dir) {
     last_error_ = why;
   };
   std::string why;
-  auto session = connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-passwords", &why);
+  auto session =
+      connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-passwords", &why);
   if (!session) return fail(why);
   if (auto e = reconcile_roles(*session, *wanted)) return fail(*e);
 
@@ -86,6 +87,5 @@ void PasswordSync::review(bool is_primary, const std::string& socket_dir) {
   last_error_.clear();
   backoff_ = std::chrono::milliseconds(0);
 }
-
 
 }  // namespace replagent::roles

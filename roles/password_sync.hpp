@@ -28,7 +28,8 @@
 namespace replagent::roles {
 
 // Reads one password file (agent::read_password_file); replaceable in tests.
-using PasswordReader = std::function<agent::Secret(const std::string& path, const std::string& key)>;
+using PasswordReader =
+    std::function<agent::Secret(const std::string& path, const std::string& key)>;
 
 class PasswordSync {
  public:

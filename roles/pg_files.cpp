@@ -1,7 +1,6 @@
 #include "roles/pg_files.hpp"
 
 #include <fmt/format.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,7 +13,8 @@
 namespace replagent::roles {
 namespace {
 
-constexpr const char* kHbaBegin = "# BEGIN replagent (managed by replagent init; rewritten on every start)";
+constexpr const char* kHbaBegin =
+    "# BEGIN replagent (managed by replagent init; rewritten on every start)";
 constexpr const char* kHbaEnd = "# END replagent";
 // The pg_ident.conf map the hba block's local lines name.
 constexpr const char* kIdentMap = "replagent";
@@ -40,8 +40,8 @@ bool is_control(char c) {
 bool is_ident_user(const std::string& name) {
   if (name.empty() || name.size() > 63 || name[0] == '-') return false;
   for (char ch : name) {
-    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                    ch == '_' || ch == '-' || ch == '.';
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
     if (!ok) return false;
   }
   return true;
@@ -86,39 +86,46 @@ std::string render_tls(const agent::Config& config) {
 
 std::string render_include(const agent::Config& config) {
   return fmt::format(
-      "# Managed by replagent init and rewritten on every pod start: do not edit.\n"
-      "# Override with ALTER SYSTEM (postgresql.auto.conf wins over this file).\n"
-      "listen_addresses = {}\n"
-      "port = {}\n"
-      "# The pod's name: in process titles, and how a primary's init names its peers.\n"
-      "cluster_name = {}\n"
-      "wal_level = replica\n"
-      "max_wal_senders = {}\n"
-      "max_replication_slots = {}\n"
-      "hot_standby = on\n"
-      "# Replicas report replay positions often enough for lag in seconds to be meaningful.\n"
-      "wal_receiver_status_interval = 1s\n"
-      "hot_standby_feedback = on\n"
-      "# pg_rewind needs hint bits WAL-logged (checksums already imply it; explicit for clarity).\n"
-      "wal_log_hints = on\n"
-      "# WAL a replication slot may hold back (a replica gone for long is re-cloned by init).\n"
-      "max_slot_wal_keep_size = {}\n"
-      "{}",
-      conf_quote(config.postgres.listen_addresses, "listen_addresses (postgres.listen_addresses)"),
-      config.postgres.port, conf_quote(config.pod.name, "cluster_name (pod.name)"),
-      config.postgres.max_wal_senders, config.postgres.max_replication_slots,
-      config.postgres.max_slot_wal_keep_size
-          ? conf_quote(std::to_string(*config.postgres.max_slot_wal_keep_size / (1024 * 1024)) +
+             "# Managed by replagent init and rewritten on every pod start: do not edit.\n"
+             "# Override with ALTER SYSTEM (postgresql.auto.conf wins over this file).\n"
+             "listen_addresses = {}\n"
+             "port = {}\n"
+             "# The pod's name: in process titles, and how a primary's init names its peers.\n"
+             "cluster_name = {}\n"
+             "wal_level = replica\n"
+             "max_wal_senders = {}\n"
+             "max_replication_slots = {}\n"
+             "hot_standby = on\n"
+             "# Replicas report replay positions often enough for lag in seconds to be "
+             "meaningful.\n"
+             "wal_receiver_status_interval = 1s\n"
+             "hot_standby_feedback = on\n"
+             "# pg_rewind needs hint bits WAL-logged (checksums already imply it; explicit for "
+             "clarity).\n"
+             "wal_log_hints = on\n"
+             "# WAL a replication slot may hold back (a replica gone for long is re-cloned by "
+             "init).\n"
+             "max_slot_wal_keep_size = {}\n"
+             "{}",
+             conf_quote(config.postgres.listen_addresses,
+                        "listen_addresses (postgres.listen_addresses)"),
+             config.postgres.port, conf_quote(config.pod.name, "cluster_name (pod.name)"),
+             config.postgres.max_wal_senders, config.postgres.max_replication_slots,
+             config.postgres.max_slot_wal_keep_size
+                 ? conf_quote(
+                       std::to_string(*config.postgres.max_slot_wal_keep_size / (1024 * 1024)) +
                            "MB",
                        "max_slot_wal_keep_size")
-          : std::string("-1"),
-      config.postgres.max_wal_size
-          ? "# WAL kept between checkpoints (postgres.max_wal_size; the volume holds this plus the\n"
-            "# slots' max_slot_wal_keep_size plus the data).\nmax_wal_size = " +
-                conf_quote(std::to_string(*config.postgres.max_wal_size / (1024 * 1024)) + "MB",
+                 : std::string("-1"),
+             config.postgres.max_wal_size
+                 ? "# WAL kept between checkpoints (postgres.max_wal_size; the volume holds this "
+                   "plus the\n"
+                   "# slots' max_slot_wal_keep_size plus the data).\nmax_wal_size = " +
+                       conf_quote(
+                           std::to_string(*config.postgres.max_wal_size / (1024 * 1024)) + "MB",
                            "max_wal_size") +
-                "\n"
-          : std::string()) +
+                       "\n"
+                 : std::string()) +
          render_tls(config) + render_parameters(config);
 }
 
@@ -137,11 +144,13 @@ std::string render_hba_block(const agent::Config& c) {
   const std::string superuser = "\"" + p.superuser + "\"";
   const std::string replicator = "\"" + p.replication_user + "\"";
   std::string out = std::string(kHbaBegin) + "\n";
-  out += "# First match wins, and this block comes first: the lines after it apply only to\n"
-         "# connections no line here matched.\n";
-  out += "# Local (unix socket): the OS user that runs the server may also log in as the\n"
-         "# monitoring, superuser and replication roles (pg_ident.conf's replagent map), so the\n"
-         "# sidecar and the probe reach the server without a password.\n";
+  out +=
+      "# First match wins, and this block comes first: the lines after it apply only to\n"
+      "# connections no line here matched.\n";
+  out +=
+      "# Local (unix socket): the OS user that runs the server may also log in as the\n"
+      "# monitoring, superuser and replication roles (pg_ident.conf's replagent map), so the\n"
+      "# sidecar and the probe reach the server without a password.\n";
   const std::string monitor = "\"" + p.monitor_user + "\"";
   for (const auto* role : {&monitor, &superuser})
     out += line("local", "all", *role, "", "peer map=" + std::string(kIdentMap));
@@ -152,7 +161,8 @@ std::string render_hba_block(const agent::Config& c) {
     for (const auto& net : p.allowed_networks)
       out += line("host", "all", superuser, net, "scram-sha-256");
   } else {
-    out += "# The superuser logs in over the local socket only (postgres.superuser_network_login).\n";
+    out +=
+        "# The superuser logs in over the local socket only (postgres.superuser_network_login).\n";
   }
   out += line("host", "all", superuser, "all", "reject");
   // With TLS on, replication is hostssl: a replica never streams in clear, even one whose
@@ -207,12 +217,14 @@ std::string with_hba_block(const std::string& pg_hba, const agent::Config& confi
 
 std::string render_ident_block(const agent::Config& c, const std::string& os_user) {
   std::string out = std::string(kHbaBegin) + "\n";
-  out += "# The OS user that runs the server, init, the sidecar and the probe (one uid in a pod)\n"
-         "# may log in over the local socket as these roles (pg_hba.conf's local lines).\n";
+  out +=
+      "# The OS user that runs the server, init, the sidecar and the probe (one uid in a pod)\n"
+      "# may log in over the local socket as these roles (pg_hba.conf's local lines).\n";
   if (!is_ident_user(os_user)) {
     out += "# (none: the server's OS user has no name in /etc/passwd)\n";
   } else {
-    for (const auto& role : {c.postgres.monitor_user, c.postgres.superuser, c.postgres.replication_user})
+    for (const auto& role :
+         {c.postgres.monitor_user, c.postgres.superuser, c.postgres.replication_user})
       out += fmt::format("{:<15} {:<15} {}\n", kIdentMap, os_user, role);
   }
   return out + kHbaEnd + "\n";
@@ -311,7 +323,8 @@ std::string render_primary_conninfo(const PrimaryConnInfo& p) {
                      conninfo_quote(p.application_name));
   // The walreceiver must notice a vanished primary (pod deleted, node lost) and reconnect to
   // the new address instead of waiting on a dead TCP connection for the kernel's timeout.
-  out += " connect_timeout=5 keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3";
+  out +=
+      " connect_timeout=5 keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3";
   out += p.tls_pending && !p.ssl_root_cert.empty() ? kInterimTls : tls_conninfo(p.ssl_root_cert);
   return out;
 }
@@ -348,7 +361,10 @@ std::string with_standby_settings(const std::string& auto_conf, const std::strin
       continue;
     kept += line + "\n";
   }
-  if (kept.empty()) kept = "# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n";
+  if (kept.empty())
+    kept =
+        "# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM "
+        "command.\n";
   return kept + fmt::format("primary_conninfo = {}\nprimary_slot_name = {}\n",
                             conf_quote(conninfo, "primary_conninfo"),
                             conf_quote(slot, "primary_slot_name"));
@@ -363,11 +379,10 @@ void write_primary_files(const std::string& data_dir, const agent::Config& confi
   const auto hba = (dir / "pg_hba.conf").string();
   agent::write_file_atomic(hba, with_hba_block(read_text(hba), config), 0600);
   const auto ident = (dir / "pg_ident.conf").string();
-  agent::write_file_atomic(
-      ident,
-      with_ident_block(fs::exists(ident) ? read_text(ident) : std::string(), config,
-                       os_user_name(::geteuid())),
-      0600);
+  agent::write_file_atomic(ident,
+                           with_ident_block(fs::exists(ident) ? read_text(ident) : std::string(),
+                                            config, os_user_name(::geteuid())),
+                           0600);
 }
 
 void write_replica_files(const std::string& data_dir, const agent::Config& config,
@@ -377,16 +392,14 @@ void write_replica_files(const std::string& data_dir, const agent::Config& confi
   write_primary_files(data_dir, config);
   // The passfile lives in the data directory (0600, like postgresql.auto.conf); the conninfo
   // names its final path, which may differ from data_dir while we write into staging.
-  agent::write_file_atomic((dir / kPassFile).string(),
-                           passfile_line(config.postgres.replication_user,
-                                         config.postgres.replication_password),
-                           0600);
+  agent::write_file_atomic(
+      (dir / kPassFile).string(),
+      passfile_line(config.postgres.replication_user, config.postgres.replication_password), 0600);
   const auto auto_conf = (dir / "postgresql.auto.conf").string();
   std::string current;
   if (fs::exists(auto_conf)) current = read_text(auto_conf);
-  agent::write_file_atomic(auto_conf,
-                           with_standby_settings(current, render_primary_conninfo(primary), slot),
-                           0600);
+  agent::write_file_atomic(
+      auto_conf, with_standby_settings(current, render_primary_conninfo(primary), slot), 0600);
   const auto signal = (dir / "standby.signal").string();
   if (!fs::exists(signal)) agent::write_file_atomic(signal, "", 0600);
 }

@@ -124,8 +124,8 @@ std::optional<std::string> verified_conninfo(const std::string& conninfo,
 std::string with_standby_settings(const std::string& auto_conf, const std::string& conninfo,
                                   const std::string& slot);
 
-// Applies render_include, the include directive, the pg_hba and pg_ident blocks and (replica) the passfile
-// and standby settings to a data directory, each file written atomically.
+// Applies render_include, the include directive, the pg_hba and pg_ident blocks and (replica) the
+// passfile and standby settings to a data directory, each file written atomically.
 void write_primary_files(const std::string& data_dir, const agent::Config& config);
 void write_replica_files(const std::string& data_dir, const agent::Config& config,
                          const PrimaryConnInfo& primary, const std::string& slot);

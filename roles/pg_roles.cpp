@@ -54,15 +54,20 @@ std::vector<ManagedRole> managed_roles(const agent::Config& c) {
   std::vector<ManagedRole> out{
       {p.superuser, "", &p.superuser_password, {}},
       {p.replication_user,
-       std::string("LOGIN REPLICATION NOBYPASSRLS ") + kNoPrivileges, &p.replication_password,
+       std::string("LOGIN REPLICATION NOBYPASSRLS ") + kNoPrivileges,
+       &p.replication_password,
        {}},
-      {p.monitor_user, "LOGIN NOREPLICATION NOBYPASSRLS " + inherit, &p.monitor_password,
+      {p.monitor_user,
+       "LOGIN NOREPLICATION NOBYPASSRLS " + inherit,
+       &p.monitor_password,
        {"pg_monitor"}},
       // BYPASSRLS: pg_dump must see every row (it refuses to dump a table whose row security
       // would hide rows); pg_read_all_data grants SELECT on every table, view and sequence;
       // pg_read_all_stats shows it pg_stat_wal_receiver's status (a streaming replica is the
       // preferred source), hidden from other roles.
-      {p.backup_user, "LOGIN NOREPLICATION BYPASSRLS " + inherit, &p.backup_password,
+      {p.backup_user,
+       "LOGIN NOREPLICATION BYPASSRLS " + inherit,
+       &p.backup_password,
        {"pg_read_all_data", "pg_read_all_stats"}},
   };
   // The application's role logs in and owns its database; everything else is off, as for the
@@ -88,14 +93,15 @@ std::optional<std::string> reconcile_roles(agent::PgSession& session, const agen
         return fmt::format("cannot grant {} to {}: {}", granted, role.name, *e);
     }
     spdlog::info("role {} in step ({}{}{})", role.name, attributes,
-                 role.member_of.empty() ? "" : ", member of " + fmt::format("{}", fmt::join(role.member_of, ", ")),
+                 role.member_of.empty()
+                     ? ""
+                     : ", member of " + fmt::format("{}", fmt::join(role.member_of, ", ")),
                  has_password ? ", password from its Secret" : ", no password configured");
   }
   return std::nullopt;
 }
 
-std::optional<std::string> ensure_app_database(agent::PgSession& session,
-                                               const agent::Config& c) {
+std::optional<std::string> ensure_app_database(agent::PgSession& session, const agent::Config& c) {
   const auto& p = c.postgres;
   if (p.app_database.empty()) return std::nullopt;
   const std::string owner = p.app_user.empty() ? p.superuser : p.app_user;

@@ -23,7 +23,7 @@ namespace replagent::roles {
 
 struct ManagedRole {
   std::string name;
-  std::string attributes;     // CREATE/ALTER ROLE options, e.g. "LOGIN REPLICATION"
+  std::string attributes;  // CREATE/ALTER ROLE options, e.g. "LOGIN REPLICATION"
   const agent::Secret* password;
   std::vector<std::string> member_of;  // predefined roles to grant
 };
@@ -34,8 +34,7 @@ std::vector<ManagedRole> managed_roles(const agent::Config& config);
 // Creates or alters each role over `session` (a superuser's, on the local socket). Nothing is
 // logged with a password; passwords travel as SCRAM verifiers. Returns an error text, or
 // nullopt when every role is in step.
-std::optional<std::string> reconcile_roles(agent::PgSession& session,
-                                           const agent::Config& config);
+std::optional<std::string> reconcile_roles(agent::PgSession& session, const agent::Config& config);
 
 // Creates postgres.app_database when set and missing, owned by postgres.app_user (else the
 // superuser); an existing database is left as it is (its owner too). Runs after

@@ -16,7 +16,8 @@ LabelPatcher real_label_patcher(const agent::Config& c, agent::Resolver& resolve
   // KUBERNETES_SERVICE_HOST is an address; a name (sidecar.kubernetes_host) is resolved at
   // each call.
   const bool by_name = !agent::is_ip_literal(api.host);
-  return [api, ns, pod, by_name, &resolver](const std::map<std::string, std::string>& labels) mutable {
+  return [api, ns, pod, by_name,
+          &resolver](const std::map<std::string, std::string>& labels) mutable {
     api.address = api.host;
     if (by_name) {
       const agent::DnsAnswer a = resolver.resolve_ipv4(api.host);
@@ -41,8 +42,9 @@ void RoleLabel::review(const std::string& role) {
     retry_at_ = clock_.now() + backoff_.next();
     std::string problem = a.describe();
     if (a.status == 401 || a.status == 403)
-      problem += " (the pod's service account needs `patch` on its own pod: the chart's Role "
-                 "with rbac.create)";
+      problem +=
+          " (the pod's service account needs `patch` on its own pod: the chart's Role "
+          "with rbac.create)";
     if (problem != last_problem_)
       spdlog::warn("role label: cannot set {}={} on this pod: {}; retrying", key_, role, problem);
     last_problem_ = problem;

@@ -60,7 +60,8 @@ void TlsReload::review(const std::string& socket_dir) {
   auto session = connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-tls", &why);
   if (!session) return note(why, true);
   if (auto e = session->exec("SELECT pg_catalog.pg_reload_conf()"))
-    return note(fmt::format("pg_reload_conf() on the server at {}: {}", socket_dir, e->message), true);
+    return note(fmt::format("pg_reload_conf() on the server at {}: {}", socket_dir, e->message),
+                true);
 
   spdlog::info("TLS reload: the server reloaded {} ({}){}", config_.postgres.tls_cert_file,
                applied_fingerprint_ ? "rotated files checked" : "at sidecar start",

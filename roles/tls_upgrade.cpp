@@ -80,8 +80,9 @@ void TlsUpgrade::review(const std::string& socket_dir) {
       finished_ = true;
       return;
     }
-    spdlog::warn("TLS: primary_conninfo is not the interim one init wrote; leaving it as it is "
-                 "(the next init writes the verifying one)");
+    spdlog::warn(
+        "TLS: primary_conninfo is not the interim one init wrote; leaving it as it is "
+        "(the next init writes the verifying one)");
     finished_ = true;
     return;
   }
@@ -96,9 +97,10 @@ void TlsUpgrade::review(const std::string& socket_dir) {
     return wait(fmt::format("pg_reload_conf(): {}", e->message));
   effects_.record_verified();
   finished_ = true;
-  spdlog::info("TLS: the primary verifies now; primary_conninfo switched to sslmode=verify-full "
-               "against {} and the server reloaded (the walreceiver reconnects verifying it)",
-               config_.postgres.tls_ca_file);
+  spdlog::info(
+      "TLS: the primary verifies now; primary_conninfo switched to sslmode=verify-full "
+      "against {} and the server reloaded (the walreceiver reconnects verifying it)",
+      config_.postgres.tls_ca_file);
 }
 
 }  // namespace replagent::roles

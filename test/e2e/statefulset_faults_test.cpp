@@ -244,8 +244,9 @@ TEST_F(E2eStatefulSet, SlotsOfScaledAwayReplicasAreDroppedAndTheyRecloneOnReturn
   three_pods_with_tables();
   psql(0, "INSERT INTO acked SELECT generate_series(1, 1000)");
   ASSERT_TRUE(caught_up({1, 2}));
-  EXPECT_EQ(psql(0, "SELECT string_agg(slot_name, ' ' ORDER BY slot_name) FROM pg_replication_slots"),
-            "todo_db_1 todo_db_2");
+  EXPECT_EQ(
+      psql(0, "SELECT string_agg(slot_name, ' ' ORDER BY slot_name) FROM pg_replication_slots"),
+      "todo_db_1 todo_db_2");
 
   ASSERT_TRUE(sts_ok({"scale", "1"}));
   for (int i = 0; i < 3; ++i) {
@@ -255,8 +256,9 @@ TEST_F(E2eStatefulSet, SlotsOfScaledAwayReplicasAreDroppedAndTheyRecloneOnReturn
   }
   EXPECT_TRUE(wait_until(
       [&] { return psql(0, "SELECT count(*) FROM pg_replication_slots") == "0"; }, seconds(60)))
-      << psql(0, "SELECT string_agg(slot_name || ' active=' || active, ', ') FROM "
-                 "pg_replication_slots");
+      << psql(0,
+              "SELECT string_agg(slot_name || ' active=' || active, ', ') FROM "
+              "pg_replication_slots");
   auto [code, metrics] = http(0, "/metrics");
   EXPECT_TRUE(contains(metrics, "replagent_replication_slots_dropped_total 2")) << code;
 

@@ -53,7 +53,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text =
       nl == std::string_view::npos ? std::string_view() : in.substr(nl + 1);
 
-
   if (auto name = roles::parse_backup_file_name(set, text)) {
     const std::string stem =
         name->dump_name.substr(0, name->dump_name.size() - roles::kDumpSuffix.size());

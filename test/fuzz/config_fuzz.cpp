@@ -76,11 +76,20 @@ bool valid_utf8(std::string_view s) {
     const auto c = static_cast<unsigned char>(s[i]);
     std::size_t n = 0;
     char32_t cp = 0;
-    if (c < 0x80) { n = 1; cp = c; }
-    else if ((c >> 5) == 0x6) { n = 2; cp = c & 0x1f; }
-    else if ((c >> 4) == 0xe) { n = 3; cp = c & 0x0f; }
-    else if ((c >> 3) == 0x1e) { n = 4; cp = c & 0x07; }
-    else return false;
+    if (c < 0x80) {
+      n = 1;
+      cp = c;
+    } else if ((c >> 5) == 0x6) {
+      n = 2;
+      cp = c & 0x1f;
+    } else if ((c >> 4) == 0xe) {
+      n = 3;
+      cp = c & 0x0f;
+    } else if ((c >> 3) == 0x1e) {
+      n = 4;
+      cp = c & 0x07;
+    } else
+      return false;
     if (i + n > s.size()) return false;
     for (std::size_t k = 1; k < n; ++k) {
       const auto b = static_cast<unsigned char>(s[i + k]);
@@ -102,7 +111,8 @@ std::string loadable(const std::string& rendered) {
     auto end = rendered.find('\n', start);
     if (end == std::string::npos) end = rendered.size();
     const std::string_view line(rendered.data() + start, end - start);
-    if (line.rfind("superuser_password = ", 0) != 0 && line.rfind("replication_password = ", 0) != 0)
+    if (line.rfind("superuser_password = ", 0) != 0 &&
+        line.rfind("replication_password = ", 0) != 0)
       out.append(line).push_back('\n');
     start = end + 1;
   }

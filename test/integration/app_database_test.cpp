@@ -22,20 +22,21 @@ TEST_F(AppDatabase, AppUserLogsInToItsDatabaseAndTheScriptsRunOnce) {
              "CREATE TABLE items (id bigserial PRIMARY KEY, title text NOT NULL);\n"
              "ALTER TABLE items OWNER TO todo;\n");
   write_file(scripts / "notes.txt", "not a script\n");
-  const Env env = {{"REPLAGENT_POSTGRES_APP_USER", "todo"},
-                   {"REPLAGENT_POSTGRES_APP_DATABASE", "todo"},
-                   {"REPLAGENT_POSTGRES_APP_PASSWORD_FILE", write_secret("app-password", app_password)},
-                   {"REPLAGENT_INIT_SCRIPTS_DIR", scripts.string()}};
+  const Env env = {
+      {"REPLAGENT_POSTGRES_APP_USER", "todo"},
+      {"REPLAGENT_POSTGRES_APP_DATABASE", "todo"},
+      {"REPLAGENT_POSTGRES_APP_PASSWORD_FILE", write_secret("app-password", app_password)},
+      {"REPLAGENT_INIT_SCRIPTS_DIR", scripts.string()}};
 
   InitResult r = primary.run_init(env);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   primary.start_postgres();
 
   // The application's way in: TCP, its own role and password, its own database.
-  const std::string conninfo = "host=" + primary.ip() + " port=" + std::to_string(primary.port()) +
-                               " user=todo dbname=todo";
-  RunResult rows = primary.psql_result("SELECT title FROM items", conninfo,
-                                       {{"PGPASSWORD", app_password}});
+  const std::string conninfo =
+      "host=" + primary.ip() + " port=" + std::to_string(primary.port()) + " user=todo dbname=todo";
+  RunResult rows =
+      primary.psql_result("SELECT title FROM items", conninfo, {{"PGPASSWORD", app_password}});
   ASSERT_EQ(rows.exit_code(), 0) << rows.err;
   EXPECT_EQ(rows.out, "first\n");
   EXPECT_EQ(primary.psql("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database "
@@ -53,8 +54,8 @@ TEST_F(AppDatabase, AppUserLogsInToItsDatabaseAndTheScriptsRunOnce) {
   r = primary.run_init(env);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   primary.start_postgres();
-  rows = primary.psql_result("SELECT count(*) FROM items", conninfo,
-                             {{"PGPASSWORD", app_password}});
+  rows =
+      primary.psql_result("SELECT count(*) FROM items", conninfo, {{"PGPASSWORD", app_password}});
   ASSERT_EQ(rows.exit_code(), 0) << rows.err;
   EXPECT_EQ(rows.out, "1\n") << "a script ran again on a restart";
 }
@@ -78,10 +79,10 @@ TEST_F(AppDatabase, AFailingScriptFailsInitAndTheNextStartBeginsAgain) {
   r = primary.run_init(env);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   primary.start_postgres();
-  RunResult rows = primary.psql_result(
-      "SELECT count(*) FROM items",
-      "host=" + primary.socket_dir().string() + " port=" + std::to_string(primary.port()) +
-          " user=postgres dbname=todo");
+  RunResult rows = primary.psql_result("SELECT count(*) FROM items",
+                                       "host=" + primary.socket_dir().string() +
+                                           " port=" + std::to_string(primary.port()) +
+                                           " user=postgres dbname=todo");
   ASSERT_EQ(rows.exit_code(), 0) << rows.err;
   EXPECT_EQ(rows.out, "1\n");
 }

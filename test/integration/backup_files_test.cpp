@@ -23,10 +23,11 @@ class BackupFiles : public ClusterTest {
   void primary_with_rows() {
     Pod& primary = pod(0);
     ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
-    primary.psql("CREATE TABLE todo (id serial PRIMARY KEY, item text); INSERT INTO todo (item) "
-                 "SELECT 'item ' || g FROM generate_series(1, 1000) g; CREATE SCHEMA \"Audit Log\"; "
-                 "CREATE TABLE \"Audit Log\".\"Entries\" (v int); INSERT INTO \"Audit Log\".\"Entries\" "
-                 "SELECT g FROM generate_series(1, 7) g");
+    primary.psql(
+        "CREATE TABLE todo (id serial PRIMARY KEY, item text); INSERT INTO todo (item) "
+        "SELECT 'item ' || g FROM generate_series(1, 1000) g; CREATE SCHEMA \"Audit Log\"; "
+        "CREATE TABLE \"Audit Log\".\"Entries\" (v int); INSERT INTO \"Audit Log\".\"Entries\" "
+        "SELECT g FROM generate_series(1, 7) g");
   }
   std::vector<std::string> ours() {
     std::vector<std::string> out;

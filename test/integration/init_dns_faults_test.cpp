@@ -126,8 +126,9 @@ class InitDnsFaults : public ClusterTest {
 
   void bring_up_primary_with_rows(Pod& primary) {
     ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
-    primary.psql("CREATE TABLE todo (item text); INSERT INTO todo SELECT 'item ' || g FROM "
-                 "generate_series(1, 100) g");
+    primary.psql(
+        "CREATE TABLE todo (item text); INSERT INTO todo SELECT 'item ' || g FROM "
+        "generate_series(1, 100) g");
   }
 
   std::unique_ptr<FaultyDns> faulty_;
@@ -141,8 +142,7 @@ TEST_F(InitDnsFaults, ServfailForTheWholeWaitTimesOut) {
   Pod& replica = pod(1);
   InitResult r = replica.run_init(via_faulty({{"REPLAGENT_INIT_WAIT_TIMEOUT", "3s"}}), 60s);
   std::cout << "SERVFAIL: init exited " << r.exit_code << " after " << r.elapsed.count()
-            << " ms (wait_timeout 3 s), upstream saw " << dns.upstream().queries()
-            << " queries\n";
+            << " ms (wait_timeout 3 s), upstream saw " << dns.upstream().queries() << " queries\n";
   EXPECT_EQ(r.exit_code, 3) << describe(r);
   // Bounded: the wait, one DNS timeout (500 ms) and start-up, with a wide margin.
   EXPECT_LT(r.elapsed, 3s + 10s) << describe(r);
@@ -189,13 +189,12 @@ TEST_F(InitDnsFaults, UnansweredQueriesTimeOut) {
     EXPECT_LT(r.elapsed, 3s + 2s + 10s) << describe(r);
     EXPECT_GE(r.elapsed, 3s) << describe(r);
     const auto log = json_log(r.err);
-    EXPECT_GE(count_lines(log, {"waiting for DNS todo-db-0", "timeout", "no answer from " + server}),
-              1)
+    EXPECT_GE(
+        count_lines(log, {"waiting for DNS todo-db-0", "timeout", "no answer from " + server}), 1)
         << dump(log);
     ASSERT_FALSE(log.empty());
     EXPECT_EQ(log.back().level, "error");
-    EXPECT_NE(log.back().msg.find("todo-db-0.todo-db.default.svc.cluster.local"),
-              std::string::npos)
+    EXPECT_NE(log.back().msg.find("todo-db-0.todo-db.default.svc.cluster.local"), std::string::npos)
         << log.back().msg;
     EXPECT_NE(log.back().msg.find("timeout (no answer from " + server + " within dns.timeout"),
               std::string::npos)
@@ -237,8 +236,7 @@ TEST_F(InitDnsFaults, FailuresThenRecordAppearsClones) {
   const std::string waiting = "waiting for DNS " + primary.dns_name();
   EXPECT_GE(count_lines(log, {waiting, "server failure (SERVFAIL from " + dns.server()}), 1)
       << dump(log);
-  EXPECT_GE(count_lines(log, {waiting, "timeout (no answer from " + dns.server()}), 1)
-      << dump(log);
+  EXPECT_GE(count_lines(log, {waiting, "timeout (no answer from " + dns.server()}), 1) << dump(log);
   EXPECT_GE(count_lines(log, {waiting, "not found (NXDOMAIN"}), 1) << dump(log);
   EXPECT_EQ(count_lines(log, {"resolved to " + primary.ip()}), 1) << dump(log);
   expect_no_leftovers(replica, "after the clone");
@@ -272,8 +270,10 @@ TEST_F(InitDnsFaults, FlappingRecordEndsInACloneOrAClearError) {
       try {
         while (!stop) {
           std::this_thread::sleep_for(std::chrono::milliseconds(pause(rng)));
-          if (present) dns.remove_record(name);
-          else dns.set_record(name, ip);
+          if (present)
+            dns.remove_record(name);
+          else
+            dns.set_record(name, ip);
           present = !present;
           ++toggles;
         }
@@ -303,9 +303,8 @@ TEST_F(InitDnsFaults, FlappingRecordEndsInACloneOrAClearError) {
     expect_no_leftovers(replica, volume);
     const auto log = json_log(r.err);
     ASSERT_FALSE(log.empty());
-    std::cout << "  " << volume << " volume: exit " << r.exit_code << " after "
-              << r.elapsed.count() << " ms, "
-              << count_lines(log, {"waiting for DNS " + primary.dns_name()})
+    std::cout << "  " << volume << " volume: exit " << r.exit_code << " after " << r.elapsed.count()
+              << " ms, " << count_lines(log, {"waiting for DNS " + primary.dns_name()})
               << " DNS waits: " << log.back().msg.substr(0, 100) << "\n";
     if (r.exit_code == 0) {
       count_lines(log, {"no clone"}) > 0 ? ++kept : ++clones;
@@ -358,8 +357,7 @@ TEST_F(InitDnsFaults, PrimaryPeerLookupFailureRefusesAnEmptyVolume) {
     EXPECT_NE(log.back().msg.find(mode == Mode::kServfail ? "SERVFAIL" : "no answer"),
               std::string::npos)
         << log.back().msg;
-    EXPECT_NE(log.back().msg.find("init.allow_empty_primary"), std::string::npos)
-        << log.back().msg;
+    EXPECT_NE(log.back().msg.find("init.allow_empty_primary"), std::string::npos) << log.back().msg;
     EXPECT_FALSE(primary.has_pg_version()) << "initialised an empty primary blindly";
     expect_no_leftovers(primary, "after the refusal");
   }
@@ -374,9 +372,10 @@ TEST_F(InitDnsFaults, PrimaryPeerLookupFailureRefusesAnEmptyVolume) {
   // allow_empty_primary skips the question entirely, even while the DNS fails.
   dns.remove_record(service);
   dns.set_mode(Mode::kServfail);
-  InitResult allowed = primary.run_init(
-      via_faulty({{"REPLAGENT_INIT_WAIT_TIMEOUT", "3s"}, {"REPLAGENT_INIT_ALLOW_EMPTY_PRIMARY", "true"}}),
-      120s);
+  InitResult allowed =
+      primary.run_init(via_faulty({{"REPLAGENT_INIT_WAIT_TIMEOUT", "3s"},
+                                   {"REPLAGENT_INIT_ALLOW_EMPTY_PRIMARY", "true"}}),
+                       120s);
   EXPECT_EQ(allowed.exit_code, 0) << describe(allowed);
   EXPECT_TRUE(primary.has_pg_version());
 }

@@ -60,7 +60,9 @@ std::vector<std::string> log_messages(const std::string& err) {
   return out;
 }
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 // Where init was when it was killed, from the last line it had logged.
 std::string phase_of(const std::vector<std::string>& msgs, bool kept_volume) {
@@ -138,8 +140,10 @@ class InitKillLoop : public ClusterTest {
   }
   void TearDown() override {
     ClusterTest::TearDown();
-    if (saved_tmpdir_) ::setenv("TMPDIR", saved_tmpdir_->c_str(), 1);
-    else ::unsetenv("TMPDIR");
+    if (saved_tmpdir_)
+      ::setenv("TMPDIR", saved_tmpdir_->c_str(), 1);
+    else
+      ::unsetenv("TMPDIR");
   }
 
   std::string count_on(Pod& p) { return p.psql("SELECT count(*) FROM todo"); }
@@ -179,10 +183,10 @@ class InitKillLoop : public ClusterTest {
   // files init writes after the verification (settings, passfile, outcome) are not in the
   // manifest; pg_verifybackup ignores standby.signal and postgresql.auto.conf itself.
   void verify_fresh_clone(Pod& replica) {
-    RunResult v = replica.pg_tool(
-        "pg_verifybackup", {"-q", "-i", "postgresql.conf", "-i", "pg_hba.conf", "-i",
-                            "replagent.conf", "-i", "replagent.pgpass", "-i", "replagent.last-init",
-                            replica.pgdata().string()});
+    RunResult v =
+        replica.pg_tool("pg_verifybackup", {"-q", "-i", "postgresql.conf", "-i", "pg_hba.conf",
+                                            "-i", "replagent.conf", "-i", "replagent.pgpass", "-i",
+                                            "replagent.last-init", replica.pgdata().string()});
     EXPECT_EQ(v.exit_code(), 0) << "pg_verifybackup on the swapped-in clone: " << v.out << v.err;
   }
 
@@ -200,8 +204,10 @@ class InitKillLoop : public ClusterTest {
     }
     if (agent.wait_for(plan.after)) return "";
     const std::string phase = phase_of(log_messages(read_file(agent.stderr_path())), false);
-    if (plan.style == Kill::kTerm) agent.signal(SIGTERM);
-    else kill_container(agent);
+    if (plan.style == Kill::kTerm)
+      agent.signal(SIGTERM);
+    else
+      kill_container(agent);
     return phase;
   }
 
@@ -212,16 +218,17 @@ TEST_F(InitKillLoop, KilledAnywhereInitLeavesValidDataOrNone) {
   const auto test_start = std::chrono::steady_clock::now();
   const unsigned seed = test_seed();
   const int runs = std::max(1, env_int("REPLAGENT_TEST_KILL_RUNS", 40));
-  std::cout << "kill loop seed " << seed << " (REPLAGENT_TEST_SEED=" << seed
-            << " replays it), " << runs << " runs, scratch " << scratch().path() << "\n";
+  std::cout << "kill loop seed " << seed << " (REPLAGENT_TEST_SEED=" << seed << " replays it), "
+            << runs << " runs, scratch " << scratch().path() << "\n";
   RecordProperty("seed", std::to_string(seed));
   std::mt19937 rng(seed);
 
   // A small primary: a few MB of rows on top of the ~22 MB of an initdb'd cluster.
   Pod& primary = pod(0);
   ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
-  primary.psql("CREATE TABLE todo (id serial PRIMARY KEY, item text); INSERT INTO todo (item) "
-               "SELECT 'item ' || md5(g::text) FROM generate_series(1, 30000) g; CHECKPOINT");
+  primary.psql(
+      "CREATE TABLE todo (id serial PRIMARY KEY, item text); INSERT INTO todo (item) "
+      "SELECT 'item ' || md5(g::text) FROM generate_series(1, 30000) g; CHECKPOINT");
   const double db_bytes =
       std::stod(primary.psql("SELECT sum(pg_database_size(datname)) FROM pg_database"));
   // About 1.5 s for the copy itself, whatever the cluster's exact size.
@@ -240,8 +247,8 @@ TEST_F(InitKillLoop, KilledAnywhereInitLeavesValidDataOrNone) {
   const Ms clone_ms = first.elapsed;
   const Ms keep_ms = std::max(again.elapsed, Ms(20));
   std::cout << "database " << static_cast<long>(db_bytes / 1e6) << " MB, max_rate " << rate_kb
-            << " kB/s: clone run " << clone_ms.count() << " ms, kept-volume run "
-            << keep_ms.count() << " ms\n";
+            << " kB/s: clone run " << clone_ms.count() << " ms, kept-volume run " << keep_ms.count()
+            << " ms\n";
 
   // The targeted kills: the log line that opens each short step (DNS wait, ping + identify +
   // slot, passfile + pg_basebackup start, verify, settings + fsync + swap).
@@ -291,8 +298,9 @@ TEST_F(InitKillLoop, KilledAnywhereInitLeavesValidDataOrNone) {
                      : Ms(std::uniform_int_distribution<long>(0, 5)(rng));
     const std::string what =
         "run " + std::to_string(i) + " (" + volume + " volume, " + to_string(plan.style) +
-        (plan.trigger.empty() ? " after " : " " + std::to_string(plan.after.count()) +
-                                                " ms after \"" + plan.trigger + "\"") +
+        (plan.trigger.empty()
+             ? " after "
+             : " " + std::to_string(plan.after.count()) + " ms after \"" + plan.trigger + "\"") +
         (plan.trigger.empty() ? std::to_string(plan.after.count()) + " ms" : "") + ")";
     SCOPED_TRACE(what);
 

@@ -20,7 +20,10 @@ class InitVolume : public ClusterTest {};
 [[maybe_unused]] bool is_static_executable(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return bytes.size() > 64 && bytes.compare(0, 4, "\x7f" "ELF") == 0 &&
+  return bytes.size() > 64 &&
+         bytes.compare(0, 4,
+                       "\x7f"
+                       "ELF") == 0 &&
          bytes.find("/lib64/ld-linux") == std::string::npos &&
          bytes.find("/lib/ld-linux") == std::string::npos;
 }
@@ -42,7 +45,8 @@ std::uint64_t avail_bytes(const fs::path& p) {
 TEST_F(InitVolume, FullVolumeDuringCloneFailsCleanly) {
   const auto tmpfs = small_volume();
   if (!tmpfs) {
-    if (std::getenv("CI")) FAIL() << "REPLAGENT_TEST_TMPFS_CLONE is not set: run via scripts/test as root";
+    if (std::getenv("CI"))
+      FAIL() << "REPLAGENT_TEST_TMPFS_CLONE is not set: run via scripts/test as root";
     GTEST_SKIP() << "REPLAGENT_TEST_TMPFS_CLONE not set (scripts/test mounts it as root)";
   }
   Pod& primary = pod(0);
@@ -57,13 +61,14 @@ TEST_F(InitVolume, FullVolumeDuringCloneFailsCleanly) {
   const fs::path volume = *tmpfs / ("vol-" + std::to_string(::getpid()));
   fs::create_directories(volume);
   const std::uint64_t free_before = avail_bytes(*tmpfs);
-  InitResult init = pod(1).run_init({{"PGDATA", (volume / "pgdata").string()}},
-                                    std::chrono::seconds(120));
+  InitResult init =
+      pod(1).run_init({{"PGDATA", (volume / "pgdata").string()}}, std::chrono::seconds(120));
   EXPECT_EQ(init.exit_code, 4) << describe(init);
   EXPECT_NE(init.err.find("No space left on device"), std::string::npos) << init.err;
   EXPECT_FALSE(fs::exists(volume / "pgdata" / "PG_VERSION"));
   // Nothing of the clone is left on the volume: the next start has the whole volume again.
-  EXPECT_TRUE(fs::is_empty(volume)) << "left on the volume: " << fs::directory_iterator(volume)->path();
+  EXPECT_TRUE(fs::is_empty(volume))
+      << "left on the volume: " << fs::directory_iterator(volume)->path();
   EXPECT_GE(avail_bytes(*tmpfs) + (1u << 20), free_before);
   std::error_code ec;
   fs::remove_all(volume, ec);
@@ -110,13 +115,14 @@ TEST_F(InitVolume, StaticBinaryInitsAReplicaInsideAnEmptyChroot) {
   // The chroot is the replica's volume, holding PGDATA and a copy of the binary, nothing else.
   const fs::path root = replica.volume();
   fs::copy_file(REPLAGENT_BINARY, root / "replagent", fs::copy_options::overwrite_existing);
-  fs::permissions(root / "replagent", fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::permissions(root / "replagent",
+                  fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   ASSERT_FALSE(fs::exists(root / "etc"));
   ASSERT_FALSE(fs::exists(root / "lib"));
 
   SpawnOptions opts;
-  opts.argv = {"/usr/bin/unshare", "-r", "/usr/sbin/chroot", root.string(), "/replagent", "init",
-               "--log-format", "json"};
+  opts.argv = {"/usr/bin/unshare", "-r",   "/usr/sbin/chroot", root.string(),
+               "/replagent",       "init", "--log-format",     "json"};
   opts.env = {{"POD_NAME", replica.name()},
               {"POD_NAMESPACE", "default"},
               {"PGDATA", "/" + replica.pgdata().filename().string()},
@@ -142,7 +148,8 @@ TEST_F(InitVolume, StaticBinaryInitsAReplicaInsideAnEmptyChroot) {
   InitResult again = replica.run_init();
   ASSERT_EQ(again.exit_code, 0) << describe(again);
   replica.start_postgres();
-  EXPECT_TRUE(wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)));
+  EXPECT_TRUE(
+      wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)));
 }
 
 }  // namespace

@@ -13,7 +13,9 @@ class Parameters : public ClusterTest {};
 const char* kParameters = "REPLAGENT_POSTGRES_PARAMETERS";
 
 TEST_F(Parameters, AParameterFromTheConfigIsInEffectOnThePrimaryAndAReplica) {
-  const Env env = {{kParameters, R"({ work_mem = "7MB", jit = false, "auto_explain.log_min_duration" = "2s" })"}};
+  const Env env = {
+      {kParameters,
+       R"({ work_mem = "7MB", jit = false, "auto_explain.log_min_duration" = "2s" })"}};
   Pod& primary = pod(0);
   InitResult r = primary.run_init(env);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
@@ -21,13 +23,15 @@ TEST_F(Parameters, AParameterFromTheConfigIsInEffectOnThePrimaryAndAReplica) {
   primary.publish_dns();
   EXPECT_EQ(primary.psql("SHOW work_mem"), "7MB");
   EXPECT_EQ(primary.psql("SHOW jit"), "off");
-  EXPECT_EQ(primary.psql("SELECT pg_catalog.current_setting('auto_explain.log_min_duration')"), "2s");
+  EXPECT_EQ(primary.psql("SELECT pg_catalog.current_setting('auto_explain.log_min_duration')"),
+            "2s");
 
   Pod& replica = pod(1);
   r = replica.run_init(env);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   replica.start_postgres();
-  ASSERT_TRUE(wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)))
       << replica.failure_report();
   EXPECT_EQ(replica.psql("SHOW work_mem"), "7MB");
   EXPECT_EQ(replica.psql("SHOW jit"), "off");
@@ -47,8 +51,9 @@ TEST_F(Parameters, AnExtraHbaLineAdmitsTheRoleItNames) {
   primary.start_postgres();
   primary.psql("CREATE ROLE tester LOGIN; CREATE ROLE other LOGIN");
   auto as = [&](const std::string& user) {
-    return primary.psql_result("SELECT current_user", "host=" + primary.ip() + " port=" +
-                                   std::to_string(primary.port()) + " dbname=postgres user=" + user,
+    return primary.psql_result("SELECT current_user",
+                               "host=" + primary.ip() + " port=" + std::to_string(primary.port()) +
+                                   " dbname=postgres user=" + user,
                                {{"PGPASSWORD", "not-a-password"}});
   };
   const RunResult tester = as("tester");
@@ -65,9 +70,10 @@ TEST_F(Parameters, AnExtraHbaLineAdmitsTheRoleItNames) {
 
 TEST_F(Parameters, AReplicaConfiguredLowerThanItsPrimaryStartsAndStreams) {
   Pod& primary = pod(0);
-  InitResult r = primary.run_init(
-      {{kParameters, "{ max_connections = 150, max_worker_processes = 12, "
-                     "max_prepared_transactions = 5, max_locks_per_transaction = 128 }"}});
+  InitResult r =
+      primary.run_init({{kParameters,
+                         "{ max_connections = 150, max_worker_processes = 12, "
+                         "max_prepared_transactions = 5, max_locks_per_transaction = 128 }"}});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   primary.start_postgres();
   primary.publish_dns();
@@ -75,12 +81,14 @@ TEST_F(Parameters, AReplicaConfiguredLowerThanItsPrimaryStartsAndStreams) {
 
   // The chart's lowered values reach the replicas first (the primary restarts last).
   Pod& replica = pod(1);
-  const Env lower = {{kParameters, "{ max_connections = 90, max_worker_processes = 8, "
-                                   "max_prepared_transactions = 0, max_locks_per_transaction = 64 }"}};
+  const Env lower = {{kParameters,
+                      "{ max_connections = 90, max_worker_processes = 8, "
+                      "max_prepared_transactions = 0, max_locks_per_transaction = 64 }"}};
   r = replica.run_init(lower);  // a clone: its control file holds the primary's values
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   replica.start_postgres();
-  ASSERT_TRUE(wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)))
       << replica.failure_report();
   auto expect_primarys = [&](Pod& p) {
     EXPECT_EQ(p.psql("SHOW max_connections"), "150");
@@ -97,7 +105,8 @@ TEST_F(Parameters, AReplicaConfiguredLowerThanItsPrimaryStartsAndStreams) {
     r = replica.run_init(env);
     ASSERT_EQ(r.exit_code, 0) << describe(r);
     replica.start_postgres();
-    ASSERT_TRUE(wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)))
+    ASSERT_TRUE(
+        wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)))
         << replica.failure_report();
     expect_primarys(replica);
   }

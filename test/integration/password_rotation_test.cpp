@@ -67,7 +67,8 @@ TEST_F(PasswordRotation, ThePrimarysSidecarAppliesRotatedPasswordsAndANewReplica
   EXPECT_TRUE(applied) << "the rotated replication password never took effect";
   RunResult old_login = replication_login(primary, old_password);
   EXPECT_NE(old_login.exit_code(), 0) << "the old password still works";
-  EXPECT_NE(old_login.err.find("password authentication failed"), std::string::npos) << old_login.err;
+  EXPECT_NE(old_login.err.find("password authentication failed"), std::string::npos)
+      << old_login.err;
   EXPECT_EQ(s.get("/readyz").status, 200) << "health never depended on a password";
 
   // A replica cloned now reads the rotated password from the same file and streams.

@@ -45,13 +45,15 @@ class Recipes : public SidecarTest {
 };
 
 TEST_F(Recipes, HaproxyRoutesWritesToThePrimaryAndReadsOverTheReplicas) {
-  const std::string recipe = read_file(std::string(REPLAGENT_SOURCE_DIR) + "/docs/recipes/haproxy.cfg");
+  const std::string recipe =
+      read_file(std::string(REPLAGENT_SOURCE_DIR) + "/docs/recipes/haproxy.cfg");
   const std::string ip = dns().ip();
   const std::uint16_t rw = free_tcp_port(ip), ro = free_tcp_port(ip);
   std::string cfg = replace_all(recipe, "10.96.0.10:53", dns().server());
   cfg = replace_all(cfg, "bind :5000", "bind " + ip + ":" + std::to_string(rw));
   cfg = replace_all(cfg, "bind :5001", "bind " + ip + ":" + std::to_string(ro));
-  cfg = replace_all(cfg, ".svc.cluster.local:5432", ".svc.cluster.local:" + std::to_string(pod(0).port()));
+  cfg = replace_all(cfg, ".svc.cluster.local:5432",
+                    ".svc.cluster.local:" + std::to_string(pod(0).port()));
   ASSERT_NE(cfg, recipe);
   Haproxy haproxy(scratch() / "haproxy", cfg, ip, {{"primary", rw}, {"replicas", ro}});
 
@@ -86,8 +88,8 @@ TEST_F(Recipes, HaproxyRoutesWritesToThePrimaryAndReadsOverTheReplicas) {
   EXPECT_TRUE(wait_until(
       [&] {
         seen.push_back(route(ip, ro));
-        return seen.size() >= 4 &&
-               std::all_of(seen.end() - 4, seen.end(), [&](auto& s) { return s == pod(2).ip() + " t"; });
+        return seen.size() >= 4 && std::all_of(seen.end() - 4, seen.end(),
+                                               [&](auto& s) { return s == pod(2).ip() + " t"; });
       },
       20s, 100ms))
       << "last route: " << seen.back() << "\n"

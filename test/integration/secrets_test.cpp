@@ -59,16 +59,17 @@ class Secrets : public ClusterTest {
 TEST_F(Secrets, NeverInLogsArgvEnvironmentOrConfigAndFilesArePrivate) {
   Pod& primary = pod(0);
   ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
-  RunResult bench = primary.pg_tool("pgbench",
-                                    {"-i", "-s", "3", "-q", "-h", primary.socket_dir().string(),
-                                     "-p", std::to_string(primary.port()), "-U", "postgres",
-                                     "postgres"},
-                                    {}, std::chrono::seconds(300));
+  RunResult bench =
+      primary.pg_tool("pgbench",
+                      {"-i", "-s", "3", "-q", "-h", primary.socket_dir().string(), "-p",
+                       std::to_string(primary.port()), "-U", "postgres", "postgres"},
+                      {}, std::chrono::seconds(300));
   ASSERT_EQ(bench.exit_code(), 0) << bench.err;
 
   // A rate-limited clone, so its children can be inspected while they run.
   Pod& replica = pod(1);
-  auto run = replica.start_init({{"REPLAGENT_INIT_MAX_RATE", "10MB"}, {"REPLAGENT_LOG_LEVEL", "debug"}});
+  auto run =
+      replica.start_init({{"REPLAGENT_INIT_MAX_RATE", "10MB"}, {"REPLAGENT_LOG_LEVEL", "debug"}});
   const int environments_read =
       check_children_until_done(*run, replica.volume(), std::chrono::milliseconds(20));
   InitResult r = run->wait(std::chrono::seconds(5));
@@ -104,8 +105,9 @@ TEST_F(Secrets, NeverInLogsArgvEnvironmentOrConfigAndFilesArePrivate) {
         << "left in the volume: " << entry.path();
   }
   // The passfile holds the password, as it must for the walreceiver; nothing else does.
-  EXPECT_NE(read_file(replica.pgdata() / "replagent.pgpass").find(set_config().replication_password),
-            std::string::npos);
+  EXPECT_NE(
+      read_file(replica.pgdata() / "replagent.pgpass").find(set_config().replication_password),
+      std::string::npos);
   expect_no_password(read_file(replica.pgdata() / "postgresql.auto.conf"), "postgresql.auto.conf");
 }
 
@@ -121,10 +123,10 @@ TEST_F(Secrets, EnvironmentPasswordsReachNoChild) {
              {"REPLAGENT_POSTGRES_BACKUP_PASSWORD", set_config().backup_password},
              {"PGPASSWORD", set_config().superuser_password},
              {"REPLAGENT_LOG_LEVEL", "debug"}};
-  for (const char* file : {"REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE",
-                           "REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE",
-                           "REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE",
-                           "REPLAGENT_POSTGRES_BACKUP_PASSWORD_FILE"}) {
+  for (const char* file :
+       {"REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE",
+        "REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE", "REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE",
+        "REPLAGENT_POSTGRES_BACKUP_PASSWORD_FILE"}) {
     env[file] = "";  // empty: unset, so the passwords come from the variables above
   }
   auto run = primary.start_init(env);
@@ -136,11 +138,11 @@ TEST_F(Secrets, EnvironmentPasswordsReachNoChild) {
   expect_no_password(r.err + r.out, "the primary's init log (debug level)");
   // The passwords from the environment took effect: the monitor role logs in with its own.
   ASSERT_NO_FATAL_FAILURE(primary.start_postgres());
-  RunResult mon = primary.psql_result(
-      "SELECT current_user",
-      "host=" + primary.ip() + " port=" + std::to_string(primary.port()) +
-          " user=replagent_monitor dbname=postgres",
-      {{"PGPASSWORD", set_config().monitor_password}});
+  RunResult mon =
+      primary.psql_result("SELECT current_user",
+                          "host=" + primary.ip() + " port=" + std::to_string(primary.port()) +
+                              " user=replagent_monitor dbname=postgres",
+                          {{"PGPASSWORD", set_config().monitor_password}});
   EXPECT_EQ(mon.exit_code(), 0) << mon.err;
 }
 

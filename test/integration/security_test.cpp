@@ -44,17 +44,22 @@ std::string planted_objects(const fs::path& marker) {
       // format(text, name, name) matches format('%I.%I', nspname, relname) better than
       // pg_catalog.format(text, VARIADIC "any").
       "CREATE FUNCTION public.format(text, name, name) RETURNS text LANGUAGE plpgsql AS '"
-      "BEGIN " + touch + "; RETURN pg_catalog.format($1, $2::text, $3::text); END';"
+      "BEGIN " +
+      touch +
+      "; RETURN pg_catalog.format($1, $2::text, $3::text); END';"
       // = (\"char\", text) wins over pg_catalog's = (\"char\", \"char\") for relkind = 'r'
       // (an unknown literal resolves to the string category first).
       "CREATE FUNCTION public.char_eq_text(\"char\", text) RETURNS boolean LANGUAGE plpgsql AS '"
-      "BEGIN " + touch + "; RETURN $1::text OPERATOR(pg_catalog.=) $2; END';"
+      "BEGIN " +
+      touch +
+      "; RETURN $1::text OPERATOR(pg_catalog.=) $2; END';"
       "CREATE OPERATOR public.= (LEFTARG = \"char\", RIGHTARG = text, "
       "FUNCTION = public.char_eq_text);"
       // An aggregate count(text) for the inner SELECT count(*) is no better match than
       // pg_catalog's; a count(anyelement)-shaped trap for a future count(column) query:
       "CREATE FUNCTION public.count(anyelement) RETURNS bigint LANGUAGE plpgsql AS '"
-      "BEGIN " + touch + "; RETURN 0; END';";
+      "BEGIN " +
+      touch + "; RETURN 0; END';";
 }
 
 TEST_F(Security, DatabaseOwnerCannotRunCodeThroughBackupOrRestoreCheck) {
@@ -71,7 +76,8 @@ TEST_F(Security, DatabaseOwnerCannotRunCodeThroughBackupOrRestoreCheck) {
   // Planted as the owner (SET ROLE: peer authentication maps the OS user to postgres only).
   RunResult plant = primary.psql_result(
       "SET ROLE app; CREATE TABLE items (id int); INSERT INTO items SELECT "
-      "generate_series(1, 77); " + planted_objects(marker),
+      "generate_series(1, 77); " +
+          planted_objects(marker),
       as_owner);
   ASSERT_EQ(plant.exit_code(), 0) << plant.err;
 
@@ -98,8 +104,8 @@ TEST_F(Security, DatabaseOwnerCannotRunCodeThroughBackupOrRestoreCheck) {
   // It dumped as the backup role, not the superuser.
   const std::string log = tail_file(primary.postgres_log(), 400);
   EXPECT_NE(log.find("user=replagent_backup database=todo"), std::string::npos) << log;
-  EXPECT_EQ(log.find("user=postgres database=todo application_name=replagent"),
-            std::string::npos) << log;
+  EXPECT_EQ(log.find("user=postgres database=todo application_name=replagent"), std::string::npos)
+      << log;
 
   RunResult check = run_backup(env, {"--verify-restore"}, logs());
   EXPECT_EQ(check.exit_code(), 0) << describe(check);
@@ -111,16 +117,15 @@ TEST_F(Security, PgHbaAdmitsEachRoleOnlyWhereItBelongs) {
   ASSERT_NO_FATAL_FAILURE(bring_up_primary(primary));
   const Env with_password = {{"PGPASSWORD", set_config().superuser_password}};
   // The superuser: over TCP refused even with the right password; over the socket by peer.
-  RunResult tcp = primary.psql_result("SELECT 1", tcp_conninfo(primary, "postgres", "postgres"),
-                                      with_password);
+  RunResult tcp =
+      primary.psql_result("SELECT 1", tcp_conninfo(primary, "postgres", "postgres"), with_password);
   EXPECT_NE(tcp.exit_code(), 0);
   EXPECT_NE(tcp.err.find("pg_hba.conf rejects connection"), std::string::npos) << tcp.err;
   EXPECT_EQ(primary.psql("SELECT current_user"), "postgres");
 
   // The replication role: no database session, even with its password.
-  RunResult repl = primary.psql_result(
-      "SELECT 1", tcp_conninfo(primary, "replicator", "postgres"),
-      {{"PGPASSWORD", set_config().replication_password}});
+  RunResult repl = primary.psql_result("SELECT 1", tcp_conninfo(primary, "replicator", "postgres"),
+                                       {{"PGPASSWORD", set_config().replication_password}});
   EXPECT_NE(repl.exit_code(), 0);
   EXPECT_NE(repl.err.find("pg_hba.conf rejects connection"), std::string::npos) << repl.err;
 

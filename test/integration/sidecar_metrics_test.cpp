@@ -140,8 +140,8 @@ TEST_F(SidecarMetrics, ThePrimaryDownKeepsItsAlertSeriesWithDownValues) {
   EXPECT_EQ(metric_value(text, "replagent_in_recovery"), 0.0) << text;
   EXPECT_EQ(metric_value(text, "replagent_replicas_streaming"), 0.0) << text;
   EXPECT_FALSE(metric_value(text, "replagent_wal_receiver_streaming")) << text;
-  EXPECT_FALSE(metric_value(text, "replagent_replication_slot_retained_bytes",
-                            {{"slot", "todo_db_1"}}))
+  EXPECT_FALSE(
+      metric_value(text, "replagent_replication_slot_retained_bytes", {{"slot", "todo_db_1"}}))
       << text;
   EXPECT_TRUE(eventually_metric(sidecar(1), "replagent_wal_receiver_streaming", 0, &text)) << text;
   EXPECT_EQ(metric_value(text, "replagent_in_recovery"), 1.0) << text;

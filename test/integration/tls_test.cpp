@@ -261,7 +261,8 @@ TEST_F(Tls, TurningTlsOnForARunningSetEndsWithReplicasVerifyingThePrimary) {
   ASSERT_NO_FATAL_FAILURE(bring_up_replica(replica, primary));
   const std::string ssl_of_replica =
       "SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE "
-      "r.application_name = '" + replica.name() + "'";
+      "r.application_name = '" +
+      replica.name() + "'";
 
   // 1. The replica first: its init keeps the data, and streams with the interim sslmode=prefer.
   replica.stop_postgres();
@@ -307,7 +308,8 @@ TEST_F(Tls, TurningTlsOnForARunningSetEndsWithReplicasVerifyingThePrimary) {
   replica.stop_postgres();
   r = replica.run_init(tls_env(tls));
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_NE((r.out + r.err).find("verified its primary over TLS before"), std::string::npos) << r.err;
+  EXPECT_NE((r.out + r.err).find("verified its primary over TLS before"), std::string::npos)
+      << r.err;
   EXPECT_FALSE(fs::exists(replica.pgdata() / "replagent.tls_pending"));
   replica.start_postgres();
   EXPECT_NE(replica.psql("SHOW primary_conninfo").find("sslmode=verify-full"), std::string::npos);

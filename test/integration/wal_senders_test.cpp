@@ -25,7 +25,8 @@ TEST_F(WalSenders, AReplicaConfiguredWithFewerThanItsPrimaryKeepsThePrimarysAndS
   r = replica.run_init(fewer);  // a clone: the control file holds the primary's 20
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   replica.start_postgres();
-  ASSERT_TRUE(wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      wait_until([&] { return streaming(primary, replica.name()); }, std::chrono::seconds(30)))
       << replica.failure_report();
   EXPECT_EQ(replica.psql("SHOW max_wal_senders"), "20");
 

@@ -77,7 +77,8 @@ std::string describe(const RunResult& r) {
 void publish_service(DnsServer& dns, const std::vector<std::string>& ips) {
   if (ips.empty()) throw std::logic_error("publish_service: no addresses");
   std::string first = ips.front();
-  for (std::size_t i = 1; i < ips.size(); ++i) first += std::string(" ") + kServiceName + "\n" + ips[i];
+  for (std::size_t i = 1; i < ips.size(); ++i)
+    first += std::string(" ") + kServiceName + "\n" + ips[i];
   dns.set_record(kServiceName, first);
 }
 
@@ -85,8 +86,13 @@ std::unique_ptr<ChildProcess> start_pgbench(const Pod& pod, const std::vector<st
                                             const fs::path& logs) {
   fs::create_directories(logs);
   SpawnOptions opts;
-  opts.argv = {std::string(kPgBinDir) + "/pgbench", "-h", pod.socket_dir().string(), "-p",
-               std::to_string(pod.port()), "-U", "postgres"};
+  opts.argv = {std::string(kPgBinDir) + "/pgbench",
+               "-h",
+               pod.socket_dir().string(),
+               "-p",
+               std::to_string(pod.port()),
+               "-U",
+               "postgres"};
   opts.argv.insert(opts.argv.end(), args.begin(), args.end());
   opts.argv.push_back("postgres");
   opts.stdout_path = logs / "pgbench.stdout";
@@ -99,7 +105,8 @@ std::vector<std::string> files_ending(const fs::path& dir, const std::string& su
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+    if (name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
       out.push_back(name);
   }
   std::sort(out.begin(), out.end());

@@ -102,7 +102,8 @@ Pod& ClusterTest::pod(int ordinal) {
 Pod& ClusterTest::pod_on(int ordinal, const std::string& ip) {
   if (ordinal < 0 || ordinal >= kMaxPods) throw std::out_of_range("pod ordinal");
   for (auto& p : pods_) {
-    if (p->ordinal() == ordinal) throw std::logic_error(p->name() + " already exists on " + p->ip());
+    if (p->ordinal() == ordinal)
+      throw std::logic_error(p->name() + " already exists on " + p->ip());
   }
   // allocate_loopback_net checked the port on the pods' own addresses only; another test
   // process could hold it on a shared address such as ::1.

@@ -144,9 +144,8 @@ DnsServer::DnsServer(const fs::path& dir, const std::string& ip, std::uint16_t p
                // absent pod name is NXDOMAIN, as CoreDNS answers (without this dnsmasq, having
                // no upstream, says REFUSED). With an upstream, its answer instead.
                upstream.empty() ? "--local=/cluster.local/" : "--server=/cluster.local/" + upstream,
-               "--listen-address=" + ip, "--bind-interfaces",
-               "--port=" + std::to_string(port), "--hostsdir=" + hosts_dir_.string(),
-               "--pid-file=", "--user=" + current_user(),
+               "--listen-address=" + ip, "--bind-interfaces", "--port=" + std::to_string(port),
+               "--hostsdir=" + hosts_dir_.string(), "--pid-file=", "--user=" + current_user(),
                "--cache-size=0",  // a removed record disappears at once
                "--log-facility=-", "--log-queries"};
   opts.stdout_path = log_;

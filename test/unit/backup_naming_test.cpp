@@ -1,7 +1,7 @@
 // The pure decisions of `replagent backup`: names, parsing them back, retention, summaries.
-#include <gtest/gtest.h>
-
 #include "roles/backup_naming.hpp"
+
+#include <gtest/gtest.h>
 
 namespace replagent::roles {
 namespace {
@@ -11,7 +11,8 @@ using namespace std::chrono_literals;
 WallTime at(const char* stamp) { return *parse_backup_timestamp(stamp); }
 
 TEST(BackupTimestamp, FormatsUtcToTheSecond) {
-  const WallTime t = std::chrono::system_clock::from_time_t(1795626900) + 700ms;  // 2026-11-25 17:15:00.7
+  const WallTime t =
+      std::chrono::system_clock::from_time_t(1795626900) + 700ms;  // 2026-11-25 17:15:00.7
   EXPECT_EQ(format_backup_timestamp(t), "20261125T171500Z");
   EXPECT_EQ(backup_file_name("todo-db", t), "todo-db-20261125T171500Z.dump");
   EXPECT_EQ(parse_backup_timestamp("20261125T171500Z"),
@@ -19,9 +20,9 @@ TEST(BackupTimestamp, FormatsUtcToTheSecond) {
 }
 
 TEST(BackupTimestamp, RejectsMalformed) {
-  for (const char* bad : {"", "20261125T171500", "20261125t171500Z", "2026112XT171500Z",
-                          "20261131T171500Z", "20261125T246000Z", "20261125T171500Zx",
-                          "2026-11-25T17:15Z", "20260229T000000Z"}) {
+  for (const char* bad :
+       {"", "20261125T171500", "20261125t171500Z", "2026112XT171500Z", "20261131T171500Z",
+        "20261125T246000Z", "20261125T171500Zx", "2026-11-25T17:15Z", "20260229T000000Z"}) {
     EXPECT_FALSE(parse_backup_timestamp(bad)) << bad;
   }
   EXPECT_TRUE(parse_backup_timestamp("20280229T000000Z"));  // a leap day
@@ -30,8 +31,8 @@ TEST(BackupTimestamp, RejectsMalformed) {
 // Years the clock cannot hold are no backup's (a file named like that once overflowed
 // system_clock's int64 nanoseconds: fuzz_backup_files).
 TEST(BackupTimestamp, RejectsYearsTheClockCannotHold) {
-  for (const char* bad : {"00261125T171500Z", "16771125T171500Z", "99991231T235959Z",
-                          "22621125T171500Z"}) {
+  for (const char* bad :
+       {"00261125T171500Z", "16771125T171500Z", "99991231T235959Z", "22621125T171500Z"}) {
     EXPECT_FALSE(parse_backup_timestamp(bad)) << bad;
   }
   EXPECT_FALSE(parse_backup_file_name("todo-db", "todo-db-00261125T171500Z.dump"));
@@ -52,10 +53,10 @@ TEST(BackupFileName, ParsesOnlyOurSetAndShapes) {
       {"todo-db-20261125T171500Z.dump.bak", std::nullopt},
       {"todo-db-20261125T171500Z.sql", std::nullopt},
       {"other-20261125T171500Z.dump", std::nullopt},
-      {"todo-db-x-20261125T171500Z.dump", std::nullopt},     // another set, todo-db-x
-      {"todo-20261125T171500Z.dump", std::nullopt},           // a shorter set
+      {"todo-db-x-20261125T171500Z.dump", std::nullopt},  // another set, todo-db-x
+      {"todo-20261125T171500Z.dump", std::nullopt},       // a shorter set
       {"todo-db20261125T171500Z.dump", std::nullopt},
-      {"todo-db-20261131T171500Z.dump", std::nullopt},        // no such day
+      {"todo-db-20261131T171500Z.dump", std::nullopt},  // no such day
       {"todo-db-latest.dump", std::nullopt},
       {".lock", std::nullopt},
       {"notes.txt", std::nullopt},
@@ -92,28 +93,55 @@ TEST(BackupRetention, Table) {
     std::vector<std::string> remove_expected;
   };
   const Case cases[] = {
-      {"fewer than keep", entries({"20261125T110000Z", "20261124T110000Z"}), "20261125T110000Z", 3,
-       std::nullopt, {n("20261125T110000Z"), n("20261124T110000Z")}, {}},
+      {"fewer than keep",
+       entries({"20261125T110000Z", "20261124T110000Z"}),
+       "20261125T110000Z",
+       3,
+       std::nullopt,
+       {n("20261125T110000Z"), n("20261124T110000Z")},
+       {}},
       {"keep newest 2",
        entries({"20261121T110000Z", "20261125T110000Z", "20261123T110000Z", "20261124T110000Z"}),
-       "20261125T110000Z", 2, std::nullopt, {n("20261125T110000Z"), n("20261124T110000Z")},
+       "20261125T110000Z",
+       2,
+       std::nullopt,
+       {n("20261125T110000Z"), n("20261124T110000Z")},
        {n("20261123T110000Z"), n("20261121T110000Z")}},
       {"the new one survives newer (skewed) names",
-       entries({"20261125T110000Z", "20261201T000000Z", "20261202T000000Z"}), "20261125T110000Z",
-       1, std::nullopt, {n("20261125T110000Z")},
+       entries({"20261125T110000Z", "20261201T000000Z", "20261202T000000Z"}),
+       "20261125T110000Z",
+       1,
+       std::nullopt,
+       {n("20261125T110000Z")},
        {n("20261202T000000Z"), n("20261201T000000Z")}},
       {"skewed names share the other places",
-       entries({"20261125T110000Z", "20261201T000000Z", "20261202T000000Z"}), "20261125T110000Z",
-       2, std::nullopt, {n("20261202T000000Z"), n("20261125T110000Z")}, {n("20261201T000000Z")}},
+       entries({"20261125T110000Z", "20261201T000000Z", "20261202T000000Z"}),
+       "20261125T110000Z",
+       2,
+       std::nullopt,
+       {n("20261202T000000Z"), n("20261125T110000Z")},
+       {n("20261201T000000Z")}},
       {"max_age drops old ones within keep",
        entries({"20261125T110000Z", "20261124T130000Z", "20261124T110000Z", "20261120T110000Z"}),
-       "20261125T110000Z", 7, std::chrono::hours(24),
+       "20261125T110000Z",
+       7,
+       std::chrono::hours(24),
        {n("20261125T110000Z"), n("20261124T130000Z")},
        {n("20261124T110000Z"), n("20261120T110000Z")}},
-      {"max_age never removes the new one", entries({"20261101T000000Z"}), "20261101T000000Z", 7,
-       std::chrono::hours(1), {n("20261101T000000Z")}, {}},
-      {"keep 1", entries({"20261125T110000Z", "20261124T110000Z"}), "20261125T110000Z", 1,
-       std::nullopt, {n("20261125T110000Z")}, {n("20261124T110000Z")}},
+      {"max_age never removes the new one",
+       entries({"20261101T000000Z"}),
+       "20261101T000000Z",
+       7,
+       std::chrono::hours(1),
+       {n("20261101T000000Z")},
+       {}},
+      {"keep 1",
+       entries({"20261125T110000Z", "20261124T110000Z"}),
+       "20261125T110000Z",
+       1,
+       std::nullopt,
+       {n("20261125T110000Z")},
+       {n("20261124T110000Z")}},
   };
   for (const auto& c : cases) {
     const auto plan = plan_retention(c.backups, n(c.just_made), c.keep, c.max_age, now);
@@ -124,9 +152,9 @@ TEST(BackupRetention, Table) {
 
 TEST(BackupRetention, NewestBackup) {
   EXPECT_FALSE(newest_backup({}));
-  EXPECT_EQ(newest_backup(entries({"20261124T110000Z", "20261125T110000Z", "20261123T110000Z"}))
-                ->name,
-            n("20261125T110000Z"));
+  EXPECT_EQ(
+      newest_backup(entries({"20261124T110000Z", "20261125T110000Z", "20261123T110000Z"}))->name,
+      n("20261125T110000Z"));
 }
 
 TEST(BackupSummary, OneLine) {
@@ -152,8 +180,8 @@ TEST(BackupSummary, OneLine) {
 
 TEST(BackupSummary, Ages) {
   const std::pair<long long, const char*> cases[] = {
-      {0, "0s"},       {59, "59s"},      {60, "1m"},        {61, "1m1s"},  {3600, "1h"},
-      {3660, "1h1m"},  {86400, "1d"},    {90000, "1d1h"},   {-5, "0s"},
+      {0, "0s"},      {59, "59s"},   {60, "1m"},      {61, "1m1s"}, {3600, "1h"},
+      {3660, "1h1m"}, {86400, "1d"}, {90000, "1d1h"}, {-5, "0s"},
   };
   for (const auto& [secs, text] : cases) EXPECT_EQ(format_age(std::chrono::seconds(secs)), text);
 }
@@ -161,12 +189,13 @@ TEST(BackupSummary, Ages) {
 TEST(BackupSummary, ListLine) {
   ListedBackup b{"todo-db-20261125T171500Z.dump", 2'000'000, std::chrono::seconds(3660),
                  ListedBackup::Checksum::kMismatch};
-  EXPECT_EQ(format_list_line(b), "todo-db-20261125T171500Z.dump         2MB    1h1m old  CHECKSUM MISMATCH");
+  EXPECT_EQ(format_list_line(b),
+            "todo-db-20261125T171500Z.dump         2MB    1h1m old  CHECKSUM MISMATCH");
 }
 
 TEST(BackupCounts, RoundTripAndCompare) {
-  const std::vector<TableCount> counts{{"public.todo", 3}, {"\"Odd Schema\".\"t\"", 0},
-                                       {"public.audit", 12}};
+  const std::vector<TableCount> counts{
+      {"public.todo", 3}, {"\"Odd Schema\".\"t\"", 0}, {"public.audit", 12}};
   const std::string text = render_counts(counts);
   EXPECT_EQ(text, "0\t\"Odd Schema\".\"t\"\n12\tpublic.audit\n3\tpublic.todo\n");
   const auto back = parse_counts(text);
@@ -192,9 +221,9 @@ TEST(BackupEmptyDump, ErrorOnlyForTheDefaultDatabase) {
   const auto left = judge_empty_dump("postgres", true, 0, {"billing", "todo"});
   ASSERT_TRUE(left);
   EXPECT_TRUE(left->error);
-  for (const char* needle : {"database postgres", "holds no tables", "set backup.database",
-                             "REPLAGENT_BACKUP_DATABASE", "the chart's backup.database",
-                             "other databases: billing, todo"}) {
+  for (const char* needle :
+       {"database postgres", "holds no tables", "set backup.database", "REPLAGENT_BACKUP_DATABASE",
+        "the chart's backup.database", "other databases: billing, todo"}) {
     EXPECT_NE(left->message.find(needle), std::string::npos) << needle << ": " << left->message;
   }
   const auto alone = judge_empty_dump("postgres", true, 0, {});

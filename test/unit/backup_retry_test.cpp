@@ -1,7 +1,7 @@
 // Recovery conflicts on a hot standby: which failures are one, and what a backup does next.
-#include <gtest/gtest.h>
-
 #include "roles/backup_retry.hpp"
+
+#include <gtest/gtest.h>
 
 namespace replagent::roles {
 namespace {
@@ -30,11 +30,12 @@ TEST(BackupRetry, RecoveryConflictIsRecognisedInToolOutputAndServerErrors) {
     EXPECT_EQ(is_recovery_conflict(std::string_view(text)), conflict) << text;
 
   // A server speaking another language: its SQLSTATE still tells.
-  EXPECT_TRUE(is_recovery_conflict(
-      agent::PgError{"40001", "ABBRUCH: storniere Anfrage wegen Konflikt mit der Wiederherstellung"}));
+  EXPECT_TRUE(is_recovery_conflict(agent::PgError{
+      "40001", "ABBRUCH: storniere Anfrage wegen Konflikt mit der Wiederherstellung"}));
   EXPECT_TRUE(is_recovery_conflict(
       agent::PgError{"", "FATAL:  terminating connection due to conflict with recovery"}));
-  EXPECT_FALSE(is_recovery_conflict(agent::PgError{"57014", "canceling statement due to user request"}));
+  EXPECT_FALSE(
+      is_recovery_conflict(agent::PgError{"57014", "canceling statement due to user request"}));
   EXPECT_FALSE(is_recovery_conflict(agent::PgError{"28P01", "password authentication failed"}));
 }
 

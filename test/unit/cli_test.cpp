@@ -148,9 +148,8 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"unknown_command_lists_every_command",
                   {"initialise"},
                   {"init, sidecar, probe, promote, backup, install, config, version"}},
-        ErrorCase{"reference_is_a_config_flag",
-                  {"init", "--reference"},
-                  {"unknown flag --reference"}}),
+        ErrorCase{
+            "reference_is_a_config_flag", {"init", "--reference"}, {"unknown flag --reference"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(ParseCommandLine, ProbeWithKindAndOptions) {

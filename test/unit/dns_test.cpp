@@ -1,6 +1,7 @@
-#include <gtest/gtest.h>
+#include "agent/dns.hpp"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,7 +11,6 @@
 #include <thread>
 #include <vector>
 
-#include "agent/dns.hpp"
 #include "agent/errors.hpp"
 #include "agent/signals.hpp"
 
@@ -59,8 +59,8 @@ TEST(DnsTest, RejectsABadServerListNamingTheEntry) {
 }
 
 TEST(DnsTest, AcceptsIpAndIpPortEntries) {
-  EXPECT_NO_THROW(make_cares_resolver({"127.0.0.1", "10.96.0.10:53", "127.0.0.53:5353"},
-                                      milliseconds(500)));
+  EXPECT_NO_THROW(
+      make_cares_resolver({"127.0.0.1", "10.96.0.10:53", "127.0.0.53:5353"}, milliseconds(500)));
   EXPECT_NO_THROW(make_cares_resolver({"::1", "[::1]:5353"}, milliseconds(500)));
 }
 

@@ -133,7 +133,8 @@ TEST(WriteFileAtomic, EveryTakenNameIsSkippedNeverReused) {
   spit(tmp / "t2", "planted\n", 0644);
   const std::vector<std::string> names = {tmp / "t1", tmp / "t2", tmp / "t3"};
   std::size_t next = 0;
-  detail::write_file_atomic(path, "secret\n", 0640, [&] { return names.at(next++); }, 5);
+  detail::write_file_atomic(
+      path, "secret\n", 0640, [&] { return names.at(next++); }, 5);
   EXPECT_EQ(next, 3u);
   EXPECT_EQ(slurp(victim), "victim\n");
   EXPECT_TRUE(is_symlink(tmp / "t1"));
@@ -150,7 +151,13 @@ TEST(WriteFileAtomic, GivesUpWhenEveryNameIsTakenAndWritesNothing) {
   spit(tmp / "taken", "planted\n", 0644);
   int tries = 0;
   try {
-    detail::write_file_atomic(path, "secret\n", 0600, [&] { ++tries; return tmp / "taken"; }, 3);
+    detail::write_file_atomic(
+        path, "secret\n", 0600,
+        [&] {
+          ++tries;
+          return tmp / "taken";
+        },
+        3);
     FAIL() << "expected an AgentError";
   } catch (const AgentError& e) {
     EXPECT_EQ(e.code(), ExitCode::kFailed);

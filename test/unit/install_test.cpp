@@ -34,7 +34,10 @@ unsigned mode_of(const std::string& path) {
 // runs the real binary's copy.
 std::string small_executable(const fakes::TempDir& dir) {
   const std::string path = dir / "source";
-  const std::string bytes("\x7f" "ELF not really\0\x01\x02", 18);  // a NUL inside, kept
+  const std::string bytes(
+      "\x7f"
+      "ELF not really\0\x01\x02",
+      18);  // a NUL inside, kept
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }

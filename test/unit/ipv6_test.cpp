@@ -31,7 +31,8 @@ TEST(Ipv6Format, BracketsOnlyAroundIpv6Literals) {
 }
 
 TEST(Ipv6Format, IpLiteralsAreNumericHostsOfEitherFamily) {
-  for (const char* ip : {"10.0.0.1", "127.0.0.1", "::1", "fd00::a"}) EXPECT_TRUE(agent::is_ip_literal(ip)) << ip;
+  for (const char* ip : {"10.0.0.1", "127.0.0.1", "::1", "fd00::a"})
+    EXPECT_TRUE(agent::is_ip_literal(ip)) << ip;
   for (const char* host : {"todo-db-0.todo-db", "localhost", "[::1]", "10.0.0", ""})
     EXPECT_FALSE(agent::is_ip_literal(host)) << host;
 }

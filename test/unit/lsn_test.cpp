@@ -23,20 +23,18 @@ TEST_P(LsnParseTest, Parses) {
 
 INSTANTIATE_TEST_SUITE_P(
     Lsn, LsnParseTest,
-    ::testing::Values(
-        LsnCase{"16/B374D848", (std::uint64_t{0x16} << 32) | 0xB374D848},
-        LsnCase{"16/b374d848", (std::uint64_t{0x16} << 32) | 0xB374D848},
-        LsnCase{"0/0", 0}, LsnCase{"0/1", 1}, LsnCase{"1/0", std::uint64_t{1} << 32},
-        LsnCase{"00000000/00000001", 1},
-        LsnCase{"FFFFFFFF/FFFFFFFF", UINT64_MAX},
-        // malformed
-        LsnCase{"", std::nullopt}, LsnCase{"1", std::nullopt}, LsnCase{"1/", std::nullopt},
-        LsnCase{"/1", std::nullopt}, LsnCase{"G/1", std::nullopt},
-        LsnCase{"1/G", std::nullopt}, LsnCase{"1/2/3", std::nullopt},
-        LsnCase{"100000000/0", std::nullopt}, LsnCase{"0/100000000", std::nullopt},
-        LsnCase{" 1/2", std::nullopt}, LsnCase{"1/2 ", std::nullopt},
-        LsnCase{"+1/2", std::nullopt}, LsnCase{"-1/2", std::nullopt},
-        LsnCase{"0x1/2", std::nullopt}));
+    ::testing::Values(LsnCase{"16/B374D848", (std::uint64_t{0x16} << 32) | 0xB374D848},
+                      LsnCase{"16/b374d848", (std::uint64_t{0x16} << 32) | 0xB374D848},
+                      LsnCase{"0/0", 0}, LsnCase{"0/1", 1}, LsnCase{"1/0", std::uint64_t{1} << 32},
+                      LsnCase{"00000000/00000001", 1}, LsnCase{"FFFFFFFF/FFFFFFFF", UINT64_MAX},
+                      // malformed
+                      LsnCase{"", std::nullopt}, LsnCase{"1", std::nullopt},
+                      LsnCase{"1/", std::nullopt}, LsnCase{"/1", std::nullopt},
+                      LsnCase{"G/1", std::nullopt}, LsnCase{"1/G", std::nullopt},
+                      LsnCase{"1/2/3", std::nullopt}, LsnCase{"100000000/0", std::nullopt},
+                      LsnCase{"0/100000000", std::nullopt}, LsnCase{" 1/2", std::nullopt},
+                      LsnCase{"1/2 ", std::nullopt}, LsnCase{"+1/2", std::nullopt},
+                      LsnCase{"-1/2", std::nullopt}, LsnCase{"0x1/2", std::nullopt}));
 
 struct FormatCase {
   std::uint64_t value;

@@ -105,7 +105,8 @@ TEST_F(PasswordSyncTest, TheAppRolesRotatedPasswordIsApplied) {
   bool with_new = false;
   for (const auto& s : pg.sql)
     with_new |= s.find("CREATE ROLE %I") != std::string::npos &&
-                s.find("[todo]") != std::string::npos && s.find("SCRAM-SHA-256") != std::string::npos;
+                s.find("[todo]") != std::string::npos &&
+                s.find("SCRAM-SHA-256") != std::string::npos;
   EXPECT_TRUE(with_new) << "the app role's password is set";
   EXPECT_EQ(sync.applied(), 2u);
 }

@@ -1,5 +1,6 @@
-#include <gtest/gtest.h>
+#include "agent/process.hpp"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,7 +16,6 @@
 #include <thread>
 #include <vector>
 
-#include "agent/process.hpp"
 #include "agent/signals.hpp"
 
 namespace replagent::agent {
@@ -110,8 +110,9 @@ TEST(ProcessTest, KeepsOnlyTheLastLinesInTheTail) {
 TEST(ProcessTest, DrainsLargeOutput) {
   // More than a pipe buffer (64 KiB) on each stream, so a runner that reads only after the
   // exit would deadlock.
-  auto r = run(shell("i=0; while [ $i -lt 5000 ]; do echo out$i; echo err$i >&2; "
-                     "i=$((i+1)); done"));
+  auto r =
+      run(shell("i=0; while [ $i -lt 5000 ]; do echo out$i; echo err$i >&2; "
+                "i=$((i+1)); done"));
   ASSERT_TRUE(r.result.ok());
   EXPECT_EQ(r.lines.size(), 10000u);
 }
@@ -119,7 +120,8 @@ TEST(ProcessTest, DrainsLargeOutput) {
 TEST(ProcessTest, ChildSeesEnvOverridesAndTheAgentsEnvironment) {
   ::setenv("REPLAGENT_TEST_INHERITED", "inherited", 1);
   ::setenv("REPLAGENT_TEST_OVERRIDDEN", "old", 1);
-  auto spec = shell(R"(echo "$REPLAGENT_TEST_INHERITED $REPLAGENT_TEST_OVERRIDDEN $REPLAGENT_TEST_NEW")");
+  auto spec =
+      shell(R"(echo "$REPLAGENT_TEST_INHERITED $REPLAGENT_TEST_OVERRIDDEN $REPLAGENT_TEST_NEW")");
   spec.env = {{"REPLAGENT_TEST_OVERRIDDEN", "new"}, {"REPLAGENT_TEST_NEW", "added"}};
   auto r = run(spec);
   ::unsetenv("REPLAGENT_TEST_INHERITED");
@@ -197,8 +199,8 @@ TEST(ProcessTest, FindsProgramsInSearchDirBeforePath) {
   EXPECT_EQ(find_program("/bin/sh", ""), "/bin/sh");
   EXPECT_EQ(find_program("/nonexistent/sh", ""), "");
 
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("replagent-find-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("replagent-find-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto tool = dir / "sh";
   std::ofstream(tool) << "#!/bin/sh\necho from-search-dir\n";
@@ -262,13 +264,13 @@ TEST(ProcessTest, ChildKilledBySomeoneElseIsSignaled) {
 
 TEST(ProcessTest, ThrowingLineHandlerLeavesNoChildBehind) {
   pid_t pid = 0;
-  EXPECT_THROW(make_boost_process_runner()->run(shell("echo $$; sleep 30"),
-                                                [&](std::string_view line) {
-                                                  pid = static_cast<pid_t>(
-                                                      std::stol(std::string(line)));
-                                                  throw std::runtime_error("handler failed");
-                                                }),
-               std::runtime_error);
+  EXPECT_THROW(
+      make_boost_process_runner()->run(shell("echo $$; sleep 30"),
+                                       [&](std::string_view line) {
+                                         pid = static_cast<pid_t>(std::stol(std::string(line)));
+                                         throw std::runtime_error("handler failed");
+                                       }),
+      std::runtime_error);
   ASSERT_GT(pid, 0);
   EXPECT_FALSE(process_exists(pid));
 }

@@ -87,8 +87,10 @@ TEST(LabelKey, AsKubernetesValidatesThem) {
 TEST(RoleLabelConfig, TheApiServerComesFromTheKubeletsVariables) {
   agent::ConfigInputs in;
   in.default_file = "/nonexistent/replagent.toml";
-  in.env = {{"POD_NAME", "todo-db-1"}, {"REPLAGENT_SIDECAR_ROLE_LABEL", "replagent.io/role"},
-            {"KUBERNETES_SERVICE_HOST", "10.96.0.1"}, {"KUBERNETES_SERVICE_PORT", "6443"}};
+  in.env = {{"POD_NAME", "todo-db-1"},
+            {"REPLAGENT_SIDECAR_ROLE_LABEL", "replagent.io/role"},
+            {"KUBERNETES_SERVICE_HOST", "10.96.0.1"},
+            {"KUBERNETES_SERVICE_PORT", "6443"}};
   const agent::Config c = agent::load_config(in);
   EXPECT_EQ(c.sidecar.role_label, "replagent.io/role");
   EXPECT_EQ(c.sidecar.kubernetes_host, "10.96.0.1");

@@ -137,8 +137,8 @@ TEST(Routes, StatusWithoutTokenHidesPrimaryErrorsAndPaths) {
   RouteContext ctx;
   ctx.snapshot = std::make_shared<const Snapshot>(s);
   ctx.now = kNow;
-  ctx.params.last_init = LastInit{
-      "initdb", "", 1700000000, "initialised a new primary in /var/lib/postgresql/data/pgdata"};
+  ctx.params.last_init = LastInit{"initdb", "", 1700000000,
+                                  "initialised a new primary in /var/lib/postgresql/data/pgdata"};
   std::string body = respond(Request{"GET", "/status"}, ctx).body;
   EXPECT_NE(body.find("\"primary_error\":\"primary silent\""), std::string::npos) << body;
   EXPECT_NE(body.find("\"primary_silence_seconds\":40.000"), std::string::npos) << body;

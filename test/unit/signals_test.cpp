@@ -1,5 +1,6 @@
-#include <gtest/gtest.h>
+#include "agent/signals.hpp"
 
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 
@@ -7,7 +8,6 @@
 #include <thread>
 
 #include "agent/clock.hpp"
-#include "agent/signals.hpp"
 
 namespace replagent::agent {
 namespace {

@@ -89,10 +89,10 @@ TEST(SlotJanitor, NoAnswerIsNoEvidence) {
 
 TEST(SlotJanitor, LeavesSlotsThatAreNotThisSetsReplicas) {
   Janitor j;
-  const std::vector<SlotRow> slots = {{"todo_db_0", false, 0},      // the primary's own name
-                                      {"todo_db_01", false, 0},     // no pod is named so
-                                      {"other_db_2", false, 0},     // another set
-                                      {"logical_cdc", false, 0},    // someone's slot
+  const std::vector<SlotRow> slots = {{"todo_db_0", false, 0},    // the primary's own name
+                                      {"todo_db_01", false, 0},   // no pod is named so
+                                      {"other_db_2", false, 0},   // another set
+                                      {"logical_cdc", false, 0},  // someone's slot
                                       {"todo_db", false, 0}};
   j.janitor->review(slots, t0);
   j.janitor->review(slots, t0 + 1h);

@@ -137,8 +137,8 @@ std::vector<QuantityRow> quantity_rows() {
       ADD_FAILURE() << path << ":" << n << ": expected KIND<tab>\"TEXT\"<tab>AGENT: " << line;
       continue;
     }
-    rows.push_back({n, line.substr(0, tab1), quoted.substr(1, quoted.size() - 2),
-                    line.substr(tab2 + 1)});
+    rows.push_back(
+        {n, line.substr(0, tab1), quoted.substr(1, quoted.size() - 2), line.substr(tab2 + 1)});
   }
   return rows;
 }
@@ -149,7 +149,8 @@ TEST(Quantities, SharedTableMatchesTheParsers) {
   for (const auto& r : rows) {
     const std::string where = "quantities.tsv:" + std::to_string(r.line) + " " + r.kind + " '" +
                               r.text + "' (" + r.agent + ")";
-    const bool number = !r.agent.empty() && r.agent.find_first_not_of("0123456789") == std::string::npos;
+    const bool number =
+        !r.agent.empty() && r.agent.find_first_not_of("0123456789") == std::string::npos;
     if (r.kind == "size") {
       ++sizes;
       ASSERT_TRUE(number || r.agent == "no" || r.agent == "overflow") << where;
@@ -158,8 +159,9 @@ TEST(Quantities, SharedTableMatchesTheParsers) {
     } else if (r.kind == "duration") {
       ++durations;
       ASSERT_TRUE(number || r.agent == "no" || r.agent == "overflow") << where;
-      EXPECT_EQ(parse_duration(r.text),
-                number ? std::optional(std::chrono::milliseconds{std::stoll(r.agent)}) : std::nullopt)
+      EXPECT_EQ(
+          parse_duration(r.text),
+          number ? std::optional(std::chrono::milliseconds{std::stoll(r.agent)}) : std::nullopt)
           << where;
     } else {
       // A key's own words ("unlimited") and empty values: what load_config does with them.
