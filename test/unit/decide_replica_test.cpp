@@ -258,9 +258,12 @@ TEST(DecideReplica, Table) {
     EXPECT_STREQ(to_string(plan.reason), to_string(c.reason));
     for (const auto& part : c.message_has)
       EXPECT_NE(plan.message.find(part), std::string::npos) << plan.message;
-    if (!c.message_lacks.empty())
+    if (!c.message_lacks.empty()) {
       EXPECT_EQ(plan.message.find(c.message_lacks), std::string::npos) << plan.message;
-    if (c.kind == PlanKind::kClone) EXPECT_EQ(plan.message, "");
+    }
+    if (c.kind == PlanKind::kClone) {
+      EXPECT_EQ(plan.message, "");
+    }
     if (c.kind != PlanKind::kKeep) continue;
     EXPECT_EQ(static_cast<int>(plan.markers), static_cast<int>(c.markers));
     EXPECT_EQ(plan.tls_pending, c.tls_pending);
