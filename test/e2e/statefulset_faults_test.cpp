@@ -121,8 +121,11 @@ TEST_F(E2eStatefulSet, ReplicaStaysReadyAndServesReadsWhilePod0IsAway) {
   std::atomic<bool> stop{false};
   std::vector<std::string> failures;
   int samples = 0, in_grace = 0;
-  std::thread reader([&] {
-    while (!stop.load()) {
+  // A jthread: when the harness throws below (a psql that fails), the reader is stopped and
+  // joined on the way out and the test reports the exception; a joinable std::thread there
+  // ended the whole binary with "terminate called without an active exception".
+  std::jthread reader([&](std::stop_token token) {
+    while (!stop.load() && !token.stop_requested()) {
       const auto [code, body] = http(1, "/readyz");
       if (code != 200) failures.push_back("/readyz " + std::to_string(code) + ": " + body);
       if (body.find("disconnected_grace") != std::string::npos) ++in_grace;
