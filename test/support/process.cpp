@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -23,7 +24,11 @@ namespace {
 // orphans of our children (a pg_basebackup whose agent died, backends of a killed postmaster)
 // become our children too and must be reaped, while the status of the children we started
 // must not be lost to that loop.
+// Thread-safe: a test may start processes from two threads (the e2e reader beside the main
+// thread), and waitpid(-1) in one thread reaps the other's children too; the sets below were
+// shared without a lock, and that race aborted an e2e run.
 struct Reaper {
+  std::mutex mutex;
   std::set<pid_t> started;
   std::map<pid_t, ExitStatus> ended;
 
@@ -33,7 +38,31 @@ struct Reaper {
     ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   }
 
+  void add(pid_t pid) {
+    std::lock_guard lock(mutex);
+    started.insert(pid);
+  }
+
+  bool is_ours(pid_t pid) {
+    std::lock_guard lock(mutex);
+    return started.count(pid) != 0;
+  }
+
   void reap_all() {
+    std::lock_guard lock(mutex);
+    reap_locked();
+  }
+
+  std::optional<ExitStatus> status_of(pid_t pid) {
+    std::lock_guard lock(mutex);
+    reap_locked();
+    auto it = ended.find(pid);
+    if (it == ended.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  void reap_locked() {
     for (;;) {
       int st = 0;
       pid_t p = ::waitpid(-1, &st, WNOHANG);
@@ -49,13 +78,6 @@ struct Reaper {
       }
       if (started.count(p)) ended[p] = s;
     }
-  }
-
-  std::optional<ExitStatus> status_of(pid_t pid) {
-    reap_all();
-    auto it = ended.find(pid);
-    if (it == ended.end()) return std::nullopt;
-    return it->second;
   }
 };
 
@@ -148,7 +170,7 @@ ChildProcess::ChildProcess(const SpawnOptions& options)
     ::_exit(127);
   }
   ::setpgid(pid, pid);  // also here: no window in which a signal to the group misses the child
-  r.started.insert(pid);
+  r.add(pid);
   pid_ = pid;
   ::close(exec_pipe[1]);
   ::close(out_fd);
@@ -291,7 +313,7 @@ std::vector<ProcInfo> adopted_orphans() {
   std::vector<ProcInfo> out;
   const pid_t self = ::getpid();
   for (auto& p : list_processes()) {
-    if (p.ppid == self && !r.started.count(p.pid)) out.push_back(std::move(p));
+    if (p.ppid == self && !r.is_ours(p.pid)) out.push_back(std::move(p));
   }
   return out;
 }
