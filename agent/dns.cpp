@@ -189,10 +189,11 @@ void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int
 // One channel, used by one thread at a time (c-ares channels are not thread-safe).
 class CaresResolver final : public Resolver {
  public:
-  CaresResolver(ChannelPtr channel, std::chrono::milliseconds timeout)
+  CaresResolver(ChannelPtr channel, std::chrono::milliseconds timeout, StopToken stop)
       : channel_(std::move(channel)),
         servers_(describe_servers(channel_.get())),
-        timeout_(timeout) {}
+        timeout_(timeout),
+        stop_(stop) {}
 
   DnsAnswer resolve_ipv4(const std::string& name) override {
     Query a = query(name, kTypeA);
@@ -212,7 +213,7 @@ class CaresResolver final : public Resolver {
     q.servers = &servers_;
     q.timeout = timeout_;
     ares_query(channel_.get(), name.c_str(), kClassIn, type, on_answer, &q);
-    const int stop = stop_fd();
+    const int stop = stop_.fd();
     while (!q.done) {
       ares_socket_t socks[ARES_GETSOCK_MAXNUM];
       const int mask = ares_getsock(channel_.get(), socks, ARES_GETSOCK_MAXNUM);
@@ -259,6 +260,7 @@ class CaresResolver final : public Resolver {
   ChannelPtr channel_;
   std::string servers_;
   std::chrono::milliseconds timeout_;
+  StopToken stop_;  // a stop cancels a pending query (ARES_ECANCELLED)
 };
 
 }  // namespace
@@ -298,7 +300,7 @@ const char* to_string(DnsStatus s) {
 }
 
 std::unique_ptr<Resolver> make_cares_resolver(const std::vector<std::string>& servers,
-                                              std::chrono::milliseconds timeout) {
+                                              std::chrono::milliseconds timeout, StopToken stop) {
   init_library_once();
   std::string csv;
   for (const auto& s : servers) {
@@ -343,7 +345,7 @@ std::unique_ptr<Resolver> make_cares_resolver(const std::vector<std::string>& se
       throw usage_error("dns.servers: c-ares rejected '" + csv + "': " + ares_strerror(rc));
     }
   }
-  return std::make_unique<CaresResolver>(std::move(channel), timeout);
+  return std::make_unique<CaresResolver>(std::move(channel), timeout, stop);
 }
 
 }  // namespace replagent::agent

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/signals.hpp"
+
 namespace replagent::agent {
 
 // The outcome of one lookup. Not-found and server failure are expected while a StatefulSet is
@@ -45,8 +47,9 @@ std::string bracket_ipv6(const std::string& host);
 std::string host_port(const std::string& host, int port);
 
 // c-ares against `servers` ("ip" or "ip:port"; empty = /etc/resolv.conf), one try per query
-// with `timeout`. Throws AgentError(kUsage) for an unparsable server list.
+// with `timeout`; a stop cancels a pending query. Throws AgentError(kUsage) for an unparsable
+// server list.
 std::unique_ptr<Resolver> make_cares_resolver(const std::vector<std::string>& servers,
-                                              std::chrono::milliseconds timeout);
+                                              std::chrono::milliseconds timeout, StopToken stop);
 
 }  // namespace replagent::agent

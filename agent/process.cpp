@@ -168,6 +168,8 @@ std::string signal_name(int sig) {
 
 class BoostProcessRunner final : public ProcessRunner {
  public:
+  explicit BoostProcessRunner(StopToken stop) : stop_(stop) {}
+
   ProcessResult run(const ProcessSpec& spec, const LineHandler& on_line) override {
     ProcessResult result;
     const std::string path = find_program(spec.program, spec.search_dir);
@@ -181,7 +183,7 @@ class BoostProcessRunner final : public ProcessRunner {
                      "PATH (set postgres.bin_dir)";
       return result;
     }
-    if (stop_requested() && !spec.runs_while_stopping) {
+    if (stop_.stop_requested() && !spec.runs_while_stopping) {
       result.end = ProcessResult::End::kStopped;
       result.error = "not started: the agent is stopping";
       return result;
@@ -237,8 +239,8 @@ class BoostProcessRunner final : public ProcessRunner {
   }
 
  private:
-  static void wait_for_child(const ProcessSpec& spec, bp::child& child, PipeReader& out,
-                             PipeReader& err, asio::io_context& io, ProcessResult& result) {
+  void wait_for_child(const ProcessSpec& spec, bp::child& child, PipeReader& out, PipeReader& err,
+                      asio::io_context& io, ProcessResult& result) {
     const pid_t pid = child.id();
     const auto started = Steady::now();
     std::optional<ProcessResult::End> forced;  // set once we decided to end the child
@@ -254,7 +256,7 @@ class BoostProcessRunner final : public ProcessRunner {
         io.run_for(kPollSlice);
       } else if (!exited_at) {
         // Output closed but the child lives on: wait on the stop pipe so a stop is seen now.
-        pollfd pfd{stop_fd(), POLLIN, 0};
+        pollfd pfd{stop_.fd(), POLLIN, 0};
         ::poll(&pfd, 1, 20);
       }
       const auto now = Steady::now();
@@ -277,7 +279,7 @@ class BoostProcessRunner final : public ProcessRunner {
         continue;
       }
       if (!forced) {
-        if (stop_requested() && !spec.runs_while_stopping) {
+        if (stop_.stop_requested() && !spec.runs_while_stopping) {
           forced = ProcessResult::End::kStopped;
         } else if (spec.timeout && now - started >= *spec.timeout) {
           forced = ProcessResult::End::kTimedOut;
@@ -312,6 +314,8 @@ class BoostProcessRunner final : public ProcessRunner {
       result.error = "exit status unknown (child reaped elsewhere)";
     }
   }
+
+  StopToken stop_;
 };
 
 }  // namespace
@@ -332,8 +336,8 @@ std::string ProcessResult::describe() const {
   return "unknown";
 }
 
-std::unique_ptr<ProcessRunner> make_boost_process_runner() {
-  return std::make_unique<BoostProcessRunner>();
+std::unique_ptr<ProcessRunner> make_boost_process_runner(StopToken stop) {
+  return std::make_unique<BoostProcessRunner>(stop);
 }
 
 std::string find_program(const std::string& name, const std::string& search_dir) {

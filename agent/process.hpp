@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/signals.hpp"
+
 namespace replagent::agent {
 
 // A child process to run. argv never carries a secret: passwords go through a 0600 passfile
@@ -45,12 +47,12 @@ using LineHandler = std::function<void(std::string_view line)>;
 class ProcessRunner {
  public:
   virtual ~ProcessRunner() = default;
-  // Runs to completion. A stop request (SIGTERM to the agent, see signals.hpp) terminates the
-  // child (SIGTERM, then SIGKILL after kill_grace) and returns End::kStopped.
+  // Runs to completion. A stop request (the runner's StopToken: SIGTERM to the agent) terminates
+  // the child (SIGTERM, then SIGKILL after kill_grace) and returns End::kStopped.
   virtual ProcessResult run(const ProcessSpec& spec, const LineHandler& on_line) = 0;
 };
 
-std::unique_ptr<ProcessRunner> make_boost_process_runner();
+std::unique_ptr<ProcessRunner> make_boost_process_runner(StopToken stop);
 
 // Finds `name` in `search_dir` (if set) then PATH; empty when not found.
 std::string find_program(const std::string& name, const std::string& search_dir);

@@ -182,9 +182,10 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(const ListenAddress& listen, Handler h, HttpLimits l)
+  Impl(const ListenAddress& listen, Handler h, HttpLimits l, agent::StopToken s)
       : handler(std::move(h)),
         limits(l),
+        stop(s),
         acceptor(ioc),
         accept_retry(ioc),
         stop_watch(ioc),
@@ -212,7 +213,7 @@ struct HttpServer::Impl {
                       bound, listen.port, ec.message()));
     }
     // A duplicate, so closing the watcher never closes the process-wide stop descriptor.
-    const int fd = ::dup(agent::stop_fd());
+    const int fd = stop.fd() < 0 ? -1 : ::dup(stop.fd());
     if (fd >= 0) stop_watch.assign(fd);
     connections->on_close = [this] {
       if (paused && !stopping && connections->open <= limits.max_connections) {
@@ -284,6 +285,7 @@ struct HttpServer::Impl {
 
   Handler handler;
   HttpLimits limits;
+  agent::StopToken stop;  // SIGTERM: shut down as stop() does
   std::shared_ptr<Connections> connections = std::make_shared<Connections>();
   // open, SO_REUSEADDR, (IPV6_V6ONLY off,) bind, listen; false with `ec` set, socket closed.
   bool bind_to(const tcp::endpoint& ep, bool dual_stack, beast::error_code& ec) {
@@ -310,8 +312,9 @@ struct HttpServer::Impl {
   bool accept_failing = false;
 };
 
-HttpServer::HttpServer(const ListenAddress& listen, Handler handler, HttpLimits limits)
-    : impl_(std::make_unique<Impl>(listen, std::move(handler), limits)) {}
+HttpServer::HttpServer(const ListenAddress& listen, Handler handler, HttpLimits limits,
+                       agent::StopToken stop)
+    : impl_(std::make_unique<Impl>(listen, std::move(handler), limits, stop)) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -322,7 +325,7 @@ std::size_t HttpServer::open_connections() const { return impl_->connections->op
 void HttpServer::run() {
   impl_->accept();
   impl_->watch_stop();
-  if (agent::stop_requested()) impl_->shutdown();
+  if (impl_->stop.stop_requested()) impl_->shutdown();
   impl_->ioc.run();
 }
 

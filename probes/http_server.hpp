@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "agent/signals.hpp"
 #include "probes/routes.hpp"
 
 namespace replagent::probes {
@@ -61,7 +62,8 @@ class HttpServer {
   using Handler = std::function<Response(const Request&)>;
 
   // Binds now, so a port in use is an error at start-up, not later. Throws AgentError.
-  HttpServer(const ListenAddress& listen, Handler handler, HttpLimits limits = {});
+  HttpServer(const ListenAddress& listen, Handler handler, HttpLimits limits = {},
+             agent::StopToken stop = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -70,7 +72,7 @@ class HttpServer {
   // Connections open right now (thread-safe; for tests and diagnostics).
   std::size_t open_connections() const;
 
-  // Serves until SIGTERM/SIGINT (agent::stop_fd() becomes readable) or stop(): stops
+  // Serves until its stop token is requested (SIGTERM) or stop(): stops
   // accepting, gives open connections a moment to finish their response, returns.
   void run();
   void stop();  // thread-safe

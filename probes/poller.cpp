@@ -221,7 +221,7 @@ Snapshot Poller::poll_once() {
     }
   }
   s.taken_at = deps_.clock.now();
-  s.taken_at_wall = deps_.wall_now();
+  s.taken_at_wall = deps_.clock.wall_now();
   // The grace of sidecar.disconnected_grace counts from the last message of the primary (not
   // from this poll): a connection that went silent is not "streaming" for the time the
   // receiver takes to notice.
@@ -241,7 +241,7 @@ Snapshot Poller::poll_once() {
 }
 
 void Poller::run() {
-  while (!stop_.load() && !agent::stop_requested()) {
+  while (!stop_.load() && !deps_.stop.stop_requested()) {
     const auto started = deps_.clock.now();
     {
       std::lock_guard lock(health_mutex_);

@@ -27,6 +27,7 @@
 #include "agent/clock.hpp"
 #include "agent/config.hpp"
 #include "agent/pg.hpp"
+#include "agent/signals.hpp"
 #include "probes/routes.hpp"
 #include "probes/slot_janitor.hpp"
 #include "probes/snapshot.hpp"
@@ -36,16 +37,15 @@ namespace replagent::probes {
 // Effects the poller uses; the real ones in sidecar.cpp, fakes in unit tests.
 struct PollerDeps {
   agent::PgClient& pg;
-  agent::Clock& clock;
+  agent::Clock& clock;  // now() times polls, wall_now() stamps snapshots; sleeps wake on stop
   std::function<std::optional<FilesystemStats>(const std::string& path, std::string* why)>
       filesystem;
   // Called on the poller thread after each poll is published (metrics histogram).
   std::function<void(const Snapshot&)> on_poll;
-  std::function<std::chrono::system_clock::time_point()> wall_now = [] {
-    return std::chrono::system_clock::now();
-  };
   // On the primary, reviews each poll's slots (drops those of pods gone for good); optional.
   SlotJanitor* janitor = nullptr;
+  // run() returns once a stop is requested (SIGTERM), as it does after stop().
+  agent::StopToken stop;
 };
 
 // Where the poller connects (the local server only). Built from the config by poller_targets().

@@ -75,7 +75,7 @@ int run_sidecar(const agent::Config& config, SidecarDeps deps) {
     throw agent::usage_error("sidecar.poll_interval must be positive, e.g. 2s");
   }
   // The TLS files as init checks them: a sidecar that would reload a broken set stops here.
-  agent::check_tls_files(config, std::chrono::system_clock::now());
+  agent::check_tls_files(config, deps.clock.wall_now());
   const RouteParams params = route_params(config, std::move(deps.last_init));
   SnapshotStore store;
   Metrics metrics(agent::kVersion, config.sidecar.poll_interval);
@@ -91,7 +91,7 @@ int run_sidecar(const agent::Config& config, SidecarDeps deps) {
   std::unique_ptr<SlotJanitor> janitor =
       slot_janitor(config, targets.local, deps.resolver, deps.pg);
   PollerDeps poller_deps{.pg = deps.pg,
-                         .clock = agent::system_clock(),
+                         .clock = deps.clock,
                          .filesystem = statvfs_stats,
                          .on_poll =
                              [&](const Snapshot& s) {
@@ -102,20 +102,25 @@ int run_sidecar(const agent::Config& config, SidecarDeps deps) {
                                  metrics.set_tls_expiry(agent::read_tls_expiry(config));
                                if (deps.after_poll) deps.after_poll(s);
                              },
-                         .wall_now = [] { return std::chrono::system_clock::now(); },
-                         .janitor = janitor.get()};
+                         .janitor = janitor.get(),
+                         .stop = deps.stop};
   Poller poller(config, targets, std::move(poller_deps), store);
 
   // 2. Bind first: a taken port is a start-up error, before any thread exists.
-  HttpServer server(listen, [&](const Request& request) {
-    RouteContext ctx;
-    ctx.snapshot = store.load();
-    ctx.now = std::chrono::steady_clock::now();
-    ctx.params = params;
-    ctx.health = poller.health();
-    ctx.render_metrics = [&metrics, &ctx] { return metrics.render(ctx.snapshot.get(), ctx.now); };
-    return respond(request, ctx);
-  });
+  HttpServer server(
+      listen,
+      [&](const Request& request) {
+        RouteContext ctx;
+        ctx.snapshot = store.load();
+        ctx.now = std::chrono::steady_clock::now();
+        ctx.params = params;
+        ctx.health = poller.health();
+        ctx.render_metrics = [&metrics, &ctx] {
+          return metrics.render(ctx.snapshot.get(), ctx.now);
+        };
+        return respond(request, ctx);
+      },
+      HttpLimits{}, deps.stop);
   spdlog::info("sidecar: serving on {}:{}, polling {} every {} (max lag {})", listen.address,
                server.port(), targets.local.describe(),
                agent::format_duration(config.sidecar.poll_interval),

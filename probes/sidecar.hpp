@@ -3,9 +3,11 @@
 #include <functional>
 #include <optional>
 
+#include "agent/clock.hpp"
 #include "agent/config.hpp"
 #include "agent/dns.hpp"
 #include "agent/pg.hpp"
+#include "agent/signals.hpp"
 #include "probes/routes.hpp"
 #include "probes/snapshot.hpp"
 
@@ -15,6 +17,9 @@ namespace replagent::probes {
 struct SidecarDeps {
   agent::PgClient& pg;
   agent::Resolver& resolver;
+  agent::Clock& clock;
+  // SIGTERM: the HTTP server stops serving and the poller stops polling.
+  agent::StopToken stop;
   // What the last init did with the volume, if it left a record.
   std::optional<LastInit> last_init;
   // Called on the poller's thread after every poll with its snapshot: the periodic duties

@@ -236,7 +236,7 @@ DumpAttempts dump_with_retries(const agent::Config& c, BackupDeps& deps, const B
 std::optional<std::string> pick_name(const std::string& dir, const std::string& set,
                                      BackupDeps& deps) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    const std::string name = backup_file_name(set, deps.wall_now());
+    const std::string name = backup_file_name(set, deps.clock.wall_now());
     std::error_code ec;
     if (!fs::exists(fs::path(dir) / name, ec) && !fs::exists(partial_path(dir, name), ec))
       return name;
@@ -314,7 +314,7 @@ BackupOutcome backup_locked(const agent::Config& c, BackupDeps& deps, const Back
   // 7. Retention: only complete backups of our set are candidates, never the new one.
   const auto scan = scan_backup_dir(dir, target.set);
   const RetentionPlan plan =
-      plan_retention(scan.backups, *name, c.backup.keep, c.backup.max_age, deps.wall_now());
+      plan_retention(scan.backups, *name, c.backup.keep, c.backup.max_age, deps.clock.wall_now());
   std::vector<std::string> removed;
   for (const auto& old : plan.remove) {
     if (remove_backup(dir, old)) removed.push_back(old);

@@ -13,6 +13,7 @@
 #include "agent/clock.hpp"
 #include "agent/config.hpp"
 #include "agent/dns.hpp"
+#include "agent/effects.hpp"
 #include "agent/errors.hpp"
 #include "agent/pg.hpp"
 #include "agent/process.hpp"
@@ -20,14 +21,9 @@
 
 namespace replagent::roles {
 
-// The effects the backup flows use; real ones in production, fakes in unit tests.
-struct BackupDeps {
-  agent::Resolver& resolver;
-  agent::PgClient& pg;
-  agent::ProcessRunner& runner;
-  agent::Clock& clock;                 // durations
-  std::function<WallTime()> wall_now;  // the UTC time in file names and ages
-};
+// The effects the backup flows use (agent/effects.hpp): clock.wall_now() is the UTC time in
+// file names and ages.
+using BackupDeps = agent::Effects;
 
 struct BackupOutcome {
   agent::ExitCode code = agent::ExitCode::kOk;

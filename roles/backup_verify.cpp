@@ -143,7 +143,7 @@ BackupOutcome run_backup_list(const agent::Config& c, BackupDeps deps, std::ostr
   }
   std::sort(backups.begin(), backups.end(),
             [](const BackupEntry& a, const BackupEntry& b) { return a.taken > b.taken; });
-  const WallTime now = deps.wall_now();
+  const WallTime now = deps.clock.wall_now();
   int bad = 0;
   for (const auto& b : backups) {
     ListedBackup l;

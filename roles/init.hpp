@@ -7,19 +7,15 @@
 #include "agent/clock.hpp"
 #include "agent/config.hpp"
 #include "agent/dns.hpp"
+#include "agent/effects.hpp"
 #include "agent/errors.hpp"
 #include "agent/pg.hpp"
 #include "agent/process.hpp"
 
 namespace replagent::roles {
 
-// The effects the init flows use; real ones in production, fakes in unit tests.
-struct InitDeps {
-  agent::Resolver& resolver;
-  agent::PgClient& pg;
-  agent::ProcessRunner& runner;
-  agent::Clock& clock;
-};
+// The effects the init flows use (agent/effects.hpp).
+using InitDeps = agent::Effects;
 
 // What a successful init did with the volume, recorded for the sidecar (InitRecord).
 enum class InitAction {

@@ -128,7 +128,7 @@ std::optional<InitOutcome> run_init_scripts(const agent::Config& c, InitDeps& de
   const std::string database =
       c.postgres.app_database.empty() ? std::string("postgres") : c.postgres.app_database;
   for (const auto& script : scripts) {
-    if (agent::stop_requested())
+    if (deps.stop.stop_requested())
       return outcome(ExitCode::kFailed, "stopped by signal while running the init scripts");
     spdlog::info("running init script {} in database {}", script.string(), database);
     agent::ProcessSpec psql;
@@ -240,7 +240,7 @@ InitOutcome initialise(const agent::Config& c, InitDeps& deps) {
     return *failed;
 
   // 4. The swap: staging becomes PGDATA.
-  if (agent::stop_requested())
+  if (deps.stop.stop_requested())
     return outcome(ExitCode::kFailed, "stopped by signal before the swap");
   promote_staging(pgdata);
   cleanup.keep_staging = true;

@@ -42,7 +42,7 @@ WaitEnd wait_for(InitDeps& deps, const agent::Config& config, agent::Clock::time
   for (int tries = 1;; ++tries) {
     *out = attempt(last_reason);
     if (*out) return WaitEnd::kDone;
-    if (agent::stop_requested()) return WaitEnd::kStopped;
+    if (deps.stop.stop_requested()) return WaitEnd::kStopped;
     const auto now = deps.clock.now();
     if (now >= deadline) return WaitEnd::kTimedOut;
     auto delay = backoff.next();

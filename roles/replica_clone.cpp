@@ -308,7 +308,7 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
   // 4. Verified, our files written, and a replica of the primary it came from.
   if (auto failed = verify_clone(c, deps, staging)) return *failed;
   if (auto failed = finish_clone(c, deps, t, staging, address, sysid)) return *failed;
-  if (agent::stop_requested())
+  if (deps.stop.stop_requested())
     return outcome(ExitCode::kFailed, "stopped by signal before the swap");
 
   // 5. The swap: the clone becomes PGDATA.

@@ -46,11 +46,12 @@ int run(const agent::CommandLine& cl) {
   const agent::Config config = load_settings(cl);
   if (cl.options.count("list") && cl.options.count("verify-restore"))
     throw agent::usage_error("--list and --verify-restore are separate runs: pick one");
-  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
+  const agent::StopToken stop = agent::process_stop();
+  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout, stop);
   auto pg = agent::make_libpq_client();
-  auto runner = agent::make_boost_process_runner();
-  roles::BackupDeps deps{*resolver, *pg, *runner, agent::system_clock(),
-                         [] { return std::chrono::system_clock::now(); }};
+  auto runner = agent::make_boost_process_runner(stop);
+  agent::SystemClock clock(stop);
+  roles::BackupDeps deps{*resolver, *pg, *runner, clock, stop};
   roles::BackupOutcome out;
   const char* what = "backup";
   try {

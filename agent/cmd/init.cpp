@@ -36,12 +36,14 @@ Example (a replica, pod 1 of todo-db):
 
 int run(const agent::CommandLine& cl) {
   const agent::Config config = load_settings(cl);
-  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
+  const agent::StopToken stop = agent::process_stop();
+  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout, stop);
   auto pg = agent::make_libpq_client();
-  auto runner = agent::make_boost_process_runner();
+  auto runner = agent::make_boost_process_runner(stop);
+  agent::SystemClock clock(stop);
   roles::InitOutcome out;
   try {
-    out = roles::run_init(config, {*resolver, *pg, *runner, agent::system_clock()});
+    out = roles::run_init(config, {*resolver, *pg, *runner, clock, stop});
   } catch (const agent::AgentError& e) {
     out = roles::InitOutcome{e.code(), e.what(), {}, {}};
   }

@@ -31,7 +31,8 @@ int run(const agent::CommandLine& cl) {
   const auto it = cl.options.find("socket-dir");
   const std::string socket_dir = it == cl.options.end() ? "/var/run/postgresql" : it->second;
   auto pg = agent::make_libpq_client();
-  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
+  auto resolver =
+      agent::make_cares_resolver(config.dns.servers, config.dns.timeout, agent::process_stop());
   std::cout << roles::run_promote(config, socket_dir, *pg, *resolver);
   return 0;
 }

@@ -37,19 +37,18 @@ Example:
 // on the interim sslmode=prefer moves to verify-full once the primary verifies.
 class AfterPoll {
  public:
-  AfterPoll(const agent::Config& config, agent::PgClient& pg, agent::Resolver& resolver)
+  AfterPoll(const agent::Config& config, agent::PgClient& pg, agent::Resolver& resolver,
+            agent::Clock& clock)
       : config_(config),
         // On the primary, rotated passwords take effect while the set runs (password_sync.hpp).
-        passwords_(config, pg, agent::system_clock()),
+        passwords_(config, pg, clock),
         // On every pod, rotated TLS files are served after a reload (tls_reload.hpp).
-        tls_(config, pg, agent::system_clock(), roles::real_tls_effects(config)),
+        tls_(config, pg, clock, roles::real_tls_effects(config)),
         // tls_upgrade.hpp
-        tls_upgrade_(config, pg, agent::system_clock(),
-                     roles::real_tls_upgrade_effects(config, resolver, pg)),
+        tls_upgrade_(config, pg, clock, roles::real_tls_upgrade_effects(config, resolver, pg)),
         // The pod's role label for Services that select by role (role_label.hpp); off when
         // sidecar.role_label is empty.
-        role_label_(config.sidecar.role_label, agent::system_clock(),
-                    roles::real_label_patcher(config, resolver)),
+        role_label_(config.sidecar.role_label, clock, roles::real_label_patcher(config, resolver)),
         socket_fallback_(config.postgres.host.rfind('/', 0) == 0 ? config.postgres.host : "") {}
 
   void operator()(const probes::Snapshot& s) {
@@ -91,12 +90,16 @@ std::optional<probes::LastInit> last_init(const agent::Config& config) {
 
 int run(const agent::CommandLine& cl) {
   const agent::Config config = load_settings(cl);
+  const agent::StopToken stop = agent::process_stop();
   auto pg = agent::make_libpq_client();
-  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
-  auto after_poll = std::make_shared<AfterPoll>(config, *pg, *resolver);
+  auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout, stop);
+  agent::SystemClock clock(stop);
+  auto after_poll = std::make_shared<AfterPoll>(config, *pg, *resolver, clock);
   return probes::run_sidecar(
       config, {.pg = *pg,
                .resolver = *resolver,
+               .clock = clock,
+               .stop = stop,
                .last_init = last_init(config),
                .after_poll = [after_poll](const probes::Snapshot& s) { (*after_poll)(s); }});
 }

@@ -133,9 +133,7 @@ class BackupFlow : public ::testing::Test {
     runner.script("pg_dump", dump);
   }
 
-  BackupDeps deps() {
-    return BackupDeps{resolver, pg, runner, clock, [this] { return now; }};
-  }
+  BackupDeps deps() { return BackupDeps{resolver, pg, runner, clock, {}}; }
   std::vector<std::string> files() {
     std::vector<std::string> out;
     for (const auto& e : fs::directory_iterator(config.backup.dir))
@@ -150,7 +148,8 @@ class BackupFlow : public ::testing::Test {
   ScriptedPg pg;
   FakeProcessRunner runner;
   FakeClock clock;
-  WallTime now = *parse_backup_timestamp("20261125T171500Z");
+  // The calendar the flows read (clock.wall_now()).
+  WallTime& now = clock.wall = *parse_backup_timestamp("20261125T171500Z");
 };
 
 // The log lines written while it lives (spdlog's default logger swapped for a string sink).

@@ -118,8 +118,7 @@ TEST_F(BackupFlow, FailedDumpLeavesNothingAndExits4) {
   };
   FakeProcessRunner failing;
   failing.script("pg_dump", fail);
-  const auto out =
-      run_backup(config, BackupDeps{resolver, pg, failing, clock, [this] { return now; }});
+  const auto out = run_backup(config, BackupDeps{resolver, pg, failing, clock, {}});
   EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed);
   EXPECT_NE(out.message.find("No space left on device"), std::string::npos) << out.message;
   EXPECT_NE(out.message.find("is full"), std::string::npos) << out.message;
@@ -174,8 +173,8 @@ TEST_F(BackupFlow, SameSecondWaitsForAFreeName) {
   std::ofstream(config.backup.dir + "/todo-db-20261125T171500Z.dump") << "x";
   std::ofstream(config.backup.dir + "/todo-db-20261125T171500Z.dump.sha256") << "x";
   int calls = 0;
-  BackupDeps d{resolver, pg, runner, clock,
-               [&] { return now + std::chrono::seconds(calls++ > 0 ? 1 : 0); }};
+  clock.wall_source = [&] { return now + std::chrono::seconds(calls++ > 0 ? 1 : 0); };
+  BackupDeps d{resolver, pg, runner, clock, {}};
   const auto out = run_backup(config, d);
   ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
   EXPECT_TRUE(fs::exists(config.backup.dir + "/todo-db-20261125T171501Z.dump"));

@@ -93,8 +93,7 @@ TEST_F(BackupFlow, BackupFilesArePrivateWhateverTheUmask) {
   };
   FakeProcessRunner watching;
   watching.script("pg_dump", dump);
-  const auto out =
-      run_backup(config, BackupDeps{resolver, pg, watching, clock, [this] { return now; }});
+  const auto out = run_backup(config, BackupDeps{resolver, pg, watching, clock, {}});
   ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
   EXPECT_EQ(mode_seen_by_pg_dump, 0600u) << "the .partial was not created private before the dump";
   EXPECT_EQ(mode_of(config.backup.dir), 0700u);

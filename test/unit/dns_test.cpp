@@ -49,7 +49,7 @@ TEST(DnsTest, RejectsABadServerListNamingTheEntry) {
   for (const std::string bad :
        {"not-an-ip", "1.2.3.4:99999", "1.2.3.4:0", "1.2.3.4:", "1.2.3.4:53x", "", "300.1.1.1"}) {
     try {
-      make_cares_resolver({"127.0.0.1", bad}, milliseconds(500));
+      make_cares_resolver({"127.0.0.1", bad}, milliseconds(500), {});
       ADD_FAILURE() << "accepted '" << bad << "'";
     } catch (const AgentError& e) {
       EXPECT_EQ(e.code(), ExitCode::kUsage);
@@ -59,9 +59,9 @@ TEST(DnsTest, RejectsABadServerListNamingTheEntry) {
 }
 
 TEST(DnsTest, AcceptsIpAndIpPortEntries) {
-  EXPECT_NO_THROW(
-      make_cares_resolver({"127.0.0.1", "10.96.0.10:53", "127.0.0.53:5353"}, milliseconds(500)));
-  EXPECT_NO_THROW(make_cares_resolver({"::1", "[::1]:5353"}, milliseconds(500)));
+  EXPECT_NO_THROW(make_cares_resolver({"127.0.0.1", "10.96.0.10:53", "127.0.0.53:5353"},
+                                      milliseconds(500), {}));
+  EXPECT_NO_THROW(make_cares_resolver({"::1", "[::1]:5353"}, milliseconds(500), {}));
 }
 
 TEST(DnsTest, NamesEveryStatus) {
@@ -74,7 +74,7 @@ TEST(DnsTest, NamesEveryStatus) {
 
 TEST(DnsTest, SilentServerTimesOut) {
   SilentServer server;
-  auto resolver = make_cares_resolver({server.address()}, milliseconds(300));
+  auto resolver = make_cares_resolver({server.address()}, milliseconds(300), {});
   const auto start = std::chrono::steady_clock::now();
   const auto answer = resolver->resolve_ipv4("todo-db-0.todo-db.default.svc.cluster.local");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
@@ -87,7 +87,7 @@ TEST(DnsTest, NobodyListeningIsTimeoutOrError) {
   SilentServer server;
   const std::string address = server.address();
   server.close();  // the port is now (almost certainly) closed: ICMP port unreachable
-  auto resolver = make_cares_resolver({address}, milliseconds(300));
+  auto resolver = make_cares_resolver({address}, milliseconds(300), {});
   const auto start = std::chrono::steady_clock::now();
   const auto answer = resolver->resolve_ipv4("todo-db-0.todo-db.default.svc.cluster.local");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
@@ -96,18 +96,17 @@ TEST(DnsTest, NobodyListeningIsTimeoutOrError) {
 }
 
 TEST(DnsTest, StopRequestCancelsAPendingQuery) {
-  reset_stop_for_test();
+  StopSource stop;
   SilentServer server;
-  auto resolver = make_cares_resolver({server.address()}, milliseconds(30000));
-  std::thread stopper([] {
+  auto resolver = make_cares_resolver({server.address()}, milliseconds(30000), stop.token());
+  std::thread stopper([&stop] {
     std::this_thread::sleep_for(milliseconds(200));
-    request_stop_for_test();
+    stop.request_stop();
   });
   const auto start = std::chrono::steady_clock::now();
   const auto answer = resolver->resolve_ipv4("todo-db-0.todo-db.default.svc.cluster.local");
   const auto took = std::chrono::steady_clock::now() - start;
   stopper.join();
-  reset_stop_for_test();
   EXPECT_EQ(answer.status, DnsStatus::kError) << answer.detail;
   EXPECT_LT(took, std::chrono::seconds(10));
 }

@@ -334,7 +334,11 @@ class FakeProcessRunner : public agent::ProcessRunner {
 class FakeClock : public agent::Clock {
  public:
   time_point now() const override { return now_; }
+  wall_time wall_now() const override { return wall_source ? wall_source() : wall; }
+  // Sleeping advances the time; a sleep once `stop` is requested returns false at once, as the
+  // real clock's does.
   bool sleep_for(std::chrono::milliseconds d) override {
+    if (stop.stop_requested()) return false;
     sleeps.push_back(d);
     now_ += d;
     return true;
@@ -348,6 +352,9 @@ class FakeClock : public agent::Clock {
   }
 
   std::vector<std::chrono::milliseconds> sleeps;
+  wall_time wall{};                        // what wall_now() answers
+  std::function<wall_time()> wall_source;  // when set, answers instead (a moving calendar)
+  agent::StopToken stop;
 
  private:
   // Far from the steady clock's epoch, so "now - something" never underflows.

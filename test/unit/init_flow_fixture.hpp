@@ -53,7 +53,7 @@ inline bool contains(const std::string& text, const std::string& needle) {
 class InitFlow : public ::testing::Test {
  protected:
   void SetUp() override {
-    agent::reset_stop_for_test();
+    clock_.stop = stop_.token();
     pgdata_ = tmp_ / "pgdata";
     config_.pod.name = "todo-db-1";
     config_.pod.namespace_ = "default";
@@ -63,9 +63,9 @@ class InitFlow : public ::testing::Test {
     config_.init.wait_timeout = std::chrono::seconds(60);
     config_.init.termination_log = "";
   }
-  void TearDown() override { agent::reset_stop_for_test(); }
-
-  InitOutcome run() { return run_init(config_, InitDeps{resolver_, pg_, runner_, clock_}); }
+  InitOutcome run() {
+    return run_init(config_, InitDeps{resolver_, pg_, runner_, clock_, stop_.token()});
+  }
 
   // The primary resolves at once, accepts connections and is cluster kSysid; pg_basebackup
   // writes a replica of it.
@@ -85,6 +85,7 @@ class InitFlow : public ::testing::Test {
   fakes::FakePgClient pg_;
   fakes::FakeProcessRunner runner_;
   fakes::FakeClock clock_;
+  agent::StopSource stop_;  // a test stops the flow (SIGTERM) through it
 };
 
 class InitPrimaryFlow : public InitFlow {

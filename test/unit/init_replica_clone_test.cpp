@@ -276,9 +276,8 @@ TEST_F(InitFlow, TrailingSlashInPgdata) {
 }
 
 TEST_F(InitFlow, StopWhileWaitingForDns) {
-  resolver_.on_query = [](const std::string&) { agent::request_stop_for_test(); };
+  resolver_.on_query = [this](const std::string&) { stop_.request_stop(); };
   const InitOutcome out = run();
-  agent::reset_stop_for_test();
   EXPECT_EQ(out.code, ExitCode::kFailed) << out.message;
   EXPECT_TRUE(contains(out.message, "stopped")) << out.message;
   EXPECT_EQ(resolver_.calls(kPrimaryHost), 1);

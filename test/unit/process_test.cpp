@@ -36,9 +36,9 @@ struct Run {
   std::vector<std::string> lines;
 };
 
-Run run(const ProcessSpec& spec) {
+Run run(const ProcessSpec& spec, StopToken stop = {}) {
   Run r;
-  r.result = make_boost_process_runner()->run(
+  r.result = make_boost_process_runner(stop)->run(
       spec, [&](std::string_view line) { r.lines.emplace_back(line); });
   return r;
 }
@@ -149,7 +149,7 @@ TEST(ProcessTest, ChildDiesWithTheAgent) {
   const pid_t agent = ::fork();
   ASSERT_GE(agent, 0);
   if (agent == 0) {
-    make_boost_process_runner()->run(
+    make_boost_process_runner({})->run(
         shell("echo $$ > " + pid_file.string() + ".tmp && mv " + pid_file.string() + ".tmp " +
               pid_file.string() + " && exec sleep 60"),
         [](std::string_view) {});
@@ -265,28 +265,26 @@ TEST(ProcessTest, ChildKilledBySomeoneElseIsSignaled) {
 TEST(ProcessTest, ThrowingLineHandlerLeavesNoChildBehind) {
   pid_t pid = 0;
   EXPECT_THROW(
-      make_boost_process_runner()->run(shell("echo $$; sleep 30"),
-                                       [&](std::string_view line) {
-                                         pid = static_cast<pid_t>(std::stol(std::string(line)));
-                                         throw std::runtime_error("handler failed");
-                                       }),
+      make_boost_process_runner({})->run(shell("echo $$; sleep 30"),
+                                         [&](std::string_view line) {
+                                           pid = static_cast<pid_t>(std::stol(std::string(line)));
+                                           throw std::runtime_error("handler failed");
+                                         }),
       std::runtime_error);
   ASSERT_GT(pid, 0);
   EXPECT_FALSE(process_exists(pid));
 }
 
-// Stop state is process-wide: reset before and after.
 TEST(ProcessTest, StopRequestEndsTheChild) {
-  reset_stop_for_test();
-  std::thread stopper([] {
+  StopSource stop;
+  std::thread stopper([&stop] {
     std::this_thread::sleep_for(milliseconds(200));
-    request_stop_for_test();
+    stop.request_stop();
   });
   const auto start = std::chrono::steady_clock::now();
-  auto r = run(shell("echo $$; sleep 30"));
+  auto r = run(shell("echo $$; sleep 30"), stop.token());
   stopper.join();
   const auto took = std::chrono::steady_clock::now() - start;
-  reset_stop_for_test();
   EXPECT_EQ(r.result.end, End::kStopped);
   EXPECT_LT(took, std::chrono::seconds(10));
   const pid_t pid = first_line_pid(r);
@@ -295,16 +293,16 @@ TEST(ProcessTest, StopRequestEndsTheChild) {
 }
 
 TEST(ProcessTest, DoesNotStartWhenAlreadyStopping) {
-  reset_stop_for_test();
-  request_stop_for_test();
-  auto r = run(shell("echo started"));
-  reset_stop_for_test();
+  StopSource stop;
+  stop.request_stop();
+  auto r = run(shell("echo started"), stop.token());
   EXPECT_EQ(r.result.end, End::kStopped);
   EXPECT_TRUE(r.lines.empty());
 }
 
 TEST(ProcessTest, ChildDoesNotInheritTheStopPipe) {
-  const int fd = stop_fd();
+  StopSource stop;
+  const int fd = stop.token().fd();
   auto r = run(shell("[ -e /proc/self/fd/" + std::to_string(fd) + " ] && echo inherited; exit 0"));
   ASSERT_TRUE(r.result.ok());
   EXPECT_TRUE(r.lines.empty());

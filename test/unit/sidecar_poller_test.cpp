@@ -110,7 +110,8 @@ struct Fixture {
                       return FilesystemStats{1000, 400};
                     },
                     .on_poll = nullptr,
-                    .wall_now = [] { return std::chrono::system_clock::time_point(); }};
+                    .janitor = nullptr,
+                    .stop = {}};
     return Poller(config, targets, std::move(deps), store);
   }
   agent::Config config;
