@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +40,11 @@ class SilentServer {
     fd_ = -1;
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // Waits (up to `limit`) until a query arrives; it is never answered.
+  bool wait_for_query(std::chrono::milliseconds limit) const {
+    pollfd pfd{fd_, POLLIN, 0};
+    return ::poll(&pfd, 1, static_cast<int>(limit.count())) == 1;
+  }
 
  private:
   int fd_ = -1;
@@ -99,8 +105,9 @@ TEST(DnsTest, StopRequestCancelsAPendingQuery) {
   StopSource stop;
   SilentServer server;
   auto resolver = make_cares_resolver({server.address()}, milliseconds(30000), stop.token());
-  std::thread stopper([&stop] {
-    std::this_thread::sleep_for(milliseconds(200));
+  // The stop arrives while the query is pending (the server has it), not after a guessed delay.
+  std::thread stopper([&stop, &server] {
+    server.wait_for_query(milliseconds(10000));
     stop.request_stop();
   });
   const auto start = std::chrono::steady_clock::now();

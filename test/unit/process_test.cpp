@@ -31,13 +31,13 @@ ProcessSpec shell(const std::string& script) {
   return spec;
 }
 
-struct Run {
+struct Ran {
   ProcessResult result;
   std::vector<std::string> lines;
 };
 
-Run run(const ProcessSpec& spec, StopToken stop = {}) {
-  Run r;
+Ran run(const ProcessSpec& spec, StopToken stop = {}) {
+  Ran r;
   r.result = make_boost_process_runner(stop)->run(
       spec, [&](std::string_view line) { r.lines.emplace_back(line); });
   return r;
@@ -64,7 +64,7 @@ bool process_exists(pid_t pid) {
 }
 
 // The first line the child printed is its pid ($$).
-pid_t first_line_pid(const Run& r) {
+pid_t first_line_pid(const Ran& r) {
   if (r.lines.empty()) return 0;
   return static_cast<pid_t>(std::stol(r.lines.front()));
 }
@@ -277,13 +277,14 @@ TEST(ProcessTest, ThrowingLineHandlerLeavesNoChildBehind) {
 
 TEST(ProcessTest, StopRequestEndsTheChild) {
   StopSource stop;
-  std::thread stopper([&stop] {
-    std::this_thread::sleep_for(milliseconds(200));
-    stop.request_stop();
-  });
+  Ran r;
   const auto start = std::chrono::steady_clock::now();
-  auto r = run(shell("echo $$; sleep 30"), stop.token());
-  stopper.join();
+  // The stop arrives once the child runs (it printed its pid), not after a guessed delay.
+  r.result = make_boost_process_runner(stop.token())
+                 ->run(shell("echo $$; sleep 30"), [&](std::string_view line) {
+                   r.lines.emplace_back(line);
+                   stop.request_stop();
+                 });
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(r.result.end, End::kStopped);
   EXPECT_LT(took, std::chrono::seconds(10));
