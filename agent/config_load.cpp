@@ -1,6 +1,5 @@
 // Loading the config: defaults, the TOML file, the environment and flags, in rising
-// precedence (load_config), then the password files and the checks across keys; and the
-// process environment the agent reads and scrubs.
+// precedence (load_config), then the password files and the checks across keys.
 #include <fmt/format.h>
 #include <toml++/toml.h>
 #include <unistd.h>
@@ -17,8 +16,6 @@
 #include "agent/errors.hpp"
 #include "agent/identity.hpp"
 #include "agent/units.hpp"
-
-extern char** environ;
 
 namespace replagent::agent {
 
@@ -197,49 +194,6 @@ void check_names(const Config& c, const ConfigInputs& in) {
 
 }  // namespace
 
-Secret read_secret_file(const std::string& path, const std::string& key) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    // A Secret mounted as a volume is a directory of one file per key.
-    throw usage_error(
-        fmt::format("{} '{}' is a directory, not a file: point {} at the key's "
-                    "file inside it (a Secret volume holds one file per key), e.g. "
-                    "{}/password",
-                    key, path, key, path));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw usage_error(
-        fmt::format("cannot read {} '{}': {} (mount the Secret there or fix the path)", key, path,
-                    std::strerror(errno)));
-  }
-  std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Secrets created with `echo` end in a newline that is not part of the password.
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
-  if (value.empty()) throw usage_error(fmt::format("{} '{}' is empty", key, path));
-  return Secret(std::move(value));
-}
-
-bool is_secret_variable(const std::string& name) {
-  if (name == "POSTGRES_PASSWORD") return true;
-  if (name.rfind("REPLAGENT_", 0) == 0 && name.find("PASSWORD") != std::string::npos &&
-      name.size() > 5 && name.compare(name.size() - 5, 5, "_FILE") != 0)
-    return true;
-  if (name == "REPLAGENT_SIDECAR_STATUS_TOKEN") return true;
-  return name.rfind("PG", 0) == 0 && name.find("PASS") != std::string::npos && name != "PGPASSFILE";
-}
-
-void scrub_secret_environment() {
-  std::vector<std::string> names;
-  for (char** e = environ; e && *e; ++e) {
-    std::string entry(*e);
-    const auto eq = entry.find('=');
-    if (eq != std::string::npos && is_secret_variable(entry.substr(0, eq)))
-      names.push_back(entry.substr(0, eq));
-  }
-  for (const auto& n : names) ::unsetenv(n.c_str());
-}
-
 Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
   Config c;
   const auto env = [&](const std::string& name) -> std::optional<std::string> {
@@ -398,20 +352,6 @@ Config load_config(const ConfigInputs& in, std::vector<std::string>* warnings) {
   if (c.sidecar.poll_interval.count() <= 0)
     throw usage_error("sidecar.poll_interval must be above 0");
   return c;
-}
-
-std::map<std::string, std::string> current_environment() {
-  std::map<std::string, std::string> out;
-  for (char** e = environ; e && *e; ++e) {
-    std::string entry(*e);
-    auto eq = entry.find('=');
-    if (eq != std::string::npos) out[entry.substr(0, eq)] = entry.substr(eq + 1);
-  }
-  return out;
-}
-
-Secret read_password_file(const std::string& path, const std::string& key) {
-  return read_secret_file(path, key);
 }
 
 }  // namespace replagent::agent
