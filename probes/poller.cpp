@@ -9,8 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "agent/dns.hpp"
 #include "agent/signals.hpp"
+#include "agent/topology.hpp"
 #include "agent/units.hpp"
 #include "probes/queries.hpp"
 
@@ -55,36 +55,10 @@ std::chrono::milliseconds io_deadline(std::chrono::milliseconds interval) {
   return statement_timeout(interval) + std::chrono::milliseconds(250);
 }
 
-agent::ConnParams local_conn_params(const agent::Config& c,
-                                    std::chrono::milliseconds query_budget) {
-  agent::ConnParams l;
-  // A static binary cannot resolve names through NSS: a numeric host goes to hostaddr, a
-  // path is a unix socket directory, "localhost" is loopback; any other name is left to
-  // libpq (works only in the dynamically linked build).
-  const std::string& host = c.postgres.host;
-  if (host == "localhost") {
-    l.host = "localhost";
-    l.hostaddr = "127.0.0.1";
-  } else if (agent::is_ip_literal(host)) {
-    l.hostaddr = host;  // libpq takes IPv6 literals bare in hostaddr
-  } else {
-    l.host = host;
-  }
-  l.port = c.postgres.port;
-  // The monitoring role (pg_monitor, pg_roles.hpp), never the superuser: the sidecar is
-  // reachable from the network and needs to read statistics only.
-  l.user = c.postgres.monitor_user;
-  l.password = c.postgres.monitor_password;
-  l.application_name = "replagent-sidecar";
-  l.connect_timeout = std::chrono::seconds(2);
-  l.options = fmt::format("-c statement_timeout={}", query_budget.count());
-  return l;
-}
-
 PollerTargets poller_targets(const agent::Config& c) {
   PollerTargets t;
   t.data_dir = c.postgres.data_dir;
-  t.local = local_conn_params(c, statement_timeout(c.sidecar.poll_interval));
+  t.local = agent::local_monitor(c, statement_timeout(c.sidecar.poll_interval));
   t.local.io_timeout = io_deadline(c.sidecar.poll_interval);
   return t;
 }

@@ -58,12 +58,6 @@ PollerTargets poller_targets(const agent::Config& config);
 // The client-side deadline for connecting and for each query at this poll interval.
 std::chrono::milliseconds io_deadline(std::chrono::milliseconds interval);
 
-// The local server as the sidecar and the probe reach it: postgres.host/port as the monitoring
-// role (postgres.monitor_user),
-// with connect_timeout and a statement_timeout under `query_budget`.
-agent::ConnParams local_conn_params(const agent::Config& config,
-                                    std::chrono::milliseconds query_budget);
-
 class Poller {
  public:
   Poller(const agent::Config& config, PollerTargets targets, PollerDeps deps, SnapshotStore& store);

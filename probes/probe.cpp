@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "agent/errors.hpp"
+#include "agent/topology.hpp"
 #include "agent/units.hpp"
 #include "probes/http_client.hpp"
 #include "probes/http_server.hpp"
@@ -186,7 +187,7 @@ DirectObservation check_directly_within(const agent::Config& config, const Probe
                                         std::chrono::milliseconds budget) {
   // Copies only: the abandoned thread may outlive this function's frame.
   auto task = std::make_shared<std::packaged_task<DirectObservation()>>(
-      [params = local_conn_params(config, budget), kind = o.kind] {
+      [params = agent::local_monitor(config, budget), kind = o.kind] {
         return check_directly(params, kind);
       });
   auto result = task->get_future();

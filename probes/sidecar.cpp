@@ -11,6 +11,7 @@
 #include "agent/identity.hpp"
 #include "agent/pg.hpp"
 #include "agent/tls.hpp"
+#include "agent/topology.hpp"
 #include "agent/units.hpp"
 #include "agent/version.hpp"
 #include "probes/http_server.hpp"
@@ -56,13 +57,7 @@ std::unique_ptr<SlotJanitor> slot_janitor(const agent::Config& config,
   s.cluster_domain = config.pod.cluster_domain;
   s.primary_ordinal = config.pod.primary_ordinal;
   s.drop_after = config.sidecar.slot_drop_after;
-  // DROP_REPLICATION_SLOT over a replication connection to the local server: the replication
-  // role may drop slots, the monitoring role may not.
-  s.replication = local;
-  s.replication.user = config.postgres.replication_user;
-  s.replication.password = config.postgres.replication_password;
-  s.replication.replication = true;
-  s.replication.application_name = "replagent-sidecar-slots";
+  s.replication = agent::local_replication(config, local);
   return std::make_unique<SlotJanitor>(std::move(s), resolver, pg);
 }
 

@@ -11,6 +11,7 @@
 
 #include "agent/backoff.hpp"
 #include "agent/fs.hpp"
+#include "agent/topology.hpp"
 #include "roles/backup_dump.hpp"
 #include "roles/backup_retry.hpp"
 #include "roles/backup_source.hpp"
@@ -65,8 +66,8 @@ Dumped dump_at_snapshot(const agent::Config& c, BackupDeps& deps, const BackupSo
                            passfile_line(c.postgres.backup_user, c.postgres.backup_password), 0600);
 
   // The snapshot, the row counts and pg_dump all in the database being backed up.
-  agent::ConnParams params = backup_params(c, source.host, source.address);
-  params.dbname = c.backup.database;
+  const agent::ConnParams params =
+      agent::backup_to(c, source.host, source.address, c.backup.database);
   agent::PgError err;
   auto session = deps.pg.connect(params, &err);
   if (!session) {

@@ -6,7 +6,7 @@
 
 #include "agent/errors.hpp"
 #include "agent/identity.hpp"
-#include "roles/pod_connection.hpp"
+#include "agent/topology.hpp"
 
 namespace replagent::roles {
 namespace {
@@ -63,7 +63,7 @@ SourceChoice named_source(const agent::Config& c, agent::Resolver& resolver, age
   if (address) {
     // Reachable and answering as the backup role: a wrong password fails here, with a clear
     // message, rather than deep inside pg_dump.
-    if (observe(pg, backup_params(c, host, *address), &why)) {
+    if (observe(pg, agent::backup_to(c, host, *address, "postgres"), &why)) {
       out.source = BackupSource{role, host, *address};
       out.reason = earlier;
       return out;
@@ -78,15 +78,6 @@ SourceChoice named_source(const agent::Config& c, agent::Resolver& resolver, age
 
 std::string BackupSource::describe() const {
   return fmt::format("{} {} ({})", role, address, host);
-}
-
-agent::ConnParams backup_params(const agent::Config& c, const std::string& host,
-                                const std::string& address) {
-  agent::ConnParams p = pod_connection(c, host, address);
-  p.user = c.postgres.backup_user;
-  p.password = c.postgres.backup_password;
-  p.application_name = "replagent-backup";
-  return p;
 }
 
 BackupTarget backup_target_of(const agent::Config& c) {
@@ -128,7 +119,7 @@ SourceChoice choose_backup_source(const agent::Config& c, const BackupTarget& t,
   }
   for (const auto& address : answer.addresses) {
     std::string why;
-    const auto seen = observe(pg, backup_params(c, t.service_host, address), &why);
+    const auto seen = observe(pg, agent::backup_to(c, t.service_host, address, "postgres"), &why);
     if (seen && seen->in_recovery && seen->receiver == "streaming") {
       SourceChoice out;
       out.source = BackupSource{"replica", t.service_host, address};

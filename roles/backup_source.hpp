@@ -47,10 +47,4 @@ SourceChoice primary_source(const agent::Config& config, const BackupTarget& tar
                             agent::Resolver& resolver, agent::PgClient& pg,
                             const std::string& earlier = "");
 
-// The backup role's connection to `address` (TCP, numeric), database `postgres`. Never the
-// superuser: a dump reads what a database owner wrote, and the backup role (pg_read_all_data,
-// pg_roles.hpp) cannot run programs or write, whatever the dumped database contains.
-agent::ConnParams backup_params(const agent::Config& config, const std::string& host,
-                                const std::string& address);
-
 }  // namespace replagent::roles

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "agent/topology.hpp"
 #include "roles/backup.hpp"
 #include "roles/backup_dump.hpp"
 #include "roles/backup_source.hpp"
@@ -98,13 +99,7 @@ class TemporaryServer {
 
   agent::ConnParams params(const std::string& user = kRestoreRole,
                            const std::string& dbname = kRestoreDatabase) const {
-    agent::ConnParams p;
-    p.host = socket_dir_;
-    p.port = c_.postgres.port;
-    p.user = user;
-    p.dbname = dbname;
-    p.application_name = "replagent-restore-check";
-    return p;
+    return agent::restore_check_to(c_, socket_dir_, user, dbname);
   }
 
   std::string conninfo() const {

@@ -9,9 +9,9 @@
 
 #include "agent/fs.hpp"
 #include "agent/tls.hpp"
+#include "agent/topology.hpp"
 #include "roles/init_record.hpp"
 #include "roles/init_steps.hpp"
-#include "roles/pod_connection.hpp"
 
 namespace replagent::roles {
 
@@ -49,34 +49,6 @@ const char* to_string(InitReason reason) {
 
 namespace detail {
 
-Topology topology_of(const agent::Config& c) {
-  auto self = agent::parse_pod_name(c.pod.name);
-  if (!self) {
-    throw agent::usage_error(fmt::format(
-        "pod name '{}' has no ordinal: expected <statefulset>-<ordinal> such as todo-db-1 (set "
-        "POD_NAME from metadata.name, or pod.name)",
-        c.pod.name));
-  }
-  Topology t;
-  t.self = *self;
-  t.primary = agent::PodIdentity{self->set, c.pod.primary_ordinal};
-  const std::string service = c.pod.service.empty() ? self->set : c.pod.service;
-  t.primary_host = agent::pod_dns_name(t.primary, service, c.pod.namespace_, c.pod.cluster_domain);
-  t.service_host = agent::service_dns_name(service, c.pod.namespace_, c.pod.cluster_domain);
-  t.slot = agent::slot_name_for(c.pod.name);
-  return t;
-}
-
-agent::ConnParams replication_params(const agent::Config& c, const std::string& host,
-                                     const std::string& address) {
-  agent::ConnParams p = pod_connection(c, host, address);
-  p.user = c.postgres.replication_user;
-  p.password = c.postgres.replication_password;
-  p.application_name = c.pod.name;
-  p.replication = true;
-  return p;
-}
-
 InitOutcome outcome(agent::ExitCode code, std::string message) {
   return InitOutcome{code, std::move(message), {}, {}};
 }
@@ -104,7 +76,7 @@ InitOutcome run_init(const agent::Config& config, InitDeps deps) {
         "postgres.data_dir is not set: set PGDATA (a subdirectory of the volume mount) or "
         "REPLAGENT_POSTGRES_DATA_DIR");
   }
-  const detail::Topology topo = detail::topology_of(config);
+  const agent::Topology topo = agent::topology_of(config);
   spdlog::info("init: pod {} (ordinal {}) is the {}; primary {}:{}; PGDATA {}", config.pod.name,
                topo.self.ordinal, topo.is_primary() ? "primary" : "replica", topo.primary_host,
                config.postgres.port, config.postgres.data_dir);

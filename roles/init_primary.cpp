@@ -6,6 +6,7 @@
 
 #include "agent/dns.hpp"
 #include "agent/fs.hpp"
+#include "agent/topology.hpp"
 #include "roles/data_dir.hpp"
 #include "roles/init_steps.hpp"
 #include "roles/pg_files.hpp"
@@ -56,7 +57,7 @@ std::optional<InitOutcome> refuse_if_peers_hold_data(const agent::Config& c, Ini
     return std::nullopt;
   }
   for (const auto& address : answer->addresses) {
-    auto params = replication_params(c, t.service_host, address);
+    auto params = agent::replication_to(c, t.service_host, address, c.pod.name);
     params.connect_timeout = std::chrono::seconds(2);
     agent::PgError err;
     if (auto info = deps.pg.identify_system(params, &err)) {

@@ -1,6 +1,7 @@
 // init for a replica: look at the volume and the primary, decide (replica_plan.hpp), then keep
 // valid data of this cluster or clone the primary (replica_clone.cpp).
 #include "agent/tls.hpp"
+#include "agent/topology.hpp"
 #include "roles/init_steps.hpp"
 
 namespace replagent::roles::detail {
@@ -19,7 +20,7 @@ std::optional<PrimaryFacts> glance_at_primary(const agent::Config& c, InitDeps& 
     return std::nullopt;
   }
   agent::PgError err;
-  auto params = replication_params(c, t.primary_host, answer.addresses.front());
+  auto params = agent::replication_to(c, t.primary_host, answer.addresses.front(), c.pod.name);
   params.connect_timeout = std::chrono::seconds(2);
   auto info = deps.pg.identify_system(params, &err);
   if (!info && c.postgres.tls() && agent::is_tls_unsupported(err.message)) {
@@ -52,7 +53,7 @@ std::optional<PrimaryFacts> glance_at_primary(const agent::Config& c, InitDeps& 
 SlotCheck read_slot(const agent::Config& c, InitDeps& deps, const Topology& t,
                     const PrimaryFacts& primary) {
   agent::PgError err;
-  auto params = replication_params(c, t.primary_host, primary.address);
+  auto params = agent::replication_to(c, t.primary_host, primary.address, c.pod.name);
   if (primary.tls_pending) params.sslrootcert.clear();
   params.connect_timeout = std::chrono::seconds(2);
   const auto slot = deps.pg.read_physical_slot(params, t.slot, &err);

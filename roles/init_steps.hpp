@@ -11,6 +11,7 @@
 #include "agent/backoff.hpp"
 #include "agent/identity.hpp"
 #include "agent/signals.hpp"
+#include "agent/topology.hpp"
 #include "agent/units.hpp"
 #include "roles/data_dir.hpp"
 #include "roles/init.hpp"
@@ -19,16 +20,8 @@
 
 namespace replagent::roles::detail {
 
-// Who we are and who the primary is, worked out once from the config.
-struct Topology {
-  agent::PodIdentity self;
-  agent::PodIdentity primary;
-  std::string primary_host;  // <set>-<primary>.<service>.<ns>.svc.<domain>
-  std::string service_host;  // <service>.<ns>.svc.<domain>: one A record per pod
-  std::string slot;          // todo_db_1
-  bool is_primary() const { return self.ordinal == primary.ordinal; }
-};
-Topology topology_of(const agent::Config& config);
+// Who we are and who the primary is (agent/topology.hpp), as the steps below take it.
+using agent::Topology;
 
 enum class WaitEnd { kDone, kTimedOut, kStopped };
 
@@ -53,10 +46,6 @@ WaitEnd wait_for(InitDeps& deps, const agent::Config& config, agent::Clock::time
     if (!deps.clock.sleep_for(delay)) return WaitEnd::kStopped;
   }
 }
-
-// Connection parameters for the replication role at `address`.
-agent::ConnParams replication_params(const agent::Config& config, const std::string& host,
-                                     const std::string& address);
 
 InitOutcome outcome(agent::ExitCode code, std::string message);
 

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "agent/topology.hpp"
 #include "roles/pg_roles.hpp"
-#include "roles/pod_connection.hpp"
 
 namespace replagent::roles {
 
@@ -73,7 +73,7 @@ void PasswordSync::review(bool is_primary, const std::string& socket_dir) {
   };
   std::string why;
   auto session =
-      connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-passwords", &why);
+      agent::connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-passwords", &why);
   if (!session) return fail(why);
   if (auto e = reconcile_roles(*session, *wanted)) return fail(*e);
 

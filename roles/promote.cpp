@@ -4,8 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/errors.hpp"
-#include "roles/init_steps.hpp"
-#include "roles/pod_connection.hpp"
+#include "agent/topology.hpp"
 
 namespace replagent::roles {
 
@@ -35,15 +34,6 @@ PromoteDecision decide_promote(const PromoteObservation& o) {
 
 namespace {
 
-// The local server as `kubectl exec ... psql` reaches it: its socket, the superuser, peer
-// authentication; statements bounded (pg_promote waits up to 60 s).
-agent::ConnParams local_superuser(const agent::Config& c, const std::string& socket_dir) {
-  agent::ConnParams p = socket_superuser(c, socket_dir, "replagent promote");
-  p.connect_timeout = std::chrono::seconds(5);
-  p.io_timeout = std::chrono::seconds(90);
-  return p;
-}
-
 std::string cell(const agent::QueryResult& r, std::size_t col) {
   return r.rows.empty() || !r.rows[0][col] ? std::string() : *r.rows[0][col];
 }
@@ -63,16 +53,14 @@ void observe_local(agent::PgSession& s, PromoteObservation& o) {
 }
 
 // 2. The configured primary: its DNS name, and whether a server answers at each address.
-void observe_primary(const agent::Config& c, const detail::Topology& t, agent::PgClient& pg,
+void observe_primary(const agent::Config& c, const agent::Topology& t, agent::PgClient& pg,
                      agent::Resolver& resolver, PromoteObservation& o) {
   o.primary_host = t.primary_host;
   const agent::DnsAnswer a = resolver.resolve_ipv4(t.primary_host);
   o.primary_dns = a.status;
   o.primary_dns_detail = a.detail;
   for (const auto& address : a.addresses) {
-    agent::ConnParams p = pod_connection(c, t.primary_host, address);
-    p.user = c.postgres.replication_user;
-    o.primary_pings[address] = pg.ping(p);
+    o.primary_pings[address] = pg.ping(agent::replication_ping_to(c, t.primary_host, address));
   }
 }
 
@@ -80,9 +68,9 @@ void observe_primary(const agent::Config& c, const detail::Topology& t, agent::P
 
 std::string run_promote(const agent::Config& config, const std::string& socket_dir,
                         agent::PgClient& pg, agent::Resolver& resolver) {
-  const detail::Topology t = detail::topology_of(config);
+  const agent::Topology t = agent::topology_of(config);
   agent::PgError err;
-  auto local = pg.connect(local_superuser(config, socket_dir), &err);
+  auto local = pg.connect(agent::promote_superuser(config, socket_dir), &err);
   if (!local)
     throw agent::AgentError(
         agent::ExitCode::kFailed,

@@ -4,6 +4,7 @@
 
 #include "agent/fs.hpp"
 #include "agent/tls.hpp"
+#include "agent/topology.hpp"
 #include "roles/clone.hpp"
 #include "roles/init_steps.hpp"
 
@@ -66,7 +67,7 @@ std::optional<InitOutcome> wait_for_server(const agent::Config& c, InitDeps& dep
   std::string reason;
   std::optional<bool> up;
   std::string tls_refusal;
-  auto params = replication_params(c, t.primary_host, address);
+  auto params = agent::replication_to(c, t.primary_host, address, c.pod.name);
   const auto end = wait_for<bool>(
       deps, c, deadline, fmt::format("primary {}:{}", t.primary_host, c.postgres.port),
       [&](std::string* why) -> std::optional<bool> {
@@ -280,7 +281,7 @@ InitOutcome clone(const agent::Config& c, InitDeps& deps, const Topology& t,
   std::string address;
   if (auto failed = wait_for_dns(c, deps, t, deadline, &address)) return *failed;
   if (auto failed = wait_for_server(c, deps, t, deadline, address)) return *failed;
-  const auto params = replication_params(c, t.primary_host, address);
+  const auto params = agent::replication_to(c, t.primary_host, address, c.pod.name);
   std::uint64_t sysid = 0;
   if (auto failed = identify_primary(deps, params, &sysid)) return *failed;
 

@@ -6,10 +6,10 @@
 #include <filesystem>
 
 #include "agent/fs.hpp"
+#include "agent/topology.hpp"
 #include "roles/data_dir.hpp"
 #include "roles/init_steps.hpp"
 #include "roles/pg_roles.hpp"
-#include "roles/pod_connection.hpp"
 
 namespace replagent::roles::detail {
 namespace {
@@ -61,7 +61,7 @@ class TemporaryServer {
   }
 
   std::unique_ptr<agent::PgSession> connect(agent::PgError* err) {
-    return deps_.pg.connect(socket_superuser(c_, run_, "replagent-init"), err);
+    return deps_.pg.connect(agent::socket_superuser(c_, run_, "replagent-init"), err);
   }
 
   // Empty on success (or when never started), else why not.

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "roles/pod_connection.hpp"
+#include "agent/topology.hpp"
 
 namespace replagent::roles {
 
@@ -57,7 +57,8 @@ void TlsReload::review(const std::string& socket_dir) {
 
   // 3. Reload over the local socket as the superuser (peer authentication, no password).
   std::string why;
-  auto session = connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-tls", &why);
+  auto session =
+      agent::connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-tls", &why);
   if (!session) return note(why, true);
   if (auto e = session->exec("SELECT pg_catalog.pg_reload_conf()"))
     return note(fmt::format("pg_reload_conf() on the server at {}: {}", socket_dir, e->message),

@@ -5,9 +5,8 @@
 
 #include <filesystem>
 
-#include "roles/init_steps.hpp"
+#include "agent/topology.hpp"
 #include "roles/pg_files.hpp"
-#include "roles/pod_connection.hpp"
 
 namespace replagent::roles {
 
@@ -24,15 +23,12 @@ TlsUpgradeEffects real_tls_upgrade_effects(const agent::Config& config, agent::R
     return fs::exists(dir / kTlsPendingFile, ec);
   };
   e.verify_primary = [config, &resolver, &pg]() -> std::optional<std::string> {
-    const detail::Topology t = detail::topology_of(config);
+    const agent::Topology t = agent::topology_of(config);
     const agent::DnsAnswer a = resolver.resolve_ipv4(t.primary_host);
     if (a.status != agent::DnsStatus::kOk || a.addresses.empty())
       return fmt::format("{} does not resolve ({})", t.primary_host, agent::to_string(a.status));
-    agent::ConnParams p = pod_connection(config, t.primary_host, a.addresses.front());
-    p.user = config.postgres.replication_user;
-    p.password = config.postgres.replication_password;
-    p.application_name = "replagent-sidecar-tls";
-    p.replication = true;
+    const agent::ConnParams p =
+        agent::replication_to(config, t.primary_host, a.addresses.front(), "replagent-sidecar-tls");
     agent::PgError err;
     if (pg.identify_system(p, &err)) return std::nullopt;
     return fmt::format("{}: {}", p.describe(), err.message);
@@ -64,7 +60,8 @@ void TlsUpgrade::review(const std::string& socket_dir) {
 
   // 3. The verifying conninfo, set by the server itself, then a reload.
   std::string why;
-  auto session = connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-tls", &why);
+  auto session =
+      agent::connect_local_superuser(pg_, config_, socket_dir, "replagent-sidecar-tls", &why);
   if (!session) return wait(why);
   agent::QueryResult current;
   if (auto e = session->exec("SHOW primary_conninfo", &current))
