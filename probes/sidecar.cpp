@@ -46,7 +46,7 @@ RouteParams route_params(const agent::Config& config, std::optional<LastInit> la
 // while this pod's server is a primary.
 std::unique_ptr<SlotJanitor> slot_janitor(const agent::Config& config,
                                           const agent::ConnParams& local, agent::Resolver& resolver,
-                                          agent::PgClient& pg) {
+                                          agent::ReplicationClient& replication) {
   const auto id = agent::parse_pod_name(config.pod.name);
   if (!id) return nullptr;
   SlotJanitorSettings s;
@@ -63,7 +63,7 @@ std::unique_ptr<SlotJanitor> slot_janitor(const agent::Config& config,
   s.replication.password = config.postgres.replication_password;
   s.replication.replication = true;
   s.replication.application_name = "replagent-sidecar-slots";
-  return std::make_unique<SlotJanitor>(std::move(s), resolver, pg);
+  return std::make_unique<SlotJanitor>(std::move(s), resolver, replication);
 }
 
 }  // namespace
@@ -89,7 +89,7 @@ int run_sidecar(const agent::Config& config, SidecarDeps deps) {
   }
   PollerTargets targets = poller_targets(config);
   std::unique_ptr<SlotJanitor> janitor =
-      slot_janitor(config, targets.local, deps.resolver, deps.pg);
+      slot_janitor(config, targets.local, deps.resolver, deps.replication);
   PollerDeps poller_deps{.pg = deps.pg,
                          .clock = agent::system_clock(),
                          .filesystem = statvfs_stats,

@@ -6,6 +6,7 @@
 #include "agent/config.hpp"
 #include "agent/dns.hpp"
 #include "agent/pg.hpp"
+#include "agent/pg_replication.hpp"
 #include "probes/routes.hpp"
 #include "probes/snapshot.hpp"
 
@@ -14,6 +15,7 @@ namespace replagent::probes {
 // What the sidecar is given by the composition root (agent/cmd/sidecar.cpp).
 struct SidecarDeps {
   agent::PgClient& pg;
+  agent::ReplicationClient& replication;
   agent::Resolver& resolver;
   // What the last init did with the volume, if it left a record.
   std::optional<LastInit> last_init;

@@ -9,6 +9,7 @@
 #include "agent/dns.hpp"
 #include "agent/errors.hpp"
 #include "agent/pg.hpp"
+#include "agent/pg_replication.hpp"
 #include "agent/process.hpp"
 
 namespace replagent::roles {
@@ -17,6 +18,7 @@ namespace replagent::roles {
 struct InitDeps {
   agent::Resolver& resolver;
   agent::PgClient& pg;
+  agent::ReplicationClient& replication;
   agent::ProcessRunner& runner;
   agent::Clock& clock;
 };

@@ -16,14 +16,14 @@ namespace fs = std::filesystem;
 }  // namespace
 
 TlsUpgradeEffects real_tls_upgrade_effects(const agent::Config& config, agent::Resolver& resolver,
-                                           agent::PgClient& pg) {
+                                           agent::ReplicationClient& replication) {
   TlsUpgradeEffects e;
   const fs::path dir(config.postgres.data_dir);
   e.pending = [dir] {
     std::error_code ec;
     return fs::exists(dir / kTlsPendingFile, ec);
   };
-  e.verify_primary = [config, &resolver, &pg]() -> std::optional<std::string> {
+  e.verify_primary = [config, &resolver, &replication]() -> std::optional<std::string> {
     const detail::Topology t = detail::topology_of(config);
     const agent::DnsAnswer a = resolver.resolve_ipv4(t.primary_host);
     if (a.status != agent::DnsStatus::kOk || a.addresses.empty())
@@ -34,7 +34,7 @@ TlsUpgradeEffects real_tls_upgrade_effects(const agent::Config& config, agent::R
     p.application_name = "replagent-sidecar-tls";
     p.replication = true;
     agent::PgError err;
-    if (pg.identify_system(p, &err)) return std::nullopt;
+    if (replication.identify_system(p, &err)) return std::nullopt;
     return fmt::format("{}: {}", p.describe(), err.message);
   };
   e.record_verified = [data_dir = config.postgres.data_dir] { mark_tls_verified(data_dir); };

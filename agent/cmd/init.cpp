@@ -38,10 +38,11 @@ int run(const agent::CommandLine& cl) {
   const agent::Config config = load_settings(cl);
   auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
   auto pg = agent::make_libpq_client();
+  auto replication = agent::make_replication_client(*pg);
   auto runner = agent::make_boost_process_runner();
   roles::InitOutcome out;
   try {
-    out = roles::run_init(config, {*resolver, *pg, *runner, agent::system_clock()});
+    out = roles::run_init(config, {*resolver, *pg, *replication, *runner, agent::system_clock()});
   } catch (const agent::AgentError& e) {
     out = roles::InitOutcome{e.code(), e.what(), {}, {}};
   }

@@ -9,6 +9,7 @@
 #include "agent/cmd/commands.hpp"
 #include "agent/dns.hpp"
 #include "agent/pg.hpp"
+#include "agent/pg_replication.hpp"
 #include "roles/data_dir.hpp"
 #include "roles/init_record.hpp"
 #include "roles/password_sync.hpp"
@@ -37,7 +38,8 @@ Example:
 // on the interim sslmode=prefer moves to verify-full once the primary verifies.
 class AfterPoll {
  public:
-  AfterPoll(const agent::Config& config, agent::PgClient& pg, agent::Resolver& resolver)
+  AfterPoll(const agent::Config& config, agent::PgClient& pg, agent::ReplicationClient& replication,
+            agent::Resolver& resolver)
       : config_(config),
         // On the primary, rotated passwords take effect while the set runs (password_sync.hpp).
         passwords_(config, pg, agent::system_clock()),
@@ -45,7 +47,7 @@ class AfterPoll {
         tls_(config, pg, agent::system_clock(), roles::real_tls_effects(config)),
         // tls_upgrade.hpp
         tls_upgrade_(config, pg, agent::system_clock(),
-                     roles::real_tls_upgrade_effects(config, resolver, pg)),
+                     roles::real_tls_upgrade_effects(config, resolver, replication)),
         // The pod's role label for Services that select by role (role_label.hpp); off when
         // sidecar.role_label is empty.
         role_label_(config.sidecar.role_label, agent::system_clock(),
@@ -92,10 +94,12 @@ std::optional<probes::LastInit> last_init(const agent::Config& config) {
 int run(const agent::CommandLine& cl) {
   const agent::Config config = load_settings(cl);
   auto pg = agent::make_libpq_client();
+  auto replication = agent::make_replication_client(*pg);
   auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout);
-  auto after_poll = std::make_shared<AfterPoll>(config, *pg, *resolver);
+  auto after_poll = std::make_shared<AfterPoll>(config, *pg, *replication, *resolver);
   return probes::run_sidecar(
       config, {.pg = *pg,
+               .replication = *replication,
                .resolver = *resolver,
                .last_init = last_init(config),
                .after_poll = [after_poll](const probes::Snapshot& s) { (*after_poll)(s); }});
