@@ -5,6 +5,7 @@
 #include "agent/clock.hpp"
 #include "agent/dns.hpp"
 #include "agent/pg.hpp"
+#include "agent/pg_replication.hpp"
 #include "agent/process.hpp"
 #include "agent/signals.hpp"
 
@@ -13,6 +14,7 @@ namespace replagent::agent {
 struct Effects {
   Resolver& resolver;
   PgClient& pg;
+  ReplicationClient& replication;  // the replication protocol (IDENTIFY_SYSTEM, slots)
   ProcessRunner& runner;
   // now() times waits and deadlines, wall_now() names and ages files; sleep_for wakes on stop.
   Clock& clock;

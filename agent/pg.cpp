@@ -19,7 +19,6 @@
 
 #include "agent/errors.hpp"
 #include "agent/pg_keywords.hpp"
-#include "agent/pg_replication.hpp"
 #include "agent/units.hpp"
 
 namespace replagent::agent {
@@ -358,26 +357,6 @@ class LibpqClient final : public PgClient {
     ConnPtr conn = open_connection(params, error);
     if (!conn) return nullptr;
     return std::make_unique<LibpqSession>(std::move(conn), params);
-  }
-
-  // The replication-protocol commands (agent/pg_replication.cpp), on connect()'s sessions.
-  std::optional<SystemInfo> identify_system(const ConnParams& params, PgError* error) override {
-    return pg_detail::identify_system(*this, params, error);
-  }
-
-  std::optional<PgError> ensure_physical_slot(const ConnParams& params, const std::string& slot,
-                                              bool* created) override {
-    return pg_detail::ensure_physical_slot(*this, params, slot, created);
-  }
-
-  std::optional<SlotState> read_physical_slot(const ConnParams& params, const std::string& slot,
-                                              PgError* error) override {
-    return pg_detail::read_physical_slot(*this, params, slot, error);
-  }
-
-  std::optional<PgError> drop_physical_slot(const ConnParams& params,
-                                            const std::string& slot) override {
-    return pg_detail::drop_physical_slot(*this, params, slot);
   }
 };
 

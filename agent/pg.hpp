@@ -53,22 +53,6 @@ struct PgError {
   bool auth_failed() const;  // 28P01 / 28000
 };
 
-struct SystemInfo {
-  std::uint64_t system_identifier = 0;
-  int timeline = 0;
-  std::uint64_t wal_position = 0;  // the server's current flush LSN as a byte position
-  std::string cluster_name;  // SHOW cluster_name: the pod name replagent init sets; may be empty
-};
-
-// A physical replication slot as the primary reports it.
-struct SlotState {
-  bool exists = false;
-  // Where the slot holds WAL from. Unset for an existing slot means it was invalidated:
-  // max_slot_wal_keep_size let the primary remove WAL the slot's replica had not received.
-  std::optional<std::uint64_t> restart_lsn;
-  bool wal_removed() const { return exists && !restart_lsn; }
-};
-
 // Result of a query: rows of nullable text values.
 struct QueryResult {
   std::vector<std::string> columns;
@@ -90,26 +74,14 @@ class PgSession {
   virtual std::string encrypt_password(const std::string& user, const Secret& password) = 0;
 };
 
-// libpq as an effect, so the init flows can be unit-tested with a fake server.
+// libpq as an effect, so the init flows can be unit-tested with a fake server. SQL only: the
+// replication-protocol commands are ReplicationClient's (agent/pg_replication.hpp).
 class PgClient {
  public:
   virtual ~PgClient() = default;
   virtual PingStatus ping(const ConnParams& params) = 0;
   // Opens a session; on failure returns nullptr and fills *error.
   virtual std::unique_ptr<PgSession> connect(const ConnParams& params, PgError* error) = 0;
-  // IDENTIFY_SYSTEM over a replication connection (params.replication is forced on).
-  virtual std::optional<SystemInfo> identify_system(const ConnParams& params, PgError* error) = 0;
-  // CREATE_REPLICATION_SLOT <name> PHYSICAL RESERVE_WAL; an existing slot of that name is
-  // success (*created = false).
-  virtual std::optional<PgError> ensure_physical_slot(const ConnParams& params,
-                                                      const std::string& slot, bool* created) = 0;
-  // READ_REPLICATION_SLOT <name> (PostgreSQL 15+, replication role rights suffice); nullopt
-  // with *error when the server could not be asked.
-  virtual std::optional<SlotState> read_physical_slot(const ConnParams& params,
-                                                      const std::string& slot, PgError* error) = 0;
-  // DROP_REPLICATION_SLOT <name>; a slot that does not exist is success.
-  virtual std::optional<PgError> drop_physical_slot(const ConnParams& params,
-                                                    const std::string& slot) = 0;
 };
 
 std::unique_ptr<PgClient> make_libpq_client();

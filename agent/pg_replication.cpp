@@ -10,7 +10,7 @@
 
 #include "agent/lsn.hpp"
 
-namespace replagent::agent::pg_detail {
+namespace replagent::agent {
 namespace {
 
 template <typename Int>
@@ -35,11 +35,25 @@ ConnParams replication(const ConnParams& params) {
   return repl;
 }
 
-}  // namespace
+class SessionReplicationClient final : public ReplicationClient {
+ public:
+  explicit SessionReplicationClient(PgClient& pg) : pg_(pg) {}
 
-std::optional<SystemInfo> identify_system(PgClient& client, const ConnParams& params,
-                                          PgError* error) {
-  auto session = client.connect(replication(params), error);
+  std::optional<SystemInfo> identify_system(const ConnParams& params, PgError* error) override;
+  std::optional<PgError> ensure_physical_slot(const ConnParams& params, const std::string& slot,
+                                              bool* created) override;
+  std::optional<SlotState> read_physical_slot(const ConnParams& params, const std::string& slot,
+                                              PgError* error) override;
+  std::optional<PgError> drop_physical_slot(const ConnParams& params,
+                                            const std::string& slot) override;
+
+ private:
+  PgClient& pg_;
+};
+
+std::optional<SystemInfo> SessionReplicationClient::identify_system(const ConnParams& params,
+                                                                    PgError* error) {
+  auto session = pg_.connect(replication(params), error);
   if (!session) return std::nullopt;
   QueryResult r;
   if (auto e = session->exec("IDENTIFY_SYSTEM", &r)) {
@@ -69,11 +83,12 @@ std::optional<SystemInfo> identify_system(PgClient& client, const ConnParams& pa
   return info;
 }
 
-std::optional<PgError> ensure_physical_slot(PgClient& client, const ConnParams& params,
-                                            const std::string& slot, bool* created) {
+std::optional<PgError> SessionReplicationClient::ensure_physical_slot(const ConnParams& params,
+                                                                      const std::string& slot,
+                                                                      bool* created) {
   if (created != nullptr) *created = false;
   PgError error;
-  auto session = client.connect(replication(params), &error);
+  auto session = pg_.connect(replication(params), &error);
   if (!session) return error;
   // RESERVE_WAL: the slot holds WAL from now on, so nothing the clone needs is recycled
   // between creating the slot and pg_basebackup starting to stream.
@@ -87,10 +102,11 @@ std::optional<PgError> ensure_physical_slot(PgClient& client, const ConnParams& 
   return e;
 }
 
-std::optional<SlotState> read_physical_slot(PgClient& client, const ConnParams& params,
-                                            const std::string& slot, PgError* error) {
+std::optional<SlotState> SessionReplicationClient::read_physical_slot(const ConnParams& params,
+                                                                      const std::string& slot,
+                                                                      PgError* error) {
   PgError e;
-  auto session = client.connect(replication(params), &e);
+  auto session = pg_.connect(replication(params), &e);
   if (!session) {
     if (error != nullptr) *error = std::move(e);
     return std::nullopt;
@@ -109,14 +125,20 @@ std::optional<SlotState> read_physical_slot(PgClient& client, const ConnParams& 
   return state;
 }
 
-std::optional<PgError> drop_physical_slot(PgClient& client, const ConnParams& params,
-                                          const std::string& slot) {
+std::optional<PgError> SessionReplicationClient::drop_physical_slot(const ConnParams& params,
+                                                                    const std::string& slot) {
   PgError e;
-  auto session = client.connect(replication(params), &e);
+  auto session = pg_.connect(replication(params), &e);
   if (!session) return e;
   auto failed = session->exec("DROP_REPLICATION_SLOT " + quoted_identifier(slot), nullptr);
   if (failed && failed->sqlstate == "42704") return std::nullopt;  // undefined_object
   return failed;
 }
 
-}  // namespace replagent::agent::pg_detail
+}  // namespace
+
+std::unique_ptr<ReplicationClient> make_replication_client(PgClient& pg) {
+  return std::make_unique<SessionReplicationClient>(pg);
+}
+
+}  // namespace replagent::agent

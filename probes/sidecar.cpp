@@ -47,7 +47,7 @@ RouteParams route_params(const agent::Config& config, std::optional<LastInit> la
 // while this pod's server is a primary.
 std::unique_ptr<SlotJanitor> slot_janitor(const agent::Config& config,
                                           const agent::ConnParams& local, agent::Resolver& resolver,
-                                          agent::PgClient& pg) {
+                                          agent::ReplicationClient& replication) {
   const auto id = agent::parse_pod_name(config.pod.name);
   if (!id) return nullptr;
   SlotJanitorSettings s;
@@ -58,7 +58,7 @@ std::unique_ptr<SlotJanitor> slot_janitor(const agent::Config& config,
   s.primary_ordinal = config.pod.primary_ordinal;
   s.drop_after = config.sidecar.slot_drop_after;
   s.replication = agent::local_replication(config, local);
-  return std::make_unique<SlotJanitor>(std::move(s), resolver, pg);
+  return std::make_unique<SlotJanitor>(std::move(s), resolver, replication);
 }
 
 }  // namespace
@@ -84,7 +84,7 @@ int run_sidecar(const agent::Config& config, SidecarDeps deps) {
   }
   PollerTargets targets = poller_targets(config);
   std::unique_ptr<SlotJanitor> janitor =
-      slot_janitor(config, targets.local, deps.resolver, deps.pg);
+      slot_janitor(config, targets.local, deps.resolver, deps.replication);
   PollerDeps poller_deps{.pg = deps.pg,
                          .clock = deps.clock,
                          .filesystem = statvfs_stats,

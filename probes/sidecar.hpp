@@ -7,6 +7,7 @@
 #include "agent/config.hpp"
 #include "agent/dns.hpp"
 #include "agent/pg.hpp"
+#include "agent/pg_replication.hpp"
 #include "agent/signals.hpp"
 #include "probes/routes.hpp"
 #include "probes/snapshot.hpp"
@@ -16,6 +17,7 @@ namespace replagent::probes {
 // What the sidecar is given by the composition root (agent/cmd/sidecar.cpp).
 struct SidecarDeps {
   agent::PgClient& pg;
+  agent::ReplicationClient& replication;
   agent::Resolver& resolver;
   agent::Clock& clock;
   // SIGTERM: the HTTP server stops serving and the poller stops polling.

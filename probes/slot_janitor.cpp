@@ -9,8 +9,8 @@
 namespace replagent::probes {
 
 SlotJanitor::SlotJanitor(SlotJanitorSettings settings, agent::Resolver& resolver,
-                         agent::PgClient& pg)
-    : settings_(std::move(settings)), resolver_(resolver), pg_(pg) {}
+                         agent::ReplicationClient& replication)
+    : settings_(std::move(settings)), resolver_(resolver), replication_(replication) {}
 
 std::string SlotJanitor::pod_of(const std::string& slot) const {
   const std::string prefix = agent::slot_name_for(settings_.set) + "_";
@@ -52,7 +52,7 @@ void SlotJanitor::review(const std::vector<SlotRow>& slots,
       still_gone.emplace(slot.name, first);
       continue;
     }
-    if (auto e = pg_.drop_physical_slot(settings_.replication, slot.name)) {
+    if (auto e = replication_.drop_physical_slot(settings_.replication, slot.name)) {
       spdlog::warn("sidecar: cannot drop the slot {} of {} (gone for {}): {}", slot.name, pod,
                    agent::format_duration(
                        std::chrono::duration_cast<std::chrono::milliseconds>(now - first)),

@@ -17,6 +17,7 @@
 
 #include "agent/dns.hpp"
 #include "agent/pg.hpp"
+#include "agent/pg_replication.hpp"
 #include "probes/snapshot.hpp"
 
 namespace replagent::probes {
@@ -33,7 +34,8 @@ struct SlotJanitorSettings {
 
 class SlotJanitor {
  public:
-  SlotJanitor(SlotJanitorSettings settings, agent::Resolver& resolver, agent::PgClient& pg);
+  SlotJanitor(SlotJanitorSettings settings, agent::Resolver& resolver,
+              agent::ReplicationClient& replication);
 
   // Looks at the primary's slots of this poll; drops those whose pod has been gone for
   // drop_after. Inactive slots only, and only names of this set's pods.
@@ -47,7 +49,7 @@ class SlotJanitor {
 
   SlotJanitorSettings settings_;
   agent::Resolver& resolver_;
-  agent::PgClient& pg_;
+  agent::ReplicationClient& replication_;
   std::map<std::string, std::chrono::steady_clock::time_point> gone_since_;
   std::uint64_t dropped_ = 0;
 };

@@ -10,6 +10,7 @@
 #include "agent/effects.hpp"
 #include "agent/errors.hpp"
 #include "agent/pg.hpp"
+#include "agent/pg_replication.hpp"
 #include "agent/process.hpp"
 
 namespace replagent::roles {

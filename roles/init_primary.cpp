@@ -60,7 +60,7 @@ std::optional<InitOutcome> refuse_if_peers_hold_data(const agent::Config& c, Ini
     auto params = agent::replication_to(c, t.service_host, address, c.pod.name);
     params.connect_timeout = std::chrono::seconds(2);
     agent::PgError err;
-    if (auto info = deps.pg.identify_system(params, &err)) {
+    if (auto info = deps.replication.identify_system(params, &err)) {
       return outcome(
           ExitCode::kUnsafeData,
           fmt::format("the primary's volume is empty but the peer {}{}{} holds data of cluster "

@@ -22,7 +22,7 @@ std::optional<PrimaryFacts> glance_at_primary(const agent::Config& c, InitDeps& 
   agent::PgError err;
   auto params = agent::replication_to(c, t.primary_host, answer.addresses.front(), c.pod.name);
   params.connect_timeout = std::chrono::seconds(2);
-  auto info = deps.pg.identify_system(params, &err);
+  auto info = deps.replication.identify_system(params, &err);
   if (!info && c.postgres.tls() && agent::is_tls_unsupported(err.message)) {
     if (tls_verified_marker) {
       *why = fmt::format(
@@ -39,7 +39,7 @@ std::optional<PrimaryFacts> glance_at_primary(const agent::Config& c, InitDeps& 
         "switches it to verify-full (turning TLS on restarts the primary last)",
         t.primary_host, err.message);
     params.sslrootcert.clear();
-    info = deps.pg.identify_system(params, &err);
+    info = deps.replication.identify_system(params, &err);
     if (info) return PrimaryFacts{answer.addresses.front(), info->system_identifier, true};
   }
   if (!info) {
@@ -56,7 +56,7 @@ SlotCheck read_slot(const agent::Config& c, InitDeps& deps, const Topology& t,
   auto params = agent::replication_to(c, t.primary_host, primary.address, c.pod.name);
   if (primary.tls_pending) params.sslrootcert.clear();
   params.connect_timeout = std::chrono::seconds(2);
-  const auto slot = deps.pg.read_physical_slot(params, t.slot, &err);
+  const auto slot = deps.replication.read_physical_slot(params, t.slot, &err);
   if (!slot) {
     spdlog::warn("could not read replication slot {} on {} ({}); keeping the replica data", t.slot,
                  params.describe(), err.message);

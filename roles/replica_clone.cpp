@@ -83,7 +83,8 @@ std::optional<InitOutcome> wait_for_server(const agent::Config& c, InitDeps& dep
         // before any login, slot or clone reaches a server the replica cannot verify.
         if (s == agent::PingStatus::kNoResponse && c.postgres.tls()) {
           agent::PgError err;
-          if (!deps.pg.identify_system(params, &err) && agent::is_tls_refusal(err.message)) {
+          if (!deps.replication.identify_system(params, &err) &&
+              agent::is_tls_refusal(err.message)) {
             tls_refusal = err.message;
             return false;
           }
@@ -111,7 +112,7 @@ std::optional<InitOutcome> wait_for_server(const agent::Config& c, InitDeps& dep
 std::optional<InitOutcome> identify_primary(InitDeps& deps, const agent::ConnParams& params,
                                             std::uint64_t* system_identifier) {
   agent::PgError err;
-  const auto info = deps.pg.identify_system(params, &err);
+  const auto info = deps.replication.identify_system(params, &err);
   if (!info) {
     return outcome(ExitCode::kCloneFailed,
                    fmt::format("cannot clone from {}: {}{}", params.describe(), err.message,
@@ -130,7 +131,7 @@ std::optional<InitOutcome> prepare_slot(InitDeps& deps, const Topology& t,
                                         const ReplicaPlan* reclone) {
   if (reclone && reclone->reason == InitReason::kSlotWalRemoved) {
     // An invalidated slot cannot stream again; a new one reserves WAL from now on.
-    if (auto e = deps.pg.drop_physical_slot(params, t.slot)) {
+    if (auto e = deps.replication.drop_physical_slot(params, t.slot)) {
       return outcome(ExitCode::kCloneFailed,
                      fmt::format("cannot drop the invalidated replication slot {} on {}: {}",
                                  t.slot, params.describe(), e->message));
@@ -138,7 +139,7 @@ std::optional<InitOutcome> prepare_slot(InitDeps& deps, const Topology& t,
     spdlog::info("dropped the invalidated replication slot {} on the primary", t.slot);
   }
   bool created = false;
-  if (auto e = deps.pg.ensure_physical_slot(params, t.slot, &created)) {
+  if (auto e = deps.replication.ensure_physical_slot(params, t.slot, &created)) {
     return outcome(ExitCode::kCloneFailed,
                    fmt::format("cannot create replication slot {} on {}: {}", t.slot,
                                params.describe(), e->message));

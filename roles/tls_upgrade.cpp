@@ -15,14 +15,14 @@ namespace fs = std::filesystem;
 }  // namespace
 
 TlsUpgradeEffects real_tls_upgrade_effects(const agent::Config& config, agent::Resolver& resolver,
-                                           agent::PgClient& pg) {
+                                           agent::ReplicationClient& replication) {
   TlsUpgradeEffects e;
   const fs::path dir(config.postgres.data_dir);
   e.pending = [dir] {
     std::error_code ec;
     return fs::exists(dir / kTlsPendingFile, ec);
   };
-  e.verify_primary = [config, &resolver, &pg]() -> std::optional<std::string> {
+  e.verify_primary = [config, &resolver, &replication]() -> std::optional<std::string> {
     const agent::Topology t = agent::topology_of(config);
     const agent::DnsAnswer a = resolver.resolve_ipv4(t.primary_host);
     if (a.status != agent::DnsStatus::kOk || a.addresses.empty())
@@ -30,7 +30,7 @@ TlsUpgradeEffects real_tls_upgrade_effects(const agent::Config& config, agent::R
     const agent::ConnParams p =
         agent::replication_to(config, t.primary_host, a.addresses.front(), "replagent-sidecar-tls");
     agent::PgError err;
-    if (pg.identify_system(p, &err)) return std::nullopt;
+    if (replication.identify_system(p, &err)) return std::nullopt;
     return fmt::format("{}: {}", p.describe(), err.message);
   };
   e.record_verified = [data_dir = config.postgres.data_dir] { mark_tls_verified(data_dir); };

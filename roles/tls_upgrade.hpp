@@ -22,6 +22,7 @@
 #include "agent/config.hpp"
 #include "agent/dns.hpp"
 #include "agent/pg.hpp"
+#include "agent/pg_replication.hpp"
 
 namespace replagent::roles {
 
@@ -37,7 +38,7 @@ struct TlsUpgradeEffects {
 
 // The real effects for `config`'s data directory and primary (resolved with `resolver`).
 TlsUpgradeEffects real_tls_upgrade_effects(const agent::Config& config, agent::Resolver& resolver,
-                                           agent::PgClient& pg);
+                                           agent::ReplicationClient& replication);
 
 class TlsUpgrade {
  public:

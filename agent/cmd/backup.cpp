@@ -11,6 +11,7 @@
 #include "agent/dns.hpp"
 #include "agent/errors.hpp"
 #include "agent/pg.hpp"
+#include "agent/pg_replication.hpp"
 #include "agent/process.hpp"
 
 namespace replagent::cmd {
@@ -49,9 +50,10 @@ int run(const agent::CommandLine& cl) {
   const agent::StopToken stop = agent::process_stop();
   auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout, stop);
   auto pg = agent::make_libpq_client();
+  auto replication = agent::make_replication_client(*pg);
   auto runner = agent::make_boost_process_runner(stop);
   agent::SystemClock clock(stop);
-  roles::BackupDeps deps{*resolver, *pg, *runner, clock, stop};
+  roles::BackupDeps deps{*resolver, *pg, *replication, *runner, clock, stop};
   roles::BackupOutcome out;
   const char* what = "backup";
   try {

@@ -39,11 +39,12 @@ int run(const agent::CommandLine& cl) {
   const agent::StopToken stop = agent::process_stop();
   auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout, stop);
   auto pg = agent::make_libpq_client();
+  auto replication = agent::make_replication_client(*pg);
   auto runner = agent::make_boost_process_runner(stop);
   agent::SystemClock clock(stop);
   roles::InitOutcome out;
   try {
-    out = roles::run_init(config, {*resolver, *pg, *runner, clock, stop});
+    out = roles::run_init(config, {*resolver, *pg, *replication, *runner, clock, stop});
   } catch (const agent::AgentError& e) {
     out = roles::InitOutcome{e.code(), e.what(), {}, {}};
   }

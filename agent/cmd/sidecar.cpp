@@ -9,6 +9,7 @@
 #include "agent/cmd/commands.hpp"
 #include "agent/dns.hpp"
 #include "agent/pg.hpp"
+#include "agent/pg_replication.hpp"
 #include "roles/data_dir.hpp"
 #include "roles/init_record.hpp"
 #include "roles/password_sync.hpp"
@@ -37,15 +38,16 @@ Example:
 // on the interim sslmode=prefer moves to verify-full once the primary verifies.
 class AfterPoll {
  public:
-  AfterPoll(const agent::Config& config, agent::PgClient& pg, agent::Resolver& resolver,
-            agent::Clock& clock)
+  AfterPoll(const agent::Config& config, agent::PgClient& pg, agent::ReplicationClient& replication,
+            agent::Resolver& resolver, agent::Clock& clock)
       : config_(config),
         // On the primary, rotated passwords take effect while the set runs (password_sync.hpp).
         passwords_(config, pg, clock),
         // On every pod, rotated TLS files are served after a reload (tls_reload.hpp).
         tls_(config, pg, clock, roles::real_tls_effects(config)),
         // tls_upgrade.hpp
-        tls_upgrade_(config, pg, clock, roles::real_tls_upgrade_effects(config, resolver, pg)),
+        tls_upgrade_(config, pg, clock,
+                     roles::real_tls_upgrade_effects(config, resolver, replication)),
         // The pod's role label for Services that select by role (role_label.hpp); off when
         // sidecar.role_label is empty.
         role_label_(config.sidecar.role_label, clock, roles::real_label_patcher(config, resolver)),
@@ -92,11 +94,13 @@ int run(const agent::CommandLine& cl) {
   const agent::Config config = load_settings(cl);
   const agent::StopToken stop = agent::process_stop();
   auto pg = agent::make_libpq_client();
+  auto replication = agent::make_replication_client(*pg);
   auto resolver = agent::make_cares_resolver(config.dns.servers, config.dns.timeout, stop);
   agent::SystemClock clock(stop);
-  auto after_poll = std::make_shared<AfterPoll>(config, *pg, *resolver, clock);
+  auto after_poll = std::make_shared<AfterPoll>(config, *pg, *replication, *resolver, clock);
   return probes::run_sidecar(
       config, {.pg = *pg,
+               .replication = *replication,
                .resolver = *resolver,
                .clock = clock,
                .stop = stop,

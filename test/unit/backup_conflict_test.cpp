@@ -58,7 +58,7 @@ TEST_F(BackupFlow, RecoveryConflictIsRetriedOnTheSameReplica) {
   r.script("pg_dump", cancelled_dump());
   r.script("pg_dump", good_dump());
   CapturedLog log;
-  const auto out = run_backup(config, BackupDeps{resolver, pg, r, clock, {}});
+  const auto out = run_backup(config, BackupDeps{resolver, pg, repl, r, clock, {}});
   ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
   ASSERT_EQ(r.count("pg_dump"), 2);
   for (const auto& spec : r.specs)
@@ -84,7 +84,7 @@ TEST_F(BackupFlow, ReplicaThatKeepsConflictingFallsBackToThePrimary) {
   for (int i = 0; i < kDumpAttemptsPerReplica; ++i) r.script("pg_dump", cancelled_dump());
   r.script("pg_dump", good_dump());
   CapturedLog log;
-  const auto out = run_backup(config, BackupDeps{resolver, pg, r, clock, {}});
+  const auto out = run_backup(config, BackupDeps{resolver, pg, repl, r, clock, {}});
   ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
   std::vector<std::string> hosts;
   for (const auto& spec : r.specs)
@@ -112,7 +112,7 @@ TEST_F(BackupFlow, NamedStandbyThatKeepsConflictingFailsAndKeepsNothing) {
   config.backup.source_host = "10.0.0.12";
   FakeProcessRunner r;
   r.script("pg_dump", cancelled_dump());
-  const auto out = run_backup(config, BackupDeps{resolver, pg, r, clock, {}});
+  const auto out = run_backup(config, BackupDeps{resolver, pg, repl, r, clock, {}});
   EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed) << out.message;
   EXPECT_EQ(r.count("pg_dump"), kDumpAttemptsPerReplica);
   for (const auto& spec : r.specs)
@@ -131,7 +131,7 @@ TEST_F(BackupFlow, OtherDumpFailuresAreNotRetried) {
   refused.result = exited(1, "pg_dump: error: connection to server failed: Connection refused");
   r.script("pg_dump", refused);
   r.script("pg_dump", good_dump());
-  const auto out = run_backup(config, BackupDeps{resolver, pg, r, clock, {}});
+  const auto out = run_backup(config, BackupDeps{resolver, pg, repl, r, clock, {}});
   EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed) << out.message;
   EXPECT_EQ(r.count("pg_dump"), 1);
   EXPECT_TRUE(clock.sleeps.empty());

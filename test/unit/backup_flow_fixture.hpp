@@ -1,6 +1,6 @@
 // The fixture of the backup flow tests (backup_flow_test.cpp, backup_safety_test.cpp,
-// backup_conflict_test.cpp): a set of three fake servers behind fake DNS, a fake pg_dump, a fake
-// clock, real files in a temporary directory. Header only.
+// backup_conflict_test.cpp): a set of three scripted servers behind fake DNS, a fake pg_dump, a
+// fake clock, real files in a temporary directory. Header only.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -34,8 +34,8 @@ using fakes::FakeProcessRunner;
 using fakes::FakeResolver;
 using fakes::TempDir;
 
-// A server per address: its role, whether it answers, and the tables it holds.
-struct FakeServer {
+// A server as the backup flow sees it: its role, whether it answers, and the tables it holds.
+struct ServerState {
   bool in_recovery = false;
   std::string receiver;  // pg_stat_wal_receiver.status
   std::optional<agent::PgError> connect_error;
@@ -43,71 +43,31 @@ struct FakeServer {
   std::vector<std::string> other_databases;  // pg_database, besides the connected one
 };
 
-class ScriptedSession : public agent::PgSession {
- public:
-  ScriptedSession(const FakeServer& s, std::vector<std::string>* log) : s_(s), log_(log) {}
-  std::optional<agent::PgError> exec(const std::string& sql, agent::QueryResult* out) override {
-    log_->push_back(sql);
-    agent::QueryResult r;
-    if (sql.find("pg_is_in_recovery") != std::string::npos) {
-      r.rows.push_back({std::string(s_.in_recovery ? "true" : "false"), s_.receiver});
-    } else if (sql.find("pg_export_snapshot") != std::string::npos) {
-      r.rows.push_back({std::string("00000003-0000001B-1")});
-    } else if (sql.find("query_to_xml") != std::string::npos) {
-      for (const auto& t : s_.tables) r.rows.push_back({t.table, std::to_string(t.rows)});
-    } else if (sql.find("pg_database") != std::string::npos) {
-      for (const auto& d : s_.other_databases) r.rows.push_back({d});
-    }
-    if (out) *out = r;
-    return std::nullopt;
-  }
-  std::optional<agent::PgError> exec_params(const std::string& sql, const std::vector<std::string>&,
-                                            agent::QueryResult* out) override {
-    return exec(sql, out);
-  }
-  std::string encrypt_password(const std::string&, const agent::Secret&) override { return ""; }
-
- private:
-  FakeServer s_;
-  std::vector<std::string>* log_;
-};
-
-class ScriptedPg : public agent::PgClient {
- public:
-  std::map<std::string, FakeServer> servers;  // by hostaddr, or socket directory "*socket*"
-  std::vector<agent::ConnParams> connects;
-  std::vector<std::string> sql;
-
-  agent::PingStatus ping(const agent::ConnParams&) override { return agent::PingStatus::kOk; }
-  std::unique_ptr<agent::PgSession> connect(const agent::ConnParams& p,
-                                            agent::PgError* e) override {
-    connects.push_back(p);
-    const std::string key = p.hostaddr.empty() ? "*socket*" : p.hostaddr;
-    const auto it = servers.find(key);
-    if (it == servers.end() || it->second.connect_error) {
-      *e = it == servers.end() ? agent::PgError{"", "Connection refused"}
-                               : *it->second.connect_error;
-      return nullptr;
-    }
-    return std::make_unique<ScriptedSession>(it->second, &sql);
-  }
-  std::optional<agent::SystemInfo> identify_system(const agent::ConnParams&,
-                                                   agent::PgError*) override {
-    return std::nullopt;
-  }
-  std::optional<agent::PgError> ensure_physical_slot(const agent::ConnParams&, const std::string&,
-                                                     bool*) override {
-    return std::nullopt;
-  }
-  std::optional<agent::SlotState> read_physical_slot(const agent::ConnParams&, const std::string&,
-                                                     agent::PgError*) override {
-    return agent::SlotState{};
-  }
-  std::optional<agent::PgError> drop_physical_slot(const agent::ConnParams&,
-                                                   const std::string&) override {
-    return std::nullopt;
-  }
-};
+// The answers to the backup flow's statements (roles/backup_source.cpp, backup.cpp,
+// backup_dump.cpp), one aspect at a time, for a test that changes one of them.
+inline void script_role(fakes::ScriptedServer& s, bool in_recovery, const std::string& receiver) {
+  s.answer("pg_is_in_recovery", {{std::string(in_recovery ? "true" : "false"), receiver}});
+}
+inline void script_tables(fakes::ScriptedServer& s, const std::vector<TableCount>& tables) {
+  std::vector<fakes::ScriptedServer::Row> rows;
+  for (const auto& t : tables) rows.push_back({t.table, std::to_string(t.rows)});
+  s.answer("query_to_xml", std::move(rows));
+}
+inline void script_other_databases(fakes::ScriptedServer& s,
+                                   const std::vector<std::string>& databases) {
+  std::vector<fakes::ScriptedServer::Row> rows;
+  for (const auto& d : databases) rows.push_back({d});
+  s.answer("pg_database", std::move(rows));
+}
+// The whole server, replacing what `s` answered before.
+inline void script(fakes::ScriptedServer& s, const ServerState& state) {
+  s = fakes::ScriptedServer{};
+  s.connect_error = state.connect_error;
+  script_other_databases(s, state.other_databases);
+  script_tables(s, state.tables);
+  s.answer("pg_export_snapshot", {{std::string("00000003-0000001B-1")}});
+  script_role(s, state.in_recovery, state.receiver);
+}
 
 inline constexpr const char* kService = "todo-db.default.svc.cluster.local";
 inline constexpr const char* kPrimary = "todo-db-0.todo-db.default.svc.cluster.local";
@@ -122,9 +82,13 @@ class BackupFlow : public ::testing::Test {
     config.postgres.superuser_password = agent::Secret("s3cret");
     resolver.set(kService, {"10.0.0.10", "10.0.0.11", "10.0.0.12"});
     resolver.set(kPrimary, {"10.0.0.10"});
-    pg.servers["10.0.0.10"] = FakeServer{false, "", std::nullopt, {{"public.todo", 3}}, {}};
-    pg.servers["10.0.0.11"] = FakeServer{true, "startup", std::nullopt, {{"public.todo", 3}}, {}};
-    pg.servers["10.0.0.12"] = FakeServer{true, "streaming", std::nullopt, {{"public.todo", 3}}, {}};
+    script(pg.at("10.0.0.10"), ServerState{false, "", std::nullopt, {{"public.todo", 3}}, {}});
+    script(pg.at("10.0.0.11"),
+           ServerState{true, "startup", std::nullopt, {{"public.todo", 3}}, {}});
+    script(pg.at("10.0.0.12"),
+           ServerState{true, "streaming", std::nullopt, {{"public.todo", 3}}, {}});
+    // Any other address, and the local socket of a restore check's temporary server.
+    pg.server.connect_error = agent::PgError{"", "Connection refused"};
     // pg_dump writes its -f file; pg_restore --list accepts it.
     FakeProcessRunner::Script dump;
     dump.effect = [](const agent::ProcessSpec& spec) {
@@ -133,7 +97,7 @@ class BackupFlow : public ::testing::Test {
     runner.script("pg_dump", dump);
   }
 
-  BackupDeps deps() { return BackupDeps{resolver, pg, runner, clock, {}}; }
+  BackupDeps deps() { return BackupDeps{resolver, pg, repl, runner, clock, {}}; }
   std::vector<std::string> files() {
     std::vector<std::string> out;
     for (const auto& e : fs::directory_iterator(config.backup.dir))
@@ -145,7 +109,8 @@ class BackupFlow : public ::testing::Test {
   TempDir dir;
   agent::Config config;
   FakeResolver resolver;
-  ScriptedPg pg;
+  fakes::FakePgClient pg;
+  fakes::FakeReplicationClient repl;  // unused by backup; the deps shape carries it
   FakeProcessRunner runner;
   FakeClock clock;
   // The calendar the flows read (clock.wall_now()).

@@ -18,8 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using backup_flow_test::BackupFlow;
-using backup_flow_test::FakeServer;
 using backup_flow_test::kPrimary;
+using backup_flow_test::script_role;
 using fakes::exited;
 using fakes::FakeProcessRunner;
 
@@ -29,15 +29,15 @@ TEST_F(BackupFlow, PicksTheStreamingReplica) {
   EXPECT_EQ(choice.source->role, "replica");
   EXPECT_EQ(choice.source->address, "10.0.0.12");
   // The backup role (never the superuser) over TCP with a numeric address.
-  ASSERT_FALSE(pg.connects.empty());
-  EXPECT_EQ(pg.connects.back().user, "replagent_backup");
-  EXPECT_EQ(pg.connects.back().hostaddr, "10.0.0.12");
-  EXPECT_FALSE(pg.connects.back().replication);
+  ASSERT_FALSE(pg.connect_calls.empty());
+  EXPECT_EQ(pg.connect_calls.back().user, "replagent_backup");
+  EXPECT_EQ(pg.connect_calls.back().hostaddr, "10.0.0.12");
+  EXPECT_FALSE(pg.connect_calls.back().replication);
 }
 
 TEST_F(BackupFlow, FallsBackToThePrimaryAndSaysWhy) {
-  pg.servers["10.0.0.12"].receiver = "";
-  pg.servers["10.0.0.11"].connect_error = agent::PgError{"28P01", "password authentication failed"};
+  script_role(pg.at("10.0.0.12"), true, "");
+  pg.at("10.0.0.11").connect_error = agent::PgError{"28P01", "password authentication failed"};
   const auto choice = choose_backup_source(config, backup_target_of(config), resolver, pg);
   ASSERT_TRUE(choice.source);
   EXPECT_EQ(choice.source->role, "primary");
@@ -118,7 +118,7 @@ TEST_F(BackupFlow, FailedDumpLeavesNothingAndExits4) {
   };
   FakeProcessRunner failing;
   failing.script("pg_dump", fail);
-  const auto out = run_backup(config, BackupDeps{resolver, pg, failing, clock, {}});
+  const auto out = run_backup(config, BackupDeps{resolver, pg, repl, failing, clock, {}});
   EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed);
   EXPECT_NE(out.message.find("No space left on device"), std::string::npos) << out.message;
   EXPECT_NE(out.message.find("is full"), std::string::npos) << out.message;
@@ -174,7 +174,7 @@ TEST_F(BackupFlow, SameSecondWaitsForAFreeName) {
   std::ofstream(config.backup.dir + "/todo-db-20261125T171500Z.dump.sha256") << "x";
   int calls = 0;
   clock.wall_source = [&] { return now + std::chrono::seconds(calls++ > 0 ? 1 : 0); };
-  BackupDeps d{resolver, pg, runner, clock, {}};
+  BackupDeps d{resolver, pg, repl, runner, clock, {}};
   const auto out = run_backup(config, d);
   ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
   EXPECT_TRUE(fs::exists(config.backup.dir + "/todo-db-20261125T171501Z.dump"));

@@ -19,8 +19,11 @@ namespace {
 namespace fs = std::filesystem;
 using backup_flow_test::BackupFlow;
 using backup_flow_test::CapturedLog;
-using backup_flow_test::FakeServer;
 using backup_flow_test::lines_with;
+using backup_flow_test::script;
+using backup_flow_test::script_other_databases;
+using backup_flow_test::script_tables;
+using backup_flow_test::ServerState;
 using fakes::FakeProcessRunner;
 
 // backup.database left at its default: `postgres`, the maintenance database, which the
@@ -28,8 +31,8 @@ using fakes::FakeProcessRunner;
 // that names the setting and the databases that are there, and no backup is published.
 TEST_F(BackupFlow, EmptyDefaultDatabaseIsAConfigErrorAndPublishesNothing) {
   for (auto& [address, server] : pg.servers) {
-    server.tables.clear();
-    server.other_databases = {"todo", "billing"};
+    script_tables(server, {});
+    script_other_databases(server, {"todo", "billing"});
   }
   ASSERT_EQ(config.backup.database, "postgres");
   const auto out = run_backup(config, deps());
@@ -44,7 +47,7 @@ TEST_F(BackupFlow, EmptyDefaultDatabaseIsAConfigErrorAndPublishesNothing) {
 // A database named on purpose may be empty for a while (a new application before its first
 // migration): the backup is made, with one warning line saying it protects nothing.
 TEST_F(BackupFlow, EmptyNamedDatabaseIsBackedUpWithOneWarning) {
-  for (auto& [address, server] : pg.servers) server.tables.clear();
+  for (auto& [address, server] : pg.servers) script_tables(server, {});
   config.backup.database = "todo";
   CapturedLog log;
   const auto out = run_backup(config, deps());
@@ -57,7 +60,7 @@ TEST_F(BackupFlow, EmptyNamedDatabaseIsBackedUpWithOneWarning) {
   EXPECT_NE(warnings[0].find("backup.database"), std::string::npos) << warnings[0];
 
   // Once it holds a table, no warning; nor for the default database when it holds one.
-  for (auto& [address, server] : pg.servers) server.tables = {{"public.todo", 0}};
+  for (auto& [address, server] : pg.servers) script_tables(server, {{"public.todo", 0}});
   CapturedLog again;
   now += std::chrono::hours(1);
   ASSERT_EQ(run_backup(config, deps()).code, agent::ExitCode::kOk);
@@ -93,7 +96,7 @@ TEST_F(BackupFlow, BackupFilesArePrivateWhateverTheUmask) {
   };
   FakeProcessRunner watching;
   watching.script("pg_dump", dump);
-  const auto out = run_backup(config, BackupDeps{resolver, pg, watching, clock, {}});
+  const auto out = run_backup(config, BackupDeps{resolver, pg, repl, watching, clock, {}});
   ASSERT_EQ(out.code, agent::ExitCode::kOk) << out.message;
   EXPECT_EQ(mode_seen_by_pg_dump, 0600u) << "the .partial was not created private before the dump";
   EXPECT_EQ(mode_of(config.backup.dir), 0700u);
@@ -135,7 +138,7 @@ TEST_F(BackupFlow, RestoreCheckRefusesACorruptedDump) {
 
 TEST_F(BackupFlow, RestoreCheckComparesWithTheRecordedCounts) {
   ASSERT_EQ(run_backup(config, deps()).code, agent::ExitCode::kOk);
-  pg.servers["*socket*"] = FakeServer{false, "", std::nullopt, {{"public.todo", 3}}, {}};
+  script(pg.server, ServerState{false, "", std::nullopt, {{"public.todo", 3}}, {}});
   auto out = run_restore_check(config, deps());
   EXPECT_EQ(out.code, agent::ExitCode::kOk) << out.message;
   EXPECT_NE(out.message.find("1 tables / 3 rows match"), std::string::npos) << out.message;
@@ -145,7 +148,7 @@ TEST_F(BackupFlow, RestoreCheckComparesWithTheRecordedCounts) {
   EXPECT_NE(fakes::arg_after(*start, "-o").find("listen_addresses=''"), std::string::npos);
   EXPECT_EQ(runner.specs.back().args.back(), "stop");
 
-  pg.servers["*socket*"].tables = {{"public.todo", 2}};
+  script_tables(pg.server, {{"public.todo", 2}});
   out = run_restore_check(config, deps());
   EXPECT_EQ(out.code, agent::ExitCode::kCloneFailed);
   EXPECT_NE(out.message.find("public.todo: 2 rows restored, 3 in the source"), std::string::npos)

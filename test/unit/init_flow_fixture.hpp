@@ -64,14 +64,14 @@ class InitFlow : public ::testing::Test {
     config_.init.termination_log = "";
   }
   InitOutcome run() {
-    return run_init(config_, InitDeps{resolver_, pg_, runner_, clock_, stop_.token()});
+    return run_init(config_, InitDeps{resolver_, pg_, repl_, runner_, clock_, stop_.token()});
   }
 
   // The primary resolves at once, accepts connections and is cluster kSysid; pg_basebackup
   // writes a replica of it.
   void primary_is_up() {
     resolver_.set(kPrimaryHost, {kPrimaryAddr});
-    pg_.set_system(kPrimaryAddr, kSysid);
+    repl_.set_system(kPrimaryAddr, kSysid);
     runner_.basebackup_creates(kSysid);
   }
 
@@ -83,6 +83,7 @@ class InitFlow : public ::testing::Test {
   agent::Config config_;
   fakes::FakeResolver resolver_;
   fakes::FakePgClient pg_;
+  fakes::FakeReplicationClient repl_;
   fakes::FakeProcessRunner runner_;
   fakes::FakeClock clock_;
   agent::StopSource stop_;  // a test stops the flow (SIGTERM) through it

@@ -57,7 +57,7 @@ TEST_F(InitPrimaryFlow, ExistingDataIsRefreshedOnly) {
 TEST_F(InitPrimaryFlow, EmptyWhileAPeerHoldsDataIsRefused) {
   fs::create_directory(pgdata_);
   resolver_.set(kServiceHost, {"10.0.0.11", "10.0.0.12"});
-  pg_.set_system("10.0.0.12", kSysid, 0x16B374D848ULL);
+  repl_.set_system("10.0.0.12", kSysid, 0x16B374D848ULL);
   runner_.initdb_creates(kOtherSysid);
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kUnsafeData) << out.message;
@@ -65,7 +65,7 @@ TEST_F(InitPrimaryFlow, EmptyWhileAPeerHoldsDataIsRefused) {
   EXPECT_TRUE(contains(out.message, std::to_string(kSysid))) << out.message;
   EXPECT_TRUE(contains(out.message, "16/B374D848")) << out.message;
   EXPECT_TRUE(contains(out.message, "init.allow_empty_primary")) << out.message;
-  EXPECT_EQ(pg_.identify_calls.size(), 2u);
+  EXPECT_EQ(repl_.identify_calls.size(), 2u);
   EXPECT_EQ(runner_.count("initdb"), 0);
   EXPECT_EQ(inspect_data_dir(pgdata_).kind, DataDirKind::kEmpty);
 }
@@ -73,7 +73,7 @@ TEST_F(InitPrimaryFlow, EmptyWhileAPeerHoldsDataIsRefused) {
 TEST_F(InitPrimaryFlow, RefusalNamesThePeerPod) {
   fs::create_directory(pgdata_);
   resolver_.set(kServiceHost, {"10.0.0.11"});
-  pg_.set_system("10.0.0.11", kSysid, 0x16B374D848ULL, "todo-db-1");
+  repl_.set_system("10.0.0.11", kSysid, 0x16B374D848ULL, "todo-db-1");
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kUnsafeData) << out.message;
   EXPECT_TRUE(contains(out.message, "peer todo-db-1 (10.0.0.11:5432)")) << out.message;
@@ -83,7 +83,7 @@ TEST_F(InitPrimaryFlow, RefusalNamesThePeerPod) {
 TEST_F(InitPrimaryFlow, AllowEmptyPrimaryRunsInitdb) {
   config_.init.allow_empty_primary = true;
   resolver_.set(kServiceHost, {"10.0.0.12"});
-  pg_.set_system("10.0.0.12", kSysid);
+  repl_.set_system("10.0.0.12", kSysid);
   runner_.initdb_creates(kOtherSysid);
   const InitOutcome out = run();
   ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
@@ -199,7 +199,7 @@ TEST_F(InitPrimaryFlow, InitdbFailureLeavesNothing) {
 
 TEST_F(InitPrimaryFlow, RoleCreationFailureStopsTheServerAndLeavesNothing) {
   runner_.initdb_creates(kSysid);
-  pg_.sql_error = agent::PgError{"42501", "permission denied to create role"};
+  pg_.server.fail("", agent::PgError{"42501", "permission denied to create role"});
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kFailed) << out.message;
   EXPECT_TRUE(contains(out.message, "permission denied")) << out.message;

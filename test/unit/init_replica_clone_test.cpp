@@ -27,7 +27,7 @@ TEST_F(InitFlow, ReplicaWithEmptyPgdataClones) {
   fs::create_directory(pgdata_);
   resolver_.set(kPrimaryHost, {kPrimaryAddr}, /*appear_after=*/3);
   pg_.script_ping(kPrimaryAddr, {agent::PingStatus::kRejected, agent::PingStatus::kRejected});
-  pg_.set_system(kPrimaryAddr, kSysid);
+  repl_.set_system(kPrimaryAddr, kSysid);
   runner_.basebackup_creates(
       kSysid, {"pg_basebackup: initiating base backup", "    0/1234 kB (0%), 0/1 tablespace",
                " 1234/1234 kB (100%), 1/1 tablespace"});
@@ -55,10 +55,10 @@ TEST_F(InitFlow, ReplicaWithEmptyPgdataClones) {
   EXPECT_EQ(pg_.ping_calls.size(), 3u);
   EXPECT_EQ(pg_.ping_calls.front().hostaddr, kPrimaryAddr);
 
-  ASSERT_EQ(pg_.slot_calls.size(), 1u);
-  EXPECT_EQ(pg_.slot_calls[0].second, "todo_db_1");
-  EXPECT_TRUE(pg_.slot_calls[0].first.replication);
-  EXPECT_EQ(pg_.slot_calls[0].first.user, "replicator");
+  ASSERT_EQ(repl_.slot_calls.size(), 1u);
+  EXPECT_EQ(repl_.slot_calls[0].second, "todo_db_1");
+  EXPECT_TRUE(repl_.slot_calls[0].first.replication);
+  EXPECT_EQ(repl_.slot_calls[0].first.user, "replicator");
 
   const auto* bb = runner_.find("pg_basebackup");
   ASSERT_NE(bb, nullptr);
@@ -160,30 +160,30 @@ TEST_F(InitFlow, PrimaryNeverAcceptsTimesOut) {
   EXPECT_TRUE(contains(out.message, kPrimaryAddr)) << out.message;
   EXPECT_TRUE(contains(out.message, "no response")) << out.message;
   EXPECT_EQ(clock_.total_slept(), std::chrono::seconds(30));
-  EXPECT_TRUE(pg_.identify_calls.empty());
+  EXPECT_TRUE(repl_.identify_calls.empty());
   EXPECT_EQ(runner_.specs.size(), 0u);
 }
 
 TEST_F(InitFlow, AuthFailureIsACloneFailure) {
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
-  pg_.set_identify_error(kPrimaryAddr,
-                         agent::PgError{"28P01",
-                                        "FATAL:  password authentication failed for user "
-                                        "\"replicator\""});
+  repl_.set_identify_error(kPrimaryAddr,
+                           agent::PgError{"28P01",
+                                          "FATAL:  password authentication failed for user "
+                                          "\"replicator\""});
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kCloneFailed) << out.message;
   EXPECT_TRUE(contains(out.message, "replicator@")) << out.message;
   EXPECT_TRUE(contains(out.message, kPrimaryHost)) << out.message;
   EXPECT_TRUE(contains(out.message, "replication_password")) << out.message;
   EXPECT_FALSE(contains(out.message, "s3cret")) << out.message;
-  EXPECT_TRUE(pg_.slot_calls.empty());
+  EXPECT_TRUE(repl_.slot_calls.empty());
   EXPECT_EQ(runner_.specs.size(), 0u);
 }
 
 TEST_F(InitFlow, SlotFailureIsACloneFailure) {
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
-  pg_.set_system(kPrimaryAddr, kSysid);
-  pg_.slot_error = agent::PgError{"53400", "all replication slots are in use"};
+  repl_.set_system(kPrimaryAddr, kSysid);
+  repl_.slot_error = agent::PgError{"53400", "all replication slots are in use"};
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kCloneFailed) << out.message;
   EXPECT_TRUE(contains(out.message, "todo_db_1")) << out.message;
@@ -193,7 +193,7 @@ TEST_F(InitFlow, SlotFailureIsACloneFailure) {
 
 TEST_F(InitFlow, BasebackupFailureRemovesStaging) {
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
-  pg_.set_system(kPrimaryAddr, kSysid);
+  repl_.set_system(kPrimaryAddr, kSysid);
   runner_.script("pg_basebackup",
                  {fakes::exited(1,
                                 "pg_basebackup: error: could not send replication command\n"
@@ -235,7 +235,7 @@ TEST_F(InitFlow, VerifyFailurePromotesNothing) {
 
 TEST_F(InitFlow, CloneThatIsNotAReplicaIsRejected) {
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
-  pg_.set_system(kPrimaryAddr, kSysid);
+  repl_.set_system(kPrimaryAddr, kSysid);
   runner_.basebackup_creates(kOtherSysid);  // not what IDENTIFY_SYSTEM said
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kCloneFailed) << out.message;
@@ -286,7 +286,7 @@ TEST_F(InitFlow, StopWhileWaitingForDns) {
 
 TEST_F(InitFlow, StoppedCloneIsCleanedUp) {
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
-  pg_.set_system(kPrimaryAddr, kSysid);
+  repl_.set_system(kPrimaryAddr, kSysid);
   agent::ProcessResult stopped;
   stopped.end = agent::ProcessResult::End::kStopped;
   stopped.error = "SIGTERM";

@@ -23,7 +23,7 @@ using std::chrono::milliseconds;
 TEST_F(InitFlow, ValidReplicaIsKeptWithoutClone) {
   fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
-  pg_.set_system(kPrimaryAddr, kSysid);
+  repl_.set_system(kPrimaryAddr, kSysid);
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kOk) << out.message;
   EXPECT_TRUE(contains(out.message, "no clone")) << out.message;
@@ -31,7 +31,7 @@ TEST_F(InitFlow, ValidReplicaIsKeptWithoutClone) {
   EXPECT_EQ(runner_.specs.size(), static_cast<std::size_t>(runner_.count("pg_controldata")))
       << "nothing but reading the control file";
   EXPECT_TRUE(pg_.ping_calls.empty()) << "a restart does not wait for the primary";
-  EXPECT_TRUE(pg_.slot_calls.empty());
+  EXPECT_TRUE(repl_.slot_calls.empty());
   EXPECT_TRUE(clock_.sleeps.empty());
   const std::string auto_conf = read(fs::path(pgdata_) / "postgresql.auto.conf");
   EXPECT_TRUE(contains(auto_conf, "application_name=''todo-db-1''")) << auto_conf;
@@ -47,7 +47,7 @@ TEST_F(InitFlow, AReplicaKeepsAtLeastItsPrimarysMaxWalSenders) {
     fs::remove_all(pgdata_);
     fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
     resolver_.set(kPrimaryHost, {kPrimaryAddr});
-    pg_.set_system(kPrimaryAddr, kSysid);
+    repl_.set_system(kPrimaryAddr, kSysid);
     fakes::FakeProcessRunner::Script controldata;
     if (recorded > 0)
       controldata.lines = {"wal_level setting:                    replica",
@@ -126,7 +126,7 @@ TEST_F(InitFlow, AReplicaKeepsAtLeastItsPrimarysValueOfEachStandbyMinimum) {
       fs::remove_all(pgdata_);
       runner_ = fakes::FakeProcessRunner();
       resolver_.set(kPrimaryHost, {kPrimaryAddr});
-      pg_.set_system(kPrimaryAddr, kSysid);
+      repl_.set_system(kPrimaryAddr, kSysid);
       if (clone) {
         primary_is_up();
       } else {
@@ -161,22 +161,22 @@ TEST_F(InitFlow, ValidReplicaIsKeptWhenPrimaryIsUnreachable) {
 TEST_F(InitFlow, ValidReplicaWithAHealthySlotIsKept) {
   fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
-  pg_.set_system(kPrimaryAddr, kSysid);
+  repl_.set_system(kPrimaryAddr, kSysid);
   const InitOutcome out = run();
   ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
   EXPECT_STREQ(to_string(out.action), "kept");
   EXPECT_STREQ(to_string(out.reason), "");
-  ASSERT_EQ(pg_.read_slot_calls.size(), 1u);
-  EXPECT_EQ(pg_.read_slot_calls[0].second, "todo_db_1");
-  EXPECT_TRUE(pg_.read_slot_calls[0].first.replication);
-  EXPECT_TRUE(pg_.drop_slot_calls.empty());
+  ASSERT_EQ(repl_.read_slot_calls.size(), 1u);
+  EXPECT_EQ(repl_.read_slot_calls[0].second, "todo_db_1");
+  EXPECT_TRUE(repl_.read_slot_calls[0].first.replication);
+  EXPECT_TRUE(repl_.drop_slot_calls.empty());
 }
 
 TEST_F(InitFlow, ReplicaWhoseSlotLostItsWalIsReclonedAndSaysWhy) {
   fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
   std::ofstream(fs::path(pgdata_) / "old-marker") << "old";
   primary_is_up();
-  pg_.slot_state = agent::SlotState{true, std::nullopt};  // invalidated
+  repl_.slot_state = agent::SlotState{true, std::nullopt};  // invalidated
   const InitOutcome out = run();
   ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
   EXPECT_STREQ(to_string(out.action), "reclone");
@@ -185,9 +185,9 @@ TEST_F(InitFlow, ReplicaWhoseSlotLostItsWalIsReclonedAndSaysWhy) {
   EXPECT_TRUE(contains(out.message, "todo_db_1")) << out.message;
   EXPECT_TRUE(contains(out.message, "max_slot_wal_keep_size")) << out.message;
   // The invalidated slot is replaced before the clone streams through it.
-  ASSERT_EQ(pg_.drop_slot_calls.size(), 1u);
-  EXPECT_EQ(pg_.drop_slot_calls[0].second, "todo_db_1");
-  EXPECT_EQ(pg_.slot_calls.size(), 1u);
+  ASSERT_EQ(repl_.drop_slot_calls.size(), 1u);
+  EXPECT_EQ(repl_.drop_slot_calls[0].second, "todo_db_1");
+  EXPECT_EQ(repl_.slot_calls.size(), 1u);
   EXPECT_EQ(runner_.count("pg_basebackup"), 1);
   EXPECT_FALSE(fs::exists(fs::path(pgdata_) / "old-marker"));
   EXPECT_EQ(inspect_data_dir(pgdata_).kind, DataDirKind::kReplica);
@@ -197,12 +197,12 @@ TEST_F(InitFlow, ReplicaWhoseSlotLostItsWalIsReclonedAndSaysWhy) {
 TEST_F(InitFlow, ReplicaWhoseSlotIsMissingIsRecloned) {
   fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
   primary_is_up();
-  pg_.slot_state = agent::SlotState{};  // no such slot
+  repl_.slot_state = agent::SlotState{};  // no such slot
   const InitOutcome out = run();
   ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
   EXPECT_STREQ(to_string(out.action), "reclone");
   EXPECT_STREQ(to_string(out.reason), "slot_missing");
-  EXPECT_TRUE(pg_.drop_slot_calls.empty());
+  EXPECT_TRUE(repl_.drop_slot_calls.empty());
   EXPECT_EQ(runner_.count("pg_basebackup"), 1);
 }
 
@@ -210,8 +210,8 @@ TEST_F(InitFlow, FailedRecloneKeepsTheOldReplicaData) {
   fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
   std::ofstream(fs::path(pgdata_) / "old-marker") << "old";
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
-  pg_.set_system(kPrimaryAddr, kSysid);
-  pg_.slot_state = agent::SlotState{true, std::nullopt};
+  repl_.set_system(kPrimaryAddr, kSysid);
+  repl_.slot_state = agent::SlotState{true, std::nullopt};
   runner_.script("pg_basebackup",
                  {fakes::exited(1, "pg_basebackup: error: No space left on device\n"), {}, {}});
   const auto before = snapshot(pgdata_);
@@ -224,8 +224,8 @@ TEST_F(InitFlow, FailedRecloneKeepsTheOldReplicaData) {
 TEST_F(InitFlow, SlotThatCannotBeReadKeepsTheReplica) {
   fakes::make_fake_data_dir(pgdata_, kSysid, /*standby=*/true);
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
-  pg_.set_system(kPrimaryAddr, kSysid);
-  pg_.read_slot_error = agent::PgError{"", "server closed the connection unexpectedly"};
+  repl_.set_system(kPrimaryAddr, kSysid);
+  repl_.read_slot_error = agent::PgError{"", "server closed the connection unexpectedly"};
   const InitOutcome out = run();
   ASSERT_EQ(out.code, ExitCode::kOk) << out.message;
   EXPECT_STREQ(to_string(out.action), "kept");
@@ -235,7 +235,7 @@ TEST_F(InitFlow, SlotThatCannotBeReadKeepsTheReplica) {
 TEST_F(InitFlow, ReplicaOfAnotherClusterIsRefused) {
   fakes::make_fake_data_dir(pgdata_, kOtherSysid, /*standby=*/true);
   resolver_.set(kPrimaryHost, {kPrimaryAddr});
-  pg_.set_system(kPrimaryAddr, kSysid);
+  repl_.set_system(kPrimaryAddr, kSysid);
   const auto before = snapshot(pgdata_);
   const InitOutcome out = run();
   EXPECT_EQ(out.code, ExitCode::kUnsafeData) << out.message;

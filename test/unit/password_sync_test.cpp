@@ -124,7 +124,8 @@ TEST_F(PasswordSyncTest, AReplicaNeverAlters) {
 
 TEST_F(PasswordSyncTest, AFailureBacksOffAndSucceedsLater) {
   PasswordSync sync(config(), pg, clock, files.reader());
-  pg.connect_error = agent::PgError{"28000", "Peer authentication failed for user \"postgres\""};
+  pg.server.connect_error =
+      agent::PgError{"28000", "Peer authentication failed for user \"postgres\""};
   sync.review(true, "/run/pg");
   sync.review(true, "/run/pg");
   EXPECT_EQ(pg.connect_calls.size(), 1u) << "the next attempt waits for the backoff";
@@ -134,7 +135,7 @@ TEST_F(PasswordSyncTest, AFailureBacksOffAndSucceedsLater) {
   clock.advance(5s);
   sync.review(true, "/run/pg");
   EXPECT_EQ(pg.connect_calls.size(), 2u) << "doubled: 10 s";
-  pg.connect_error.reset();
+  pg.server.connect_error.reset();
   clock.advance(5s);
   sync.review(true, "/run/pg");
   EXPECT_EQ(sync.applied(), 1u);

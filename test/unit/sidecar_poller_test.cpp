@@ -3,6 +3,8 @@
 // poller never connects to the primary).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "fakes.hpp"
 #include "probes/poller.hpp"
 #include "probes/queries.hpp"
@@ -14,59 +16,6 @@ namespace {
 using namespace std::chrono_literals;
 using Row = std::vector<std::optional<std::string>>;
 using std::nullopt;
-
-// A server that answers the poller's three queries from scripted rows.
-struct FakeServer {
-  Row status;
-  std::vector<Row> replication;
-  std::vector<Row> slots;
-  std::optional<agent::PgError> status_error;
-  std::optional<agent::PgError> replication_error;
-  int queries = 0;
-};
-
-class ScriptedSession : public agent::PgSession {
- public:
-  explicit ScriptedSession(FakeServer* server) : server_(server) {}
-  std::optional<agent::PgError> exec(const std::string& sql, agent::QueryResult* out) override {
-    ++server_->queries;
-    *out = {};
-    if (sql == kLocalStatusSql) {
-      if (server_->status_error) return server_->status_error;
-      out->rows.push_back(server_->status);
-    } else if (sql == kReplicationSql) {
-      if (server_->replication_error) return server_->replication_error;
-      out->rows = server_->replication;
-    } else if (sql == kSlotsSql) {
-      out->rows = server_->slots;
-    } else {
-      return agent::PgError{"42601", "unexpected statement"};
-    }
-    return nullopt;
-  }
-  std::optional<agent::PgError> exec_params(const std::string&, const std::vector<std::string>&,
-                                            agent::QueryResult*) override {
-    return agent::PgError{"", "not used"};
-  }
-  std::string encrypt_password(const std::string&, const agent::Secret&) override { return ""; }
-
- private:
-  FakeServer* server_;
-};
-
-class ScriptedClient : public fakes::FakePgClient {
- public:
-  std::unique_ptr<agent::PgSession> connect(const agent::ConnParams& params,
-                                            agent::PgError* error) override {
-    connect_calls.push_back(params);
-    if (connect_error) {
-      *error = *connect_error;
-      return nullptr;
-    }
-    return std::make_unique<ScriptedSession>(&server);
-  }
-  FakeServer server;
-};
 
 const Row kPrimaryStatus{"f",      "7712161188363855152",
                          "1",      "0/3000060",
@@ -94,9 +43,23 @@ agent::Config config_for(const std::string& pod) {
   return c;
 }
 
+// Connections in replication mode, where the replication-protocol commands (IDENTIFY_SYSTEM)
+// run: the poller has no ReplicationClient, and opens none itself.
+long replication_connections(const fakes::FakePgClient& client) {
+  return std::count_if(client.connect_calls.begin(), client.connect_calls.end(),
+                       [](const agent::ConnParams& p) { return p.replication; });
+}
+
 struct Fixture {
+  // A server that answers the poller's three queries (an empty status row, no replicas, no
+  // slots until a test scripts them) and refuses any other statement.
   explicit Fixture(const std::string& pod)
-      : config(config_for(pod)), targets(poller_targets(config)) {}
+      : config(config_for(pod)), targets(poller_targets(config)) {
+    client.server.answer(kLocalStatusSql, {Row{}})
+        .answer(kReplicationSql, {})
+        .answer(kSlotsSql, {});
+    client.server.unscripted = agent::PgError{"42601", "unexpected statement"};
+  }
   Poller make() {
     PollerDeps deps{.pg = client,
                     .clock = clock,
@@ -116,7 +79,7 @@ struct Fixture {
   }
   agent::Config config;
   PollerTargets targets;
-  ScriptedClient client;
+  fakes::FakePgClient client;
   fakes::FakeClock clock;
   SnapshotStore store;
   std::vector<std::string> statvfs_paths;
@@ -138,10 +101,10 @@ TEST(SidecarPoller, Targets) {
 
 TEST(SidecarPoller, Primary) {
   Fixture f("db-0");
-  f.client.server.status = kPrimaryStatus;
-  f.client.server.replication = {
-      {"db-1", "streaming", "0", "0", "0", "16", nullopt, nullopt, "0.5"}};
-  f.client.server.slots = {{"db_1", "t", "4096"}};
+  f.client.server.answer(kLocalStatusSql, {kPrimaryStatus});
+  f.client.server.answer(kReplicationSql,
+                         {{"db-1", "streaming", "0", "0", "0", "16", nullopt, nullopt, "0.5"}});
+  f.client.server.answer(kSlotsSql, {{"db_1", "t", "4096"}});
   Poller poller = f.make();
   const Snapshot s = poller.poll_once();
   EXPECT_EQ(s.sequence, 1u);
@@ -154,7 +117,7 @@ TEST(SidecarPoller, Primary) {
   ASSERT_EQ(s.slots.size(), 1u);
   EXPECT_EQ(s.filesystem->avail_bytes, 400u);
   EXPECT_EQ(f.statvfs_paths, std::vector<std::string>{"/data/pgdata"});
-  EXPECT_TRUE(f.client.identify_calls.empty());  // a primary has no primary to ask
+  EXPECT_EQ(replication_connections(f.client), 0);  // a primary has no primary to ask
   EXPECT_TRUE(s.error_counts.empty());
   // The session is kept: the second poll does not connect again.
   EXPECT_EQ(poller.poll_once().sequence, 2u);
@@ -163,7 +126,7 @@ TEST(SidecarPoller, Primary) {
 
 TEST(SidecarPoller, ConnectFailureBacksOff) {
   Fixture f("db-0");
-  f.client.connect_error = agent::PgError{"", "Connection refused"};
+  f.client.server.connect_error = agent::PgError{"", "Connection refused"};
   Poller poller = f.make();
   Snapshot s = poller.poll_once();
   EXPECT_FALSE(s.server_up);
@@ -175,8 +138,8 @@ TEST(SidecarPoller, ConnectFailureBacksOff) {
   EXPECT_NE(s.server_error.find("(retrying)"), std::string::npos);
   // After it: a new attempt, which now succeeds.
   f.clock.advance(600ms);
-  f.client.connect_error.reset();
-  f.client.server.status = kPrimaryStatus;
+  f.client.server.connect_error.reset();
+  f.client.server.answer(kLocalStatusSql, {kPrimaryStatus});
   s = poller.poll_once();
   EXPECT_EQ(f.client.connect_calls.size(), 2u);
   EXPECT_TRUE(s.server_up);
@@ -185,13 +148,13 @@ TEST(SidecarPoller, ConnectFailureBacksOff) {
 
 TEST(SidecarPoller, QueryFailureReconnects) {
   Fixture f("db-0");
-  f.client.server.status = kPrimaryStatus;
-  f.client.server.status_error = agent::PgError{"", "server closed the connection unexpectedly"};
+  f.client.server.fail(kLocalStatusSql,
+                       agent::PgError{"", "server closed the connection unexpectedly"});
   Poller poller = f.make();
   Snapshot s = poller.poll_once();
   EXPECT_FALSE(s.server_up);
   EXPECT_EQ(s.error_counts.at("query"), 1u);
-  f.client.server.status_error.reset();
+  f.client.server.answer(kLocalStatusSql, {kPrimaryStatus});  // the error is over
   s = poller.poll_once();
   EXPECT_TRUE(s.server_up);
   EXPECT_EQ(f.client.connect_calls.size(), 2u);
@@ -201,7 +164,7 @@ TEST(SidecarPoller, QueryFailureReconnects) {
 // no name to resolve, the local session only.
 TEST(SidecarPoller, ReplicaMeasuresAgainstItsWalReceiver) {
   Fixture f("db-1");
-  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/5000000");
+  f.client.server.answer(kLocalStatusSql, {replica_status("0/4000000", "0/4000000", "0/5000000")});
   Poller poller = f.make();
   Snapshot s = poller.poll_once();
   ASSERT_TRUE(s.server_up) << s.server_error;
@@ -214,7 +177,7 @@ TEST(SidecarPoller, ReplicaMeasuresAgainstItsWalReceiver) {
   // Behind the primary: the delay is counted from the last replayed transaction.
   EXPECT_EQ(s.replay_delay_seconds, std::optional<double>(100.0));
   for (int i = 0; i < 5; ++i) s = poller.poll_once();
-  EXPECT_TRUE(f.client.identify_calls.empty());
+  EXPECT_EQ(replication_connections(f.client), 0);
   ASSERT_EQ(f.client.connect_calls.size(), 1u) << "one local session, kept";
   EXPECT_EQ(f.client.connect_calls[0].hostaddr, "127.0.0.1");
   EXPECT_FALSE(f.client.connect_calls[0].replication);
@@ -225,7 +188,8 @@ TEST(SidecarPoller, ReplicaMeasuresAgainstItsWalReceiver) {
 // sidecar.disconnected_grace): kept while the receiver is down, cleared on promotion.
 TEST(SidecarPoller, RemembersWhenTheReplicaLastHeardThePrimary) {
   Fixture f("db-1");
-  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000", "1.5");
+  f.client.server.answer(kLocalStatusSql,
+                         {replica_status("0/4000000", "0/4000000", "0/4000000", "1.5")});
   Poller poller = f.make();
   EXPECT_FALSE(Snapshot().last_streaming_at.has_value());
   const Snapshot streaming = poller.poll_once();
@@ -238,7 +202,7 @@ TEST(SidecarPoller, RemembersWhenTheReplicaLastHeardThePrimary) {
   stopped[6] = nullopt;  // no WAL receiver (the primary went away): no latest end, no status
   stopped[9] = nullopt;
   stopped[10] = nullopt;
-  f.client.server.status = stopped;
+  f.client.server.answer(kLocalStatusSql, {stopped});
   const Snapshot away = poller.poll_once();
   EXPECT_EQ(away.wal_receiver_status, "");
   EXPECT_FALSE(away.primary_lsn);
@@ -246,7 +210,7 @@ TEST(SidecarPoller, RemembersWhenTheReplicaLastHeardThePrimary) {
   ASSERT_TRUE(away.last_streaming_at.has_value());
   EXPECT_EQ(*away.last_streaming_at, *streaming.last_streaming_at) << "kept while not streaming";
 
-  f.client.server.status = kPrimaryStatus;  // promoted
+  f.client.server.answer(kLocalStatusSql, {kPrimaryStatus});  // promoted
   EXPECT_FALSE(poller.poll_once().last_streaming_at.has_value());
 }
 
@@ -255,7 +219,8 @@ TEST(SidecarPoller, RemembersWhenTheReplicaLastHeardThePrimary) {
 // sees. The lag is unknown, and the grace counts from the last message.
 TEST(SidecarPoller, SilentWalReceiverMakesTheLagUnknown) {
   Fixture f("db-1");
-  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000", "20.0");
+  f.client.server.answer(kLocalStatusSql,
+                         {replica_status("0/4000000", "0/4000000", "0/4000000", "20.0")});
   Poller poller = f.make();
   const Snapshot idle = poller.poll_once();
   // 20 s of silence is an idle primary (the receiver pings only after 30 s): still current.
@@ -264,7 +229,8 @@ TEST(SidecarPoller, SilentWalReceiverMakesTheLagUnknown) {
   const auto heard = *idle.last_streaming_at;
 
   f.clock.advance(13s);
-  f.client.server.status = replica_status("0/4000000", "0/4000000", "0/4000000", "33.0");
+  f.client.server.answer(kLocalStatusSql,
+                         {replica_status("0/4000000", "0/4000000", "0/4000000", "33.0")});
   const Snapshot silent = poller.poll_once();
   EXPECT_EQ(silent.wal_receiver_status, "streaming");
   EXPECT_FALSE(silent.primary_lsn);
@@ -279,7 +245,7 @@ TEST(SidecarPoller, SilentWalReceiverMakesTheLagUnknown) {
 
 TEST(SidecarPoller, StatvfsFailureIsCounted) {
   Fixture f("db-0");
-  f.client.server.status = kPrimaryStatus;
+  f.client.server.answer(kLocalStatusSql, {kPrimaryStatus});
   f.statvfs_fails = true;
   Poller poller = f.make();
   const Snapshot s = poller.poll_once();
@@ -320,8 +286,7 @@ TEST(SidecarPoller, IoDeadlineFitsThePollAndTheStaleLimit) {
 
 TEST(SidecarPoller, StatusQueryTimeoutIsNotReadyButLive) {
   Fixture f("db-0");
-  f.client.server.status = kPrimaryStatus;
-  f.client.server.status_error = no_answer("to a statement");
+  f.client.server.fail(kLocalStatusSql, no_answer("to a statement"));
   Poller poller = f.make();
   const auto s = std::make_shared<const Snapshot>(poller.poll_once());
   EXPECT_FALSE(s->server_up);
@@ -340,7 +305,7 @@ TEST(SidecarPoller, StatusQueryTimeoutIsNotReadyButLive) {
   EXPECT_EQ(live.status, 200) << live.reason;
 
   // The timed-out session was dropped: the next poll connects again, and the server is back.
-  f.client.server.status_error.reset();
+  f.client.server.answer(kLocalStatusSql, {kPrimaryStatus});  // the error is over
   const Snapshot next = poller.poll_once();
   EXPECT_TRUE(next.server_up) << next.server_error;
   EXPECT_EQ(f.client.connect_calls.size(), 2u);
@@ -349,7 +314,7 @@ TEST(SidecarPoller, StatusQueryTimeoutIsNotReadyButLive) {
 
 TEST(SidecarPoller, ConnectTimeoutCountsAsTimeoutAndBacksOff) {
   Fixture f("db-0");
-  f.client.connect_error = no_answer("while connecting");
+  f.client.server.connect_error = no_answer("while connecting");
   Poller poller = f.make();
   Snapshot s = poller.poll_once();
   EXPECT_FALSE(s.server_up);
@@ -364,17 +329,17 @@ TEST(SidecarPoller, ConnectTimeoutCountsAsTimeoutAndBacksOff) {
   EXPECT_EQ(s.sequence, 2u);
   // After the backoff the server answers again.
   f.clock.advance(600ms);
-  f.client.connect_error.reset();
-  f.client.server.status = kPrimaryStatus;
+  f.client.server.connect_error.reset();
+  f.client.server.answer(kLocalStatusSql, {kPrimaryStatus});
   s = poller.poll_once();
   EXPECT_TRUE(s.server_up) << s.server_error;
 }
 
 TEST(SidecarPoller, PrimaryQueryTimeoutKeepsTheStatusAndReconnects) {
   Fixture f("db-0");
-  f.client.server.status = kPrimaryStatus;
-  f.client.server.replication_error = no_answer("to a statement");
-  f.client.server.slots = {{"db_1", "t", "4096"}};
+  f.client.server.answer(kLocalStatusSql, {kPrimaryStatus});
+  f.client.server.fail(kReplicationSql, no_answer("to a statement"));
+  f.client.server.answer(kSlotsSql, {{"db_1", "t", "4096"}});
   Poller poller = f.make();
   const Snapshot s = poller.poll_once();
   // The status query answered: the server is up, its replica rows are missing this once.
@@ -383,7 +348,7 @@ TEST(SidecarPoller, PrimaryQueryTimeoutKeepsTheStatusAndReconnects) {
   EXPECT_EQ(s.error_counts.at("timeout"), 1u);
   // The session was closed on the timeout, so the slots query was not sent on it.
   EXPECT_TRUE(s.slots.empty());
-  f.client.server.replication_error.reset();
+  f.client.server.answer(kReplicationSql, {});  // the error is over
   const Snapshot next = poller.poll_once();
   EXPECT_EQ(f.client.connect_calls.size(), 2u);
   EXPECT_EQ(next.slots.size(), 1u);

@@ -25,15 +25,15 @@ struct Janitor {
     s.replication.host = "10.0.0.10";
     s.replication.user = "replicator";
     s.replication.replication = true;
-    janitor = std::make_unique<SlotJanitor>(s, resolver, pg);
+    janitor = std::make_unique<SlotJanitor>(s, resolver, replication);
   }
   std::vector<std::string> dropped() const {
     std::vector<std::string> out;
-    for (const auto& [params, slot] : pg.drop_slot_calls) out.push_back(slot);
+    for (const auto& [params, slot] : replication.drop_slot_calls) out.push_back(slot);
     return out;
   }
   fakes::FakeResolver resolver;
-  fakes::FakePgClient pg;
+  fakes::FakeReplicationClient replication;
   std::unique_ptr<SlotJanitor> janitor;
 };
 
@@ -49,8 +49,9 @@ TEST(SlotJanitor, DropsTheSlotOfAPodGoneForTheWholeDelay) {
   j.janitor->review(slots, t0 + 10min);
   EXPECT_EQ(j.dropped(), std::vector<std::string>{"todo_db_2"});
   EXPECT_EQ(j.janitor->dropped(), 1u);
-  EXPECT_TRUE(j.pg.drop_slot_calls[0].first.replication) << "over a replication connection";
-  EXPECT_EQ(j.pg.drop_slot_calls[0].first.user, "replicator");
+  EXPECT_TRUE(j.replication.drop_slot_calls[0].first.replication)
+      << "over a replication connection";
+  EXPECT_EQ(j.replication.drop_slot_calls[0].first.user, "replicator");
   EXPECT_EQ(j.resolver.calls("todo-db-1.todo-db.default.svc.cluster.local"), 0)
       << "an active slot's pod is not even looked up";
 }
@@ -105,21 +106,21 @@ TEST(SlotJanitor, ZeroDelayNeverDrops) {
   s.set = "todo-db";
   s.drop_after = 0ms;
   fakes::FakeResolver resolver;
-  fakes::FakePgClient pg;
-  SlotJanitor janitor(s, resolver, pg);
+  fakes::FakeReplicationClient replication;
+  SlotJanitor janitor(s, resolver, replication);
   janitor.review({{"todo_db_2", false, 0}}, t0);
   janitor.review({{"todo_db_2", false, 0}}, t0 + 24h);
-  EXPECT_TRUE(pg.drop_slot_calls.empty());
+  EXPECT_TRUE(replication.drop_slot_calls.empty());
 }
 
 TEST(SlotJanitor, AFailedDropIsTriedAgain) {
   Janitor j;
-  j.pg.drop_slot_error = agent::PgError{"55006", "replication slot is active"};
+  j.replication.drop_slot_error = agent::PgError{"55006", "replication slot is active"};
   const std::vector<SlotRow> slots = {{"todo_db_2", false, 0}};
   j.janitor->review(slots, t0);
   j.janitor->review(slots, t0 + 10min);
   EXPECT_EQ(j.janitor->dropped(), 0u);
-  j.pg.drop_slot_error.reset();
+  j.replication.drop_slot_error.reset();
   j.janitor->review(slots, t0 + 10min + 2s);
   EXPECT_EQ(j.janitor->dropped(), 1u);
   EXPECT_EQ(j.dropped().size(), 2u);

@@ -93,12 +93,12 @@ TEST_F(TlsReloadTest, AFailingCheckNeverReloadsAndAFixLater) {
 
 TEST_F(TlsReloadTest, AFailedReloadBacksOff) {
   TlsReload reload(config, pg, clock, effects());
-  pg.connect_error = agent::PgError{"28000", "Peer authentication failed"};
+  pg.server.connect_error = agent::PgError{"28000", "Peer authentication failed"};
   reload.review("/run/pg");
   reload.review("/run/pg");
   EXPECT_EQ(pg.connect_calls.size(), 1u) << "waits for the backoff";
   clock.advance(5s);
-  pg.connect_error.reset();
+  pg.server.connect_error.reset();
   reload.review("/run/pg");
   EXPECT_EQ(reloads_sent(), 1);
 }

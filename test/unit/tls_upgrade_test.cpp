@@ -91,11 +91,11 @@ TEST_F(TlsUpgradeTest, AConninfoInitDidNotWriteAsInterimIsLeftAlone) {
 
 TEST_F(TlsUpgradeTest, AFailingServerIsTriedAgainLater) {
   primary_verifies = true;
-  pg.connect_error = agent::PgError{"", "connection refused"};
+  pg.server.connect_error = agent::PgError{"", "connection refused"};
   TlsUpgrade u(tls_config(), pg, clock, effects());
   u.review("/run/postgresql");
   EXPECT_FALSE(u.finished());
-  pg.connect_error.reset();
+  pg.server.connect_error.reset();
   clock.advance(2s);
   u.review("/run/postgresql");
   EXPECT_TRUE(u.finished());

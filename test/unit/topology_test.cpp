@@ -303,7 +303,7 @@ TEST(Topology, ConnectLocalSuperuser) {
   EXPECT_EQ(pg.connect_calls[0].io_timeout, want.io_timeout);
   EXPECT_EQ(pg.connect_calls[0].application_name, want.application_name);
 
-  pg.connect_error = PgError{"28000", "peer authentication failed for user \"su\""};
+  pg.server.connect_error = PgError{"28000", "peer authentication failed for user \"su\""};
   EXPECT_EQ(connect_local_superuser(pg, c, "/run/pg", "replagent-sidecar-passwords", &why),
             nullptr);
   EXPECT_EQ(why, fmt::format("cannot connect to {}: peer authentication failed for user \"su\"",
