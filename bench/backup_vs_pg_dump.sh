@@ -4,7 +4,9 @@
 # `pg_dump -Fc` of the same database, in the same run, alternating, N rounds. Reports medians,
 # MB/s of the archive written, and the ratio.
 # Usage: bench/backup_vs_pg_dump.sh [pgbench scale, default 30] [rounds, default 3]
-# Run on demand (not part of the tests). Loopback only: 127.0.0.50 (primary), dnsmasq 127.0.0.51.
+# Run on demand (not part of the tests). Loopback only: the primary is pod 0 of a local
+# StatefulSet (replagent-sts) on 127.0.50.10, its DNS on 127.0.50.2:5353; the backup Job runs
+# by hand with what a Job shares of the pods' environment (`replagent-sts env 0`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 scale=${1:-30}
@@ -15,29 +17,28 @@ work=$(mktemp -d /var/tmp/replagent-bench.XXXXXX)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 "$root/scripts/setup" >/dev/null
-bin=${REPLAGENT_BIN:-$("$root/scripts/build")/replagent}
-mkdir -p "$work/hosts" "$work/sock" "$work/backups"
-echo "127.0.0.50 todo-db-0.todo-db.default.svc.cluster.local" >"$work/hosts/h"
-head -c 12 /dev/urandom | base64 >"$work/pw"; chmod 600 "$work/pw"
+build=$("$root/scripts/build" replagent replagent-sts)
+bin=${REPLAGENT_BIN:-$build/replagent}
+[ "$(id -u)" = 0 ] && chmod o+rx "$build" "$bin" "$build/replagent-sts"  # the pods run as postgres
+d=$work/sts
+S=("$build/replagent-sts" --dir "$d" --net 127.0.50 --port "$port" --dns-port 5353 --bin "$bin")
+mkdir -p "$work/backups"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$work"
 cleanup() {
-  as_pg "$pgbin/pg_ctl" -D "$work/vol0/pgdata" -m immediate -w stop >/dev/null 2>&1 || true
-  [ -f "$work/dnsmasq.pid" ] && kill "$(cat "$work/dnsmasq.pid")" 2>/dev/null || true
+  "${S[@]}" down >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
-/usr/sbin/dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.51 --port=5353 \
-  --hostsdir="$work/hosts" --local=/cluster.local/ --conf-file=/dev/null --pid-file="$work/dnsmasq.pid" $( [ "$(id -u)" = 0 ] && echo --user=root )
-env_common=(POD_NAMESPACE=default REPLAGENT_DNS_SERVERS=127.0.0.51:5353 REPLAGENT_POSTGRES_PORT=$port
-  REPLAGENT_POSTGRES_BIN_DIR=$pgbin REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE=$work/pw
-  REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE=$work/pw REPLAGENT_INIT_TERMINATION_LOG=
-  REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE=$work/pw REPLAGENT_POSTGRES_BACKUP_PASSWORD_FILE=$work/pw)
-as_pg env "${env_common[@]}" POD_NAME=todo-db-0 PGDATA="$work/vol0/pgdata" "$bin" init --log-level warn
-as_pg "$pgbin/pg_ctl" -D "$work/vol0/pgdata" -l "$work/pg0.log" -w -o "-c listen_addresses=127.0.0.50 -k $work/sock" start >/dev/null
+# The plain pg_dump logs in as the superuser over TCP, from 127.0.0.1.
+"${S[@]}" set-env 0 REPLAGENT_POSTGRES_SUPERUSER_NETWORK_LOGIN=true
+"${S[@]}" scale 1 2>>"$work/sts.log" || { tail -5 "$work/sts.log" >&2; exit 1; }
 echo "primary: pgbench -i -s $scale" >&2
-as_pg "$pgbin/pgbench" -q -i -s "$scale" -h "$work/sock" -p $port -U postgres postgres >/dev/null 2>&1
-size=$(as_pg psql -XAt -h "$work/sock" -p $port -U postgres -c "select pg_database_size('postgres')")
+"${S[@]}" pgbench 0 -q -i -s "$scale" >/dev/null 2>&1
+size=$("${S[@]}" psql 0 -At -c "select pg_database_size('postgres')")
 echo "database size: $((size / 1024 / 1024)) MiB" >&2
+# What a Job shares with the pods (namespace, DNS, port, binaries, the Secret), not pod 0's own.
+mapfile -t job_env < <("${S[@]}" env 0 |
+  grep -E '^(POD_NAMESPACE|REPLAGENT_DNS_SERVERS|REPLAGENT_POSTGRES_(PORT|BIN_DIR|[A-Z]+_PASSWORD_FILE))=')
 
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 agent=() plain=() agent_bytes=0 plain_bytes=0
@@ -45,15 +46,15 @@ for i in $(seq 1 "$rounds"); do
   sync
   t=$(date +%s%N)
   # A Job of the set, backing up the primary (no replica in this bench), keeping one backup.
-  as_pg env "${env_common[@]}" POD_NAME=todo-db-backup REPLAGENT_POD_SERVICE=todo-db \
+  as_pg env "${job_env[@]}" POD_NAME=todo-db-backup REPLAGENT_POD_SERVICE=todo-db \
     REPLAGENT_BACKUP_DIR="$work/backups" REPLAGENT_BACKUP_KEEP=1 REPLAGENT_BACKUP_SOURCE=primary \
     "$bin" backup --log-level warn
   agent+=("$(ms "$t")")
   agent_bytes=$(stat -c %s "$work"/backups/*.dump)
   rm -f "$work/plain.dump"; sync
   t=$(date +%s%N)
-  as_pg env PGPASSWORD="$(cat "$work/pw")" "$pgbin/pg_dump" -Fc -f "$work/plain.dump" \
-    -d "host=127.0.0.50 port=$port user=postgres dbname=postgres"
+  as_pg env PGPASSWORD="$(cat "$d/secrets/superuser-password")" "$pgbin/pg_dump" -Fc \
+    -f "$work/plain.dump" -d "host=127.0.50.10 port=$port user=postgres dbname=postgres"
   plain+=("$(ms "$t")")
   plain_bytes=$(stat -c %s "$work/plain.dump")
   echo "round $i: replagent backup ${agent[-1]} ms, pg_dump -Fc ${plain[-1]} ms" >&2

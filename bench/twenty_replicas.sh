@@ -2,7 +2,7 @@
 # Benchmark: a primary with 20 streaming replicas (issue 13 item 2), the current working tree's
 # binary against an older revision's (default 3a74b75: every replica's sidecar opens a
 # replication connection to the primary, IDENTIFY_SYSTEM, every poll), in one run, on the same
-# machine, one after the other. Per binary, a set of its own driven by scripts/sts:
+# machine, one after the other. Per binary, a set of its own driven by replagent-sts:
 #   1. `sts scale 1`, pgbench -i -s 1 on the primary, log_connections=on (ALTER SYSTEM).
 #   2. `sts scale PODS` (default 21: the primary and 20 replicas), timed until every replica
 #      streams; one psql session on the primary samples pg_stat_activity (backend_type
@@ -36,7 +36,6 @@
 set -euo pipefail
 export LC_ALL=C
 root=$(cd "$(dirname "$0")/.." && pwd)
-sts=$root/scripts/sts
 pods=21 secs=60 requests=500 deadline=480 tps=50 old_rev=3a74b75 old_bin="" new_bin="" only="" keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -73,7 +72,11 @@ for p in $port 9187; do
 done
 
 "$root/scripts/setup" >/dev/null
-[ -n "$new_bin" ] || new_bin=$("$root/scripts/build" replagent)/replagent
+# The local StatefulSet of the working tree drives both binaries (--bin).
+tools=$("$root/scripts/build" replagent replagent-sts)
+sts=$tools/replagent-sts
+[ -n "$new_bin" ] || new_bin=$tools/replagent
+[ "$(id -u)" = 0 ] && chmod o+rx "$tools" "$sts" "$tools/replagent"  # the sets run as postgres
 if [ -z "$old_bin" ] && [ "$only" != new ]; then
   src=/var/tmp/replagent-bench-old-$old_rev build=/var/tmp/replagent-build/bench-old-$old_rev
   if [ ! -x "$build/replagent" ]; then

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# scripts/sts in a directory that holds no set (the user's shell after `scripts/demo --keep`,
-# whose set is in /var/tmp/replagent-demo, not sts's default directory): every command but
-# `scale` exits 1 saying there is no set there, and leaves the directory as it was (absent or
-# empty). Told the set's settings (--net ...), a command creates it, as the e2e fixture does.
-# Starts nothing: no pod, no DNS server. Usage: sts_no_set_test.sh SOURCE_DIR
+# replagent-sts (scripts/sts) in a directory that holds no set (the user's shell after
+# `scripts/demo --keep`, whose set is in /var/tmp/replagent-demo, not sts's default directory):
+# every command but `scale` exits 1 saying there is no set there, and leaves the directory as it
+# was (absent or empty). Told the set's settings (--net ...), a command creates it, as the e2e
+# fixture does.
+# Starts nothing: no pod, no DNS server. Usage: sts_no_set_test.sh REPLAGENT_STS_BINARY
 set -euo pipefail
-sts=$1/scripts/sts
+sts=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
 work=$(mktemp -d)
 chmod 0755 "$work"  # as root, sts runs as postgres

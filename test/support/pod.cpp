@@ -6,6 +6,7 @@
 
 #include "agent/dns.hpp"
 #include "test/support/dns_server.hpp"
+#include "test/support/pod_env.hpp"
 #include "test/support/scratch.hpp"
 
 #ifndef REPLAGENT_BINARY
@@ -99,27 +100,26 @@ fs::path Pod::postgres_log() const { return log_path("postgres.log"); }
 bool Pod::has_pg_version() const { return fs::exists(pgdata_ / "PG_VERSION"); }
 
 Env Pod::init_env() const {
-  return {
-      {"POD_NAME", name()},
-      {"POD_NAMESPACE", set_.ns},
-      {"PGDATA", pgdata_.string()},
-      {"REPLAGENT_DNS_SERVERS", set_.dns ? set_.dns->server() : ""},
-      {"REPLAGENT_DNS_TIMEOUT", "500ms"},
-      {"REPLAGENT_POSTGRES_PORT", std::to_string(set_.port)},
-      {"REPLAGENT_POSTGRES_HOST", ip_},
-      {"REPLAGENT_POSTGRES_LISTEN_ADDRESSES", ip_},
-      {"REPLAGENT_POSTGRES_BIN_DIR", kPgBinDir},
-      {"REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE", set_.superuser_password_file.string()},
-      {"REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE", set_.replication_password_file.string()},
-      {"REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE", set_.monitor_password_file.string()},
-      {"REPLAGENT_POSTGRES_BACKUP_PASSWORD_FILE", set_.backup_password_file.string()},
-      {"REPLAGENT_INIT_WAIT_TIMEOUT", "30s"},
-      {"REPLAGENT_INIT_TERMINATION_LOG", termination_log().string()},
-      {"REPLAGENT_INIT_BACKOFF_MAX", "1s"},
-      // primary_conninfo gets hostaddr= beside host=: the test pods' walreceivers use the
-      // machine's resolver, which knows nothing of the test's cluster DNS.
-      {"REPLAGENT_INIT_PIN_PRIMARY_ADDRESS", "true"},
-  };
+  PodEnvSpec spec;
+  spec.name = name();
+  spec.ns = set_.ns;
+  spec.pgdata = pgdata_;
+  spec.dns_server = set_.dns ? set_.dns->server() : "";
+  spec.port = std::to_string(set_.port);
+  spec.ip = ip_;
+  spec.termination_log = termination_log();
+  spec.superuser_password_file = set_.superuser_password_file;
+  spec.replication_password_file = set_.replication_password_file;
+  spec.monitor_password_file = set_.monitor_password_file;
+  spec.backup_password_file = set_.backup_password_file;
+  const EnvList chart = chart_pod_env(spec);
+  Env env(chart.begin(), chart.end());
+  // Shorter than the chart's defaults: a test that waits for a primary or a DNS answer on
+  // purpose must not take minutes.
+  env["REPLAGENT_DNS_TIMEOUT"] = "500ms";
+  env["REPLAGENT_INIT_WAIT_TIMEOUT"] = "30s";
+  env["REPLAGENT_INIT_BACKOFF_MAX"] = "1s";
+  return env;
 }
 
 std::unique_ptr<InitRun> Pod::start_init(const Env& extra_env) {

@@ -9,8 +9,8 @@
 #ifndef REPLAGENT_BINARY
 #error "REPLAGENT_BINARY must name the replagent executable (set by test/CMakeLists.txt)"
 #endif
-#ifndef REPLAGENT_SOURCE_DIR
-#error "REPLAGENT_SOURCE_DIR must name the source tree (set by test/CMakeLists.txt)"
+#ifndef REPLAGENT_STS
+#error "REPLAGENT_STS must name the replagent-sts executable (set by test/CMakeLists.txt)"
 #endif
 
 namespace replagent::test {
@@ -87,8 +87,7 @@ void StatefulSetTest::SetUp() {
 }
 
 std::string StatefulSetTest::sts_command() const {
-  return shell_quote(std::string(REPLAGENT_SOURCE_DIR) + "/scripts/sts") + " --dir " +
-         shell_quote(dir_.string()) + " --net " +
+  return shell_quote(REPLAGENT_STS) + " --dir " + shell_quote(dir_.string()) + " --net " +
          shell_quote("127." + std::to_string(net_.a) + "." + std::to_string(net_.b)) + " --port " +
          std::to_string(net_.port) + " --dns-port " + std::to_string(net_.dns_port) + " --bin " +
          shell_quote(REPLAGENT_BINARY) + " --ready-timeout 90";

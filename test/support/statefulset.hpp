@@ -1,7 +1,8 @@
-// StatefulSetTest: the fixture of the e2e suites. It drives scripts/sts, the local StatefulSet
-// the demo uses (pods on loopback: volume, DNS record, `replagent init`, postgres, sidecar), the
-// way kubectl drives a real one: scale, delete-pod, status. The test owns one sts directory,
-// its own loopback subnet and ports, and runs `sts down` at the end even when it failed.
+// StatefulSetTest: the fixture of the e2e suites. It drives replagent-sts (scripts/sts), the
+// local StatefulSet the demo uses (pods on loopback: volume, DNS record, `replagent init`,
+// postgres, sidecar), the way kubectl drives a real one: scale, delete-pod, status. The test owns
+// one sts directory, its own loopback subnet and ports, and runs `sts down` at the end even when
+// it failed.
 #pragma once
 
 #include <gtest/gtest.h>
