@@ -52,3 +52,18 @@ set_dir=$work/set
 "$sts" --dir "$set_dir" status >"$work/out" || fail "status of an existing (empty) set failed"
 grep -q "^POD " "$work/out" || fail "status printed no table header: $(cat "$work/out")"
 echo "ok: a set created by a command given its settings is found later"
+
+# --sidecar-port: a bad value is a usage error naming the option; a set remembers the port it
+# was created with (default 9187).
+for bad in 0 65536 abc; do
+  rc=0; "$sts" --dir "$empty" --sidecar-port "$bad" status 2>"$work/err" || rc=$?
+  [ $rc = 2 ] && grep -q -- "--sidecar-port needs a port (1-65535), not $bad" "$work/err" \
+    || fail "--sidecar-port $bad: exit $rc, $(cat "$work/err")"
+done
+[ -z "$(ls -A "$empty")" ] || fail "a bad --sidecar-port left $(ls -A "$empty") in $empty"
+grep -qx "sidecar_port=9187" "$set_dir/sts.conf" || fail "sts.conf: no sidecar_port=9187: $(cat "$set_dir/sts.conf")"
+port_dir=$work/port
+"$sts" --dir "$port_dir" --sidecar-port 19187 --bin /bin/false status >/dev/null \
+  || fail "status with --sidecar-port failed"
+grep -qx "sidecar_port=19187" "$port_dir/sts.conf" || fail "sts.conf: no sidecar_port=19187: $(cat "$port_dir/sts.conf")"
+echo "ok: --sidecar-port checked and remembered"

@@ -106,7 +106,7 @@ EnvList pod_env(const Set& set, int n) {
   EnvList env = chart_pod_env(spec);
   // Both containers get the sidecar's settings, as the chart's shared env does: its listener on
   // the pod's address, and a poll interval short enough for a demo.
-  env.emplace_back("REPLAGENT_SIDECAR_LISTEN", set.pod_ip(n) + ":9187");
+  env.emplace_back("REPLAGENT_SIDECAR_LISTEN", set.pod_ip(n) + ":" + set.sidecar_port);
   env.emplace_back("REPLAGENT_SIDECAR_POLL_INTERVAL", "500ms");
   std::ifstream extra(set.pod_file(n, ".env"));
   for (std::string line; std::getline(extra, line);) {
@@ -142,7 +142,8 @@ std::optional<pid_t> postmaster_pid(const Set& set, int n) {
 }
 
 std::pair<int, std::string> sidecar_get(const Set& set, int n, const std::string& target) {
-  HttpReply r = http_get(set.pod_ip(n), 9187, target, std::chrono::seconds(2));
+  HttpReply r =
+      http_get(set.pod_ip(n), std::stoi(set.sidecar_port), target, std::chrono::seconds(2));
   return {r.status, r.body};
 }
 

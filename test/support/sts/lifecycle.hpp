@@ -30,7 +30,8 @@ std::string phase(const Set& set, int n);  // "-" when it has none
 // The ordinals that have a phase file, highest first.
 std::vector<int> existing_pods(const Set& set);
 std::optional<pid_t> postmaster_pid(const Set& set, int n);
-// The HTTP status of GET http://<pod>:9187<target> (0: no answer within 2 s) and its body.
+// The HTTP status of GET http://<pod>:<sidecar port><target> (0: no answer within 2 s) and its
+// body.
 std::pair<int, std::string> sidecar_get(const Set& set, int n, const std::string& target);
 
 // Volume, DNS record, init container, postgres, sidecar; false when a step failed (its phase

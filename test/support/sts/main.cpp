@@ -58,6 +58,7 @@ void become_postgres(const Options& o) {
   option("--net", o.net);
   option("--port", o.port);
   option("--dns-port", o.dns_port);
+  option("--sidecar-port", o.sidecar_port);
   option("--bin", o.bin);
   option("--ready-timeout", std::to_string(o.ready_timeout));
   argv.push_back(o.command);

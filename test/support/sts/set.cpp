@@ -25,7 +25,8 @@ kubectl drives a real one.
 A pod N is: its volume directory (vol-N, PGDATA = vol-N/pgdata), its address 127.x.y.(10+N),
 its DNS record in the headless Service (dnsmasq plays the cluster DNS, records for
 todo-db-N.todo-db.<ns>.svc.cluster.local and todo-db.<ns>.svc.cluster.local), its init
-container (`replagent init`), its postgres and its sidecar (`replagent sidecar`, :9187).
+container (`replagent init`), its postgres and its sidecar (`replagent sidecar`, :9187, or
+--sidecar-port).
 
   sts scale N              OrderedReady: creates pods 0..N-1 in order, each Ready before the
                            next; deletes pods above N-1 in reverse order. Volumes are kept.
@@ -45,11 +46,13 @@ container (`replagent init`), its postgres and its sidecar (`replagent sidecar`,
   sts down                 stops every pod and the DNS server; volumes are kept
 
 Options (before the command; remembered in DIR/sts.conf by the command that creates the set:
-the first `scale`, or any command given --net, --port, --dns-port or --bin):
+the first `scale`, or any command given --net, --port, --dns-port, --sidecar-port or --bin):
   --dir DIR        state and volumes (default $STS_DIR or /var/tmp/replagent-sts; the demo's
                    set is in /var/tmp/replagent-demo)
   --net A.B.C      pods on A.B.C.(10+N), DNS on A.B.C.2 (default 127.0.0)
   --port P         PostgreSQL port of every pod (default 5432); DNS port --dns-port (5353)
+  --sidecar-port P the sidecars' port (default 9187; e.g. 19187 where a packaged
+                   prometheus-postgres-exporter holds *:9187)
   --bin PATH       the replagent binary (default: the one built beside replagent-sts)
   --ready-timeout S  how long scale/delete-pod wait for a pod to become Ready (default 120)
 Exit codes: 0 done; 1 a pod failed (init error, not Ready in time), or DIR holds no set
@@ -57,8 +60,9 @@ Exit codes: 0 done; 1 a pod failed (init error, not Ready in time), or DIR holds
 )";
 
 constexpr const char* kUsage =
-    "usage: sts [--dir DIR] [--net A.B.C] [--port P] scale N | delete-pod N [--force] [--grace "
-    "S] | status [--json] | psql N | logs N [what] | env N | set-env N K=V | empty-volume N | "
+    "usage: sts [--dir DIR] [--net A.B.C] [--port P] [--sidecar-port P] scale N | delete-pod N "
+    "[--force] [--grace S] | status [--json] | psql N | logs N [what] | env N | set-env N K=V | "
+    "empty-volume N | "
     "down";
 
 bool is_number(const std::string& s) {
@@ -130,6 +134,11 @@ Options parse_options(int argc, char** argv) {
       o.port = value("a port");
     } else if (a == "--dns-port") {
       o.dns_port = value("a port");
+    } else if (a == "--sidecar-port") {
+      o.sidecar_port = value("a port");
+      if (!is_number(o.sidecar_port) || std::stoi(o.sidecar_port) < 1 ||
+          std::stoi(o.sidecar_port) > 65535)
+        usage("--sidecar-port needs a port (1-65535), not " + o.sidecar_port);
     } else if (a == "--bin") {
       o.bin = value("the replagent binary");
     } else if (a == "--ready-timeout") {
@@ -160,6 +169,8 @@ Set load_set(const Options& o) {
     std::ofstream(conf) << "net=" << (o.net.empty() ? set.net : o.net) << "\n"
                         << "port=" << (o.port.empty() ? set.port : o.port) << "\n"
                         << "dns_port=" << (o.dns_port.empty() ? set.dns_port : o.dns_port) << "\n"
+                        << "sidecar_port="
+                        << (o.sidecar_port.empty() ? set.sidecar_port : o.sidecar_port) << "\n"
                         << "bin=" << o.bin << "\n";
   }
   // key=value lines; a later line wins (a remembered bin= is appended).
@@ -171,11 +182,13 @@ Set load_set(const Options& o) {
     if (key == "net") set.net = val;
     if (key == "port") set.port = val;
     if (key == "dns_port") set.dns_port = val;
+    if (key == "sidecar_port") set.sidecar_port = val;  // absent in older sets: 9187
     if (key == "bin") set.bin = val;
   }
   if (!o.net.empty()) set.net = o.net;
   if (!o.port.empty()) set.port = o.port;
   if (!o.dns_port.empty()) set.dns_port = o.dns_port;
+  if (!o.sidecar_port.empty()) set.sidecar_port = o.sidecar_port;
   if (!o.bin.empty()) set.bin = o.bin;
   const bool starts_pods = o.command == "scale" || o.command == "delete-pod" || o.command == "env";
   if (set.bin.empty() && starts_pods) {

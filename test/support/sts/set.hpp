@@ -14,13 +14,13 @@ inline constexpr const char* kNamespace = "default";
 
 // The command line: options before the command, then the command and its arguments.
 struct Options {
-  std::filesystem::path dir;             // --dir, else $STS_DIR, else /var/tmp/replagent-sts
-  std::string net, port, dns_port, bin;  // empty: not given
+  std::filesystem::path dir;  // --dir, else $STS_DIR, else /var/tmp/replagent-sts
+  std::string net, port, dns_port, sidecar_port, bin;  // empty: not given
   int ready_timeout = 120;
   std::string command;
   std::vector<std::string> args;
   // Told the set's settings: such a command may create the set.
-  bool has_settings() const { return !(net + port + dns_port + bin).empty(); }
+  bool has_settings() const { return !(net + port + dns_port + sidecar_port + bin).empty(); }
 };
 // Exits 0 after --help and 2 on bad usage.
 Options parse_options(int argc, char** argv);
@@ -31,7 +31,8 @@ struct Set {
   std::string net = "127.0.0";
   std::string port = "5432";
   std::string dns_port = "5353";
-  std::string bin;  // the replagent binary
+  std::string sidecar_port = "9187";  // every pod's sidecar listens on <pod address>:this
+  std::string bin;                    // the replagent binary
   int ready_timeout = 120;
 
   std::string dns_ip() const { return net + ".2"; }
