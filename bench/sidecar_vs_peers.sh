@@ -10,21 +10,21 @@
 # Prints medians, p99s and ratios; issue 3's targets: probe <= 0.5x pg_isready, RSS <= 0.5x
 # the exporter's, scrape <= 0.1x the exporter's median.
 # Usage: bench/sidecar_vs_peers.sh [runs, default 200]
-# Run on demand (not part of the tests). Loopback only: 127.0.0.50 (primary), 127.0.0.51
-# (replica), dnsmasq 127.0.0.52:5353; sidecars on :19187, the exporter on 127.0.0.50:19188
-# (not 9187: a packaged exporter service, where one runs, listens on *:9187).
+# Run on demand (not part of the tests). Loopback only: a local StatefulSet (replagent-sts) of
+# two pods, the primary on 127.0.60.10 and its replica on 127.0.60.11, DNS on 127.0.60.2:5353;
+# sidecars on :19187 (--sidecar-port), the exporter on 127.0.60.10:19188 (not 9187: a packaged
+# exporter service, where one runs, listens on *:9187).
 set -euo pipefail
 export LC_ALL=C  # $EPOCHREALTIME with a '.' decimal separator
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-200}
 scrapes=1000
-port=25450
-primary_ip=127.0.0.50 replica_ip=127.0.0.51 dns_ip=127.0.0.52
+port=25460
+primary_ip=127.0.60.10 replica_ip=127.0.60.11
 sidecar_port=19187 exporter_port=19188
 pgbin=/usr/lib/postgresql/15/bin
 exporter=/usr/bin/prometheus-postgres-exporter
 work=$(mktemp -d /var/tmp/replagent-bench.XXXXXX)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 log() { echo "$*" >&2; }
 
 "$root/scripts/setup" >/dev/null
@@ -34,60 +34,40 @@ if [ ! -x "$exporter" ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     prometheus-postgres-exporter >/dev/null
 fi
-bin=$("$root/scripts/build")/replagent
+build=$("$root/scripts/build" replagent replagent-sts)
+bin=$build/replagent
+[ "$(id -u)" = 0 ] && chmod o+rx "$build" "$bin" "$build/replagent-sts"  # the pods run as postgres
+d=$work/sts
+S=("$build/replagent-sts" --dir "$d" --net 127.0.60 --port "$port" --dns-port 5353
+  --sidecar-port "$sidecar_port" --bin "$bin")
+chmod 0755 "$work"
+[ "$(id -u)" = 0 ] && chown postgres: "$work"
 
-pids=()
+exporter_pid=
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  for n in 1 0; do
-    as_pg "$pgbin/pg_ctl" -D "$work/vol$n/pgdata" -m immediate -w stop >/dev/null 2>&1 || true
-  done
-  if [ -f "$work/dnsmasq.pid" ]; then kill "$(cat "$work/dnsmasq.pid")" 2>/dev/null || true; fi
+  if [ -n "$exporter_pid" ]; then
+    kill "$exporter_pid" 2>/dev/null || true
+    wait "$exporter_pid" 2>/dev/null || true
+  fi
+  "${S[@]}" down >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # --- the servers: a primary and a replica, as the init containers make them ---
-mkdir -p "$work/hosts" "$work/sock0" "$work/sock1"
-echo "$primary_ip todo-db-0.todo-db.default.svc.cluster.local" >"$work/hosts/h"
-head -c 12 /dev/urandom | base64 | tr -d '/+=' >"$work/pw"
-chmod 600 "$work/pw"
-[ "$(id -u)" = 0 ] && chown -R postgres: "$work"
-/usr/sbin/dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address=$dns_ip --port=5353 \
-  --hostsdir="$work/hosts" --local=/cluster.local/ --conf-file=/dev/null --pid-file="$work/dnsmasq.pid" \
-  $( [ "$(id -u)" = 0 ] && echo --user=root )
-pod_env() { # ordinal
-  local n=$1 ip
-  ip=$([ "$n" = 0 ] && echo $primary_ip || echo $replica_ip)
-  echo POD_NAME=todo-db-$n POD_NAMESPACE=default PGDATA="$work/vol$n/pgdata" \
-    REPLAGENT_DNS_SERVERS=$dns_ip:5353 REPLAGENT_POSTGRES_PORT=$port REPLAGENT_POSTGRES_HOST=$ip \
-    REPLAGENT_POSTGRES_LISTEN_ADDRESSES=$ip REPLAGENT_POSTGRES_BIN_DIR=$pgbin \
-    REPLAGENT_INIT_PIN_PRIMARY_ADDRESS=true REPLAGENT_INIT_TERMINATION_LOG= \
-    REPLAGENT_POSTGRES_SUPERUSER_PASSWORD_FILE="$work/pw" \
-    REPLAGENT_POSTGRES_REPLICATION_PASSWORD_FILE="$work/pw" \
-    REPLAGENT_POSTGRES_MONITOR_PASSWORD_FILE="$work/pw" REPLAGENT_POSTGRES_BACKUP_PASSWORD_FILE="$work/pw" \
-    REPLAGENT_SIDECAR_LISTEN=$ip:$sidecar_port
-}
-for n in 0 1; do
-  # shellcheck disable=SC2046
-  as_pg env $(pod_env $n) "$bin" init --log-level warn
-  as_pg "$pgbin/pg_ctl" -D "$work/vol$n/pgdata" -l "$work/pg$n.log" -w \
-    -o "-k $work/sock$n -c shared_buffers=32MB" start >/dev/null
-done
-as_pg "$pgbin/pgbench" -q -i -s 1 -h "$work/sock0" -p $port -U postgres postgres >/dev/null 2>&1
+# The sidecars poll at the default interval (the set's pods poll every 500ms, for a demo).
+for n in 0 1; do "${S[@]}" set-env "$n" REPLAGENT_SIDECAR_POLL_INTERVAL=2s; done
+# The exporter logs in as the superuser over TCP, which the pods' pg_hba refuses by default.
+"${S[@]}" set-env 0 REPLAGENT_POSTGRES_SUPERUSER_NETWORK_LOGIN=true
+"${S[@]}" scale 2 2>>"$work/sts.log" || { tail -5 "$work/sts.log" >&2; exit 1; }
+"${S[@]}" pgbench 0 -q -i -s 1 >/dev/null 2>&1
+sidecar0_pid=$(cat "$d/pod-0.sidecar.pid")
+mapfile -t primary_env < <("${S[@]}" env 0 | grep -v '^REPLAGENT_BIN=')
 
-# The sidecars (default poll interval) and the exporter, as this user: they only use TCP.
-for n in 0 1; do
-  # shellcheck disable=SC2046
-  env $(pod_env $n) "$bin" sidecar --log-level warn 2>>"$work/sidecar$n.log" &
-  pids+=($!)
-  eval "sidecar${n}_pid=$!"
-done
-DATA_SOURCE_NAME="postgresql://postgres:$(cat "$work/pw")@$primary_ip:$port/postgres?sslmode=disable" \
+# The exporter, as this user: it only uses TCP.
+DATA_SOURCE_NAME="postgresql://postgres:$(cat "$d/secrets/superuser-password")@$primary_ip:$port/postgres?sslmode=disable" \
   "$exporter" --web.listen-address=$primary_ip:$exporter_port 2>>"$work/exporter.log" &
 exporter_pid=$!
-pids+=("$exporter_pid")
 wait_200() { # url
   for _ in $(seq 1 100); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0
@@ -98,8 +78,9 @@ wait_200() { # url
 wait_200 "http://$primary_ip:$sidecar_port/readyz"
 wait_200 "http://$replica_ip:$sidecar_port/replica"
 wait_200 "http://$primary_ip:$exporter_port/metrics"
-curl -s "http://$primary_ip:$exporter_port/metrics" | grep -q '^pg_up 1' \
-  || { log "the exporter cannot reach the primary:"; tail -5 "$work/exporter.log" >&2; exit 1; }
+# Into a file, not a pipe: grep -q stops at the match and curl, cut off, fails the pipeline.
+curl -s "http://$primary_ip:$exporter_port/metrics" >"$work/exporter.metrics"
+grep -q '^pg_up 1' "$work/exporter.metrics" || { log "the exporter cannot reach the primary:"; tail -5 "$work/exporter.log" >&2; exit 1; }
 
 # stats: numbers (ms) on stdin -> "median p99"
 stats() { sort -g | awk '{a[NR]=$1} END {i=int(NR*0.99); if (i<NR*0.99) i++; printf "%.3f %.3f\n", a[int((NR+1)/2)], a[i]}'; }
@@ -110,8 +91,7 @@ log "1. exec wall time, $runs runs each: replagent probe ready vs pg_isready ($p
 # Both commands exec'd directly (no `env` wrapper in the timing): the probe's settings are
 # exported in this subshell, as the kubelet runs it with the container's environment.
 (
-# shellcheck disable=SC2046
-export $(pod_env 0)
+export "${primary_env[@]}"
 probe_cmd=("$bin" probe ready)
 isready_cmd=("$pgbin/pg_isready" -q -h "$primary_ip" -p "$port" -U postgres -d postgres)
 "${probe_cmd[@]}" >/dev/null || { log "probe ready failed"; "${probe_cmd[@]}"; exit 1; }
@@ -153,7 +133,6 @@ for f in sc_scrapes ex_scrapes; do
   bad=$(awk '$1 != 200' "$work/$f" | wc -l)
   [ "$bad" = 0 ] || { log "$f: $bad non-200 answers"; exit 1; }
 done
-# shellcheck disable=SC2154
 sc_rss=$(rss_kb "$sidecar0_pid") sc_hwm=$(hwm_kb "$sidecar0_pid")
 ex_rss=$(rss_kb $exporter_pid) ex_hwm=$(hwm_kb $exporter_pid)
 sc_bytes=$(curl -s "http://$primary_ip:$sidecar_port/metrics" | wc -c)

@@ -57,8 +57,9 @@ echo "ok: a set created by a command given its settings is found later"
 # was created with (default 9187).
 for bad in 0 65536 abc; do
   rc=0; "$sts" --dir "$empty" --sidecar-port "$bad" status 2>"$work/err" || rc=$?
-  [ $rc = 2 ] && grep -q -- "--sidecar-port needs a port (1-65535), not $bad" "$work/err" \
-    || fail "--sidecar-port $bad: exit $rc, $(cat "$work/err")"
+  if [ $rc != 2 ] || ! grep -q -- "--sidecar-port needs a port (1-65535), not $bad" "$work/err"; then
+    fail "--sidecar-port $bad: exit $rc, $(cat "$work/err")"
+  fi
 done
 [ -z "$(ls -A "$empty")" ] || fail "a bad --sidecar-port left $(ls -A "$empty") in $empty"
 grep -qx "sidecar_port=9187" "$set_dir/sts.conf" || fail "sts.conf: no sidecar_port=9187: $(cat "$set_dir/sts.conf")"
