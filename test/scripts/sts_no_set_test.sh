@@ -68,3 +68,11 @@ port_dir=$work/port
   || fail "status with --sidecar-port failed"
 grep -qx "sidecar_port=19187" "$port_dir/sts.conf" || fail "sts.conf: no sidecar_port=19187: $(cat "$port_dir/sts.conf")"
 echo "ok: --sidecar-port checked and remembered"
+
+# A hand-edited sts.conf with a port that is not one fails naming the file and the key.
+echo "sidecar_port=19x87" >>"$port_dir/sts.conf"
+rc=0; "$sts" --dir "$port_dir" status 2>"$work/err" || rc=$?
+if [ $rc != 1 ] || ! grep -qF "$port_dir/sts.conf: sidecar_port=19x87 is not a port (1-65535)" "$work/err"; then
+  fail "a bad sidecar_port in sts.conf: exit $rc, $(cat "$work/err")"
+fi
+echo "ok: a bad port in sts.conf is named"

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <utility>
 
 #ifndef REPLAGENT_BINARY
 #error "REPLAGENT_BINARY must name the replagent executable (set by test/CMakeLists.txt)"
@@ -190,6 +191,12 @@ Set load_set(const Options& o) {
   if (!o.dns_port.empty()) set.dns_port = o.dns_port;
   if (!o.sidecar_port.empty()) set.sidecar_port = o.sidecar_port;
   if (!o.bin.empty()) set.bin = o.bin;
+  // sts.conf is ours, but a hand edit must fail with the key's name, not a bare "stoi".
+  for (const auto& [key, val] : {std::pair{"port", set.port}, std::pair{"dns_port", set.dns_port},
+                                 std::pair{"sidecar_port", set.sidecar_port}}) {
+    if (!is_number(val) || std::stoi(val) < 1 || std::stoi(val) > 65535)
+      die(conf.string() + ": " + key + "=" + val + " is not a port (1-65535)");
+  }
   const bool starts_pods = o.command == "scale" || o.command == "delete-pod" || o.command == "env";
   if (set.bin.empty() && starts_pods) {
     set.bin = REPLAGENT_BINARY;
