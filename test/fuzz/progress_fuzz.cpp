@@ -15,6 +15,7 @@ namespace {
 class SteppingClock : public replagent::agent::Clock {
  public:
   time_point now() const override { return now_; }
+  wall_time wall_now() const override { return {}; }  // the reporter reads only now()
   bool sleep_for(std::chrono::milliseconds d) override {
     now_ += d;
     return true;
